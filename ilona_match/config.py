@@ -1,0 +1,98 @@
+"""Settings: typed, frozen, validated once at the entry point.
+
+Precedence (highest first): explicit overrides (command-line flags) > ``ILONA_MATCH_*`` environment
+variables (nested with ``__``, e.g. ``ILONA_MATCH_CONTRACT__MAX_TEXT_CHARS=5000``) > the YAML file
+given with ``--config`` (or ``ILONA_MATCH_CONFIG``) > the defaults below, which
+``configs/default.yaml`` spells out. Unknown keys anywhere raise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from contextvars import ContextVar
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["ConfigError", "ContractSettings", "Settings", "load_settings"]
+
+
+class ConfigError(ValueError):
+    """A settings file or override that does not fit the schema."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ContractSettings(_Section):
+    """How input tables are read."""
+
+    max_text_chars: int = Field(20_000, gt=0, description="longer text cells are row faults")
+
+
+_FILE_VALUES: ContextVar[dict[str, Any]] = ContextVar("ilona_match_config_file", default={})
+
+
+class Settings(BaseSettings):
+    """All settings of one run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ILONA_MATCH_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    workdir: Path = Field(Path("ilona-work"), description="where runs, models and the MLflow store live")
+    contract: ContractSettings = ContractSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags > environment > config file > defaults (pydantic-settings deep-merges sections)."""
+        file_source = InitSettingsSource(settings_cls, init_kwargs=_FILE_VALUES.get())
+        return (init_settings, env_settings, file_source)
+
+
+def load_settings(
+    config_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Load and validate settings once; raise ConfigError naming the file and field on a fault."""
+    config_file = config_file or os.environ.get("ILONA_MATCH_CONFIG")
+    file_values: dict[str, Any] = {}
+    source = "settings"
+    if config_file:
+        path = Path(config_file)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read config ({type(exc).__name__})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: config must be a mapping of sections")
+        file_values = loaded
+    token = _FILE_VALUES.set(file_values)
+    try:
+        return Settings(**dict(overrides or {}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {field}: {first['msg']}{more}") from None
+    finally:
+        _FILE_VALUES.reset(token)
