@@ -1,0 +1,114 @@
+"""The public entry points: check a data folder, load it (raising or setting rows aside), and
+parse API records the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from ilona_match.contract.checking import CheckedTable, TableIds, bad_rows, check_table, table_ids
+from ilona_match.contract.files import find_table, read_table
+from ilona_match.contract.parsing import empty_raw_table
+from ilona_match.contract.spec import COLUMNS, RECORD_LABELS, TABLES, ContractError, DataBundle, Fault
+
+__all__ = ["load_data", "records_to_frame", "validate_data"]
+
+
+def _check_tables(directory: Path | str, tables: Sequence[str], max_text_chars: int
+                  ) -> tuple[dict[str, CheckedTable], dict[str, Path], list[Fault]]:
+    """Read and check each table asked for; a table that cannot be read is left out of the result."""
+    unknown = set(tables) - set(TABLES)
+    if unknown:
+        raise ValueError(f"unknown table(s) {sorted(unknown)}; the contract has {TABLES}")
+    checked: dict[str, CheckedTable] = {}
+    sources: dict[str, Path] = {}
+    faults: list[Fault] = []
+    ids: dict[str, TableIds] = {}
+    for table in (name for name in TABLES if name in tables):  # outcomes last: they refer to the others
+        try:
+            path = find_table(directory, table)
+            raw = read_table(path)
+        except ContractError as error:
+            faults += error.faults
+            continue
+        sources[table] = path
+        result = check_table(table, raw, path.name, 1, max_text_chars, ids)
+        if raw.empty and table != "outcomes":
+            result.faults.insert(0, Fault(path.name, None, None, "table has a header but no rows", True))
+        checked[table] = result
+        faults += result.faults
+        if table != "outcomes" and (found := table_ids(table, result, 1)) is not None:
+            ids[table] = found
+    return checked, sources, faults
+
+
+def validate_data(directory: Path | str, *, tables: Sequence[str] = TABLES,
+                  max_text_chars: int = 20_000) -> list[Fault]:
+    """Every fault in a data folder, fatal and row-level, across all tables (empty when valid)."""
+    return _check_tables(directory, tables, max_text_chars)[2]
+
+
+def load_data(directory: Path | str, *, on_error: Literal["raise", "continue"] = "raise",
+              tables: Sequence[str] = TABLES, max_text_chars: int = 20_000) -> DataBundle:
+    """Read and check a data folder.
+
+    on_error="raise" stops on any fault; "continue" sets rows with row-level faults aside in
+    ``rejects`` (one line per fault) and keeps every other row. Fatal faults (unreadable file,
+    missing required column, unknown enum value) always raise ContractError. Outcomes are checked
+    against participants / vacancies only when those tables are loaded too.
+    """
+    if on_error not in ("raise", "continue"):
+        raise ValueError(f"on_error must be 'raise' or 'continue', not {on_error!r}")
+    checked, sources, faults = _check_tables(directory, tables, max_text_chars)
+    if faults and (on_error == "raise" or any(fault.fatal for fault in faults)):
+        raise ContractError(faults)
+    frames: dict[str, pd.DataFrame] = {}
+    rejects: list[pd.DataFrame] = []
+    for table in TABLES:
+        if table not in checked:
+            frames[table] = check_table(table, empty_raw_table(table), table, 1, max_text_chars, {}).frame
+            continue
+        frame, table_faults = checked[table].frame, checked[table].faults
+        bad = sorted(bad_rows(table_faults, 1))
+        frames[table] = frame.drop(index=bad).reset_index(drop=True)
+        if table_faults:
+            rejects.append(_rejects(table, frame, table_faults))
+    columns = ["file", "row", "column", "reason", "record_id"]
+    rejected = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(columns=columns)
+    return DataBundle(**frames, rejects=rejected[columns], source_files=sources)
+
+
+def _rejects(table: str, frame: pd.DataFrame, faults: list[Fault]) -> pd.DataFrame:
+    """One line per row-level fault, with the id of the record it sets aside."""
+    rows = frame.iloc[[fault.row - 1 for fault in faults]].reset_index(drop=True)
+    if table == "outcomes":
+        record_ids = rows["participant_id"].fillna("") + "/" + rows["vacancy_id"].fillna("")
+    else:
+        record_ids = rows[COLUMNS[table][0].name]
+    return pd.DataFrame({
+        "file": [fault.file for fault in faults], "row": [fault.row for fault in faults],
+        "column": [fault.column for fault in faults], "reason": [fault.reason for fault in faults],
+        "record_id": record_ids,
+    })
+
+
+def records_to_frame(kind: str, records: Sequence[Mapping[str, Any]], *, max_text_chars: int = 20_000) -> pd.DataFrame:
+    """Parse and check records (dicts in the contract's form, e.g. from the API) like a table file.
+
+    kind: "participant(s)", "vacancy"/"vacancies" or "outcome(s)". Faults name the record kind as
+    file and the list index as row; any fault raises ContractError. Outcomes are not checked
+    against other tables here.
+    """
+    table = {**{name: name for name in TABLES}, **{label: name for name, label in RECORD_LABELS.items()}}.get(kind)
+    if table is None:
+        raise ValueError(f"unknown record kind {kind!r}; use one of {sorted(RECORD_LABELS.values())}")
+    raw = pd.DataFrame(list(records)) if records else empty_raw_table(table)
+    checked = check_table(table, raw, RECORD_LABELS[table], 0, max_text_chars, {})
+    if checked.faults:
+        raise ContractError(checked.faults)
+    return checked.frame
+
+

@@ -1,0 +1,183 @@
+"""The contract's vocabulary: enums, column specs of the three tables, and the fault types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+__all__ = [
+    "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "HARD_RESTRICTIONS", "ISO_639_1",
+    "LANGUAGES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS", "RECORD_LABELS", "RESTRICTIONS",
+    "SHOWN_ROWS", "SUPPORTS", "TABLES", "VACANCY_COLUMNS", "ColumnSpec", "ContractError", "DataBundle", "Fault",
+    "Kind",
+]
+
+TABLES: tuple[str, ...] = ("participants", "vacancies", "outcomes")
+EVENTS: tuple[str, ...] = (
+    "viewed", "recommended", "declined", "applied", "rejected", "interview", "work_trial", "hired", "retained_6m",
+)
+EVENT_STRENGTH: dict[str, int] = {event: strength for strength, event in enumerate(EVENTS)}
+PHYSICAL_LEVELS: tuple[str, ...] = ("sedentary", "light", "medium", "heavy")
+RESTRICTIONS: tuple[str, ...] = (
+    "no_night_shifts", "no_weekend_work", "no_heavy_lifting", "no_customer_contact",
+    "quiet_environment", "needs_job_coach", "no_driving",
+)
+# restriction -> the vacancy bool column that breaks it (the contract's hard constraints)
+HARD_RESTRICTIONS: dict[str, str] = {
+    "no_night_shifts": "night_shifts",
+    "no_weekend_work": "weekend_work",
+    "no_customer_contact": "customer_contact",
+    "no_heavy_lifting": "heavy_lifting",
+    "no_driving": "driving",
+}
+SUPPORTS: tuple[str, ...] = ("wage_subsidy", "work_trial", "apprenticeship", "supported_employment")
+EMPLOYER_TYPES: tuple[str, ...] = ("social_enterprise", "private", "public", "third_sector")
+LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
+_ISO_639_1_CODES = (
+    "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz "
+    "ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik "
+    "io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml "
+    "mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd "
+    "se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi "
+    "vo wa wo xh yi yo za zh zu"
+)
+ISO_639_1: frozenset[str] = frozenset(_ISO_639_1_CODES.split())
+DATE_DTYPE = "datetime64[us]"  # dates are midnight timestamps; us covers years 1..9999 (e.g. 9999-12-31)
+
+Kind = Literal["string", "text", "enum", "list", "number", "integer", "bool", "date"]
+SHOWN_ROWS = 10  # rows a message names before "and N more"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One contract column. ``required`` means the column must be present; a required column with a
+    ``default`` may hold missing values (the default fills them), one without may not.
+
+    kind: string (stripped), text (free text, kept as written, never quoted in faults), enum
+    (one of ``allowed``), list (tuple of str; items limited to ``allowed`` when given, or to ISO
+    639-1 codes when ``language_codes``), number / integer (float64 within the bounds), bool, date.
+    """
+
+    name: str
+    kind: Kind
+    required: bool = False
+    default: Any = None
+    allowed: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None  # exclusive lower bound
+    language_codes: bool = False
+    unique: bool = False
+    references: str | None = None  # table whose id this column must name
+
+
+def _col(name: str, kind: Kind, **options: Any) -> ColumnSpec:
+    return ColumnSpec(name, kind, **options)
+
+
+PARTICIPANT_COLUMNS: tuple[ColumnSpec, ...] = (
+    _col("participant_id", "string", required=True, unique=True),
+    _col("coach_id", "string", required=True),
+    _col("language", "enum", default="fi", allowed=LANGUAGES),
+    _col("profile_text", "text", required=True, default=""),
+    _col("skills", "list"),
+    _col("occupations", "list"),
+    _col("languages_spoken", "list", language_codes=True),
+    _col("max_hours_per_week", "number", required=True, minimum=0, maximum=60),
+    _col("physical_capacity", "enum", required=True, allowed=PHYSICAL_LEVELS),
+    _col("restrictions", "list", allowed=RESTRICTIONS),
+    _col("municipality", "string"),
+    _col("lat", "number", minimum=-90, maximum=90),
+    _col("lon", "number", minimum=-180, maximum=180),
+    _col("max_commute_km", "number", default=30.0, above=0),
+    _col("remote_ok", "bool", default=False),
+    _col("preferred_sectors", "list"),
+    _col("supports", "list", allowed=SUPPORTS),
+    _col("unemployment_months", "integer", minimum=0),
+    _col("available_from", "date"),
+)
+VACANCY_COLUMNS: tuple[ColumnSpec, ...] = (
+    _col("vacancy_id", "string", required=True, unique=True),
+    _col("employer_id", "string", required=True),
+    _col("employer_type", "enum", allowed=EMPLOYER_TYPES),
+    _col("sector", "string", required=True),
+    _col("occupation", "string"),
+    _col("title", "text", required=True),
+    _col("description", "text", required=True, default=""),
+    _col("language", "enum", default="fi", allowed=LANGUAGES),
+    _col("required_skills", "list"),
+    _col("optional_skills", "list"),
+    _col("languages_required", "list", language_codes=True),
+    _col("hours_per_week", "number"),
+    _col("physical_load", "enum", allowed=PHYSICAL_LEVELS),
+    *(_col(flag, "bool") for flag in ("night_shifts", "weekend_work", "customer_contact", "heavy_lifting", "driving")),
+    _col("municipality", "string"),
+    _col("lat", "number", minimum=-90, maximum=90),
+    _col("lon", "number", minimum=-180, maximum=180),
+    _col("remote", "bool", default=False),
+    _col("openings", "integer", default=1.0, minimum=1),
+    _col("supports_accepted", "list", allowed=SUPPORTS),
+    _col("published_at", "date", required=True),
+    _col("closes_at", "date"),
+)
+OUTCOME_COLUMNS: tuple[ColumnSpec, ...] = (
+    _col("participant_id", "string", required=True, references="participants"),
+    _col("vacancy_id", "string", required=True, references="vacancies"),
+    _col("event", "enum", required=True, allowed=EVENTS),
+    _col("event_date", "date", required=True),
+)
+COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
+    "participants": PARTICIPANT_COLUMNS,
+    "vacancies": VACANCY_COLUMNS,
+    "outcomes": OUTCOME_COLUMNS,
+}
+RECORD_LABELS = {"participants": "participant", "vacancies": "vacancy", "outcomes": "outcome"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One problem in the input. ``row`` is the 1-based data row (header excluded), None for
+    file- or column-level faults; ``fatal`` faults stop a run even when asked to continue."""
+
+    file: str
+    column: str | None
+    row: int | None
+    reason: str
+    fatal: bool
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file} row {self.row}"
+        if self.column is not None:
+            where += f", column {self.column}"
+        return f"{where}: {self.reason}"
+
+
+class ContractError(Exception):
+    """Input that breaks the data contract; ``faults`` holds every fault found."""
+
+    def __init__(self, faults: Sequence[Fault]) -> None:
+        self.faults: list[Fault] = list(faults)
+        ordered = sorted(self.faults, key=lambda fault: not fault.fatal)
+        lines = [str(fault) for fault in ordered[:SHOWN_ROWS * 2]]
+        if len(ordered) > len(lines):
+            lines.append(f"... and {len(ordered) - len(lines)} more")
+        fatal = sum(fault.fatal for fault in self.faults)
+        super().__init__(f"{len(self.faults)} fault(s) in the data ({fatal} fatal):\n" + "\n".join(lines))
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """The checked tables. Tables not asked for are empty frames with the contract columns.
+    ``rejects`` (file, row, column, reason, record_id) lists the rows set aside in continue mode."""
+
+    participants: pd.DataFrame
+    vacancies: pd.DataFrame
+    outcomes: pd.DataFrame
+    rejects: pd.DataFrame
+    source_files: dict[str, Path] = field(default_factory=dict)
+
+
