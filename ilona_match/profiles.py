@@ -1,0 +1,326 @@
+"""Stage 1 of the matching graph: contract tables -> typed profiles with ESCO concepts.
+
+Skills and occupations reach the engine three ways — ESCO URIs, ISCO-08 codes, names in fi/sv/en —
+or only inside free text. Everything is resolved to ESCO concepts here, once, so that later stages
+compare concepts (language-independent) instead of strings. Concept sets are sparse 0/1 matrices
+over a fixed concept space, so pair features are vectorised sparse operations.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ilona_match.constraints import ParticipantLimits, VacancyDemands
+from ilona_match.contract import EMPLOYER_TYPES, ISO_639_1, SUPPORTS
+from ilona_match.taxonomy import Taxonomy
+
+__all__ = ["ConceptSpace", "ParticipantProfiles", "VacancyProfiles", "build_participants", "build_vacancies"]
+
+
+@dataclass(frozen=True)
+class ConceptSpace:
+    """Column numbers for ESCO skills and occupations, fixed by the taxonomy version."""
+
+    skill_column: dict[str, int]
+    occupation_column: dict[str, int]
+
+    @classmethod
+    def of(cls, taxonomy: Taxonomy) -> ConceptSpace:
+        return _concept_space(taxonomy)
+
+    def skill_matrix(self, rows: Sequence[Iterable[str]]) -> sparse.csr_matrix:
+        return _indicator(rows, self.skill_column)
+
+    def occupation_matrix(self, rows: Sequence[Iterable[str]]) -> sparse.csr_matrix:
+        return _indicator(rows, self.occupation_column)
+
+
+@lru_cache(maxsize=4)
+def _concept_space(taxonomy: Taxonomy) -> ConceptSpace:
+    return ConceptSpace(
+        {uri: i for i, uri in enumerate(taxonomy.skill_uris)},
+        {uri: i for i, uri in enumerate(taxonomy.occupation_uris)},
+    )
+
+
+def _indicator(rows: Sequence[Iterable[str]], columns: dict[str, int]) -> sparse.csr_matrix:
+    indptr, indices = [0], []
+    for row in rows:
+        cols = sorted({columns[uri] for uri in row if uri in columns})
+        indices.extend(cols)
+        indptr.append(len(indices))
+    data = np.ones(len(indices), dtype=np.float32)
+    return sparse.csr_matrix((data, np.array(indices, dtype=np.int32), np.array(indptr)), shape=(len(rows), len(columns)))
+
+
+_SECTOR_COLUMNS = 1 << 12
+
+
+def _sector_column(name: str) -> int:
+    """A stable column for a free-text sector name (hashing trick; collisions are negligible)."""
+    return zlib.crc32(name.strip().casefold().encode("utf-8")) % _SECTOR_COLUMNS
+
+
+def _matrix(rows: Sequence[Iterable[int]], width: int) -> sparse.csr_matrix:
+    indptr, indices = [0], []
+    for row in rows:
+        indices.extend(sorted(set(row)))
+        indptr.append(len(indices))
+    data = np.ones(len(indices), dtype=np.float32)
+    return sparse.csr_matrix((data, np.array(indices, dtype=np.int32), np.array(indptr)), shape=(len(rows), width))
+
+
+def isco_matrices(groups: Sequence[tuple[str, ...]]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """4-digit and 2-digit ISCO-08 group indicators (column = the code as a number)."""
+    four = _matrix([[int(g) for g in row if len(g) == 4 and g.isdigit()] for row in groups], 10_000)
+    two = _matrix([[int(g[:2]) for g in row if len(g) >= 2 and g[:2].isdigit()] for row in groups], 100)
+    return four, two
+
+
+def sector_matrix(rows: Sequence[Iterable[str]]) -> sparse.csr_matrix:
+    return _matrix([[_sector_column(s) for s in row if s] for row in rows], _SECTOR_COLUMNS)
+
+
+_LANGUAGE_COLUMN = {code: i for i, code in enumerate(sorted(ISO_639_1))}
+
+
+def language_matrix(rows: Sequence[Iterable[str]]) -> sparse.csr_matrix:
+    return _matrix([[_LANGUAGE_COLUMN[c] for c in row if c in _LANGUAGE_COLUMN] for row in rows], len(_LANGUAGE_COLUMN))
+
+
+def _bitmask(cells: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
+    """List cells as bit masks over ``vocabulary`` (unknown items ignored)."""
+    bit = {item: 1 << i for i, item in enumerate(vocabulary)}
+    return np.array([sum(bit.get(item, 0) for item in _items(cell)) for cell in cells], dtype=np.int64)
+
+
+def _items(cell: object) -> tuple[str, ...]:
+    return tuple(cell) if isinstance(cell, (tuple, list, np.ndarray)) else ()
+
+
+def _column(frame: pd.DataFrame, name: str, default: object) -> pd.Series:
+    return frame[name] if name in frame else pd.Series([default] * len(frame), index=frame.index)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    skills: list[tuple[str, ...]]
+    occupations: list[tuple[str, ...]]
+    isco: list[tuple[str, ...]]
+    unresolved: int
+
+
+def _resolve(
+    taxonomy: Taxonomy,
+    skill_cells: Iterable[object],
+    occupation_cells: Iterable[object],
+    texts: Sequence[str],
+    languages: Sequence[str],
+) -> _Resolved:
+    """Listed skills/occupations resolved, plus concepts extracted from the texts (per row)."""
+    skills, occupations, isco, unresolved = [], [], [], 0
+    for skill_cell, occupation_cell, text, lang in zip(skill_cells, occupation_cells, texts, languages):
+        row_skills: set[str] = set()
+        row_occupations: set[str] = set()
+        row_isco: set[str] = set()
+        for concept in taxonomy.resolve_many(_items(skill_cell), kind="skill"):
+            if concept is None:
+                unresolved += 1
+            else:
+                row_skills.add(concept.uri)
+        for value in _items(occupation_cell):
+            concept = taxonomy.resolve(value)
+            if concept is None or concept.kind == "skill":
+                unresolved += 1
+            elif concept.kind == "occupation":
+                row_occupations.add(concept.uri)
+                row_isco.add(concept.isco_group[:4])
+            else:
+                row_isco.add(concept.code[:4])
+        if text:
+            for mention in taxonomy.extract(text, lang=lang):
+                (row_skills if mention.kind == "skill" else row_occupations).add(mention.uri)
+                if mention.kind == "occupation":
+                    row_isco.add(taxonomy.isco_group(mention.uri))
+        skills.append(tuple(sorted(row_skills)))
+        occupations.append(tuple(sorted(row_occupations)))
+        isco.append(tuple(sorted(row_isco)))
+    return _Resolved(skills, occupations, isco, unresolved)
+
+
+def _implied_skills(taxonomy: Taxonomy, occupations: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Essential skills of the occupations a person or vacancy names (ESCO's occupation profile)."""
+    return [tuple(sorted({s for o in row for s in taxonomy.essential_skills(o)})) for row in occupations]
+
+
+@dataclass(frozen=True)
+class ParticipantProfiles:
+    """Participants as arrays; row i is participant ``ids[i]``. Texts never leave the process."""
+
+    ids: np.ndarray
+    coach_ids: np.ndarray
+    language: np.ndarray
+    texts: list[str]  # profile text plus listed skills/occupations, for the text channels
+    concept_texts: list[str]  # English labels of the person's ESCO concepts (cross-lingual channel)
+    skills: sparse.csr_matrix  # listed + extracted ESCO skills
+    implied_skills: sparse.csr_matrix  # essential skills of past occupations
+    occupations: sparse.csr_matrix
+    isco_groups: list[tuple[str, ...]]  # 4-digit ISCO-08 groups of past occupations
+    isco4: sparse.csr_matrix
+    isco2: sparse.csr_matrix
+    limits: ParticipantLimits
+    lat: np.ndarray
+    lon: np.ndarray
+    municipality: np.ndarray
+    max_commute_km: np.ndarray
+    remote_ok: np.ndarray
+    preferred_sectors: sparse.csr_matrix  # hashed sector names
+    supports: np.ndarray  # bit mask over contract SUPPORTS
+    needs_job_coach: np.ndarray
+    quiet_environment: np.ndarray
+    languages_spoken: sparse.csr_matrix  # ISO 639-1 indicators
+    unemployment_months: np.ndarray  # NaN unknown
+    unresolved_items: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class VacancyProfiles:
+    """Vacancies as arrays; row j is vacancy ``ids[j]``."""
+
+    ids: np.ndarray
+    language: np.ndarray
+    texts: list[str]
+    concept_texts: list[str]
+    required_skills: sparse.csr_matrix  # listed required + extracted from the text
+    optional_skills: sparse.csr_matrix
+    occupation_skills: sparse.csr_matrix  # ESCO essential skills of the vacancy's occupation
+    occupations: sparse.csr_matrix
+    isco_groups: list[tuple[str, ...]]
+    isco4: sparse.csr_matrix
+    isco2: sparse.csr_matrix
+    demands: VacancyDemands
+    lat: np.ndarray
+    lon: np.ndarray
+    municipality: np.ndarray
+    remote: np.ndarray
+    openings: np.ndarray
+    sector: np.ndarray
+    sectors: sparse.csr_matrix  # the sector as a hashed indicator (one column per row)
+    employer_type: np.ndarray  # index into contract EMPLOYER_TYPES, -1 unknown
+    supports_accepted: np.ndarray  # bit mask over contract SUPPORTS
+    languages_required: sparse.csr_matrix
+    published_at: np.ndarray  # datetime64[D]
+    unresolved_items: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _labels_text(taxonomy: Taxonomy, *uri_rows: Sequence[tuple[str, ...]]) -> list[str]:
+    return [". ".join(taxonomy.label(uri, "en") for uri in sorted(set().union(*rows))) for rows in zip(*uri_rows)]
+
+
+def _joined(parts: Iterable[object]) -> str:
+    return ". ".join(str(p) for p in parts if isinstance(p, str) and p.strip())
+
+
+def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy) -> ParticipantProfiles:
+    """Resolve a contract-checked participants frame into profiles."""
+    space = ConceptSpace.of(taxonomy)
+    language = _column(participants, "language", "fi").fillna("fi").to_numpy(dtype=object)
+    profile_text = _column(participants, "profile_text", "").fillna("").astype(str).tolist()
+    skill_cells = _column(participants, "skills", ()).tolist()
+    occupation_cells = _column(participants, "occupations", ()).tolist()
+    resolved = _resolve(taxonomy, skill_cells, occupation_cells, profile_text, language.tolist())
+    implied = _implied_skills(taxonomy, resolved.occupations)
+    restrictions = _column(participants, "restrictions", ()).map(_items)
+    isco4, isco2 = isco_matrices(resolved.isco)
+    texts = [
+        _joined([text, *_items(s), *_items(o)]) for text, s, o in zip(profile_text, skill_cells, occupation_cells)
+    ]
+    return ParticipantProfiles(
+        ids=participants["participant_id"].to_numpy(dtype=object),
+        coach_ids=participants["coach_id"].to_numpy(dtype=object),
+        language=language,
+        texts=texts,
+        concept_texts=_labels_text(taxonomy, resolved.skills, resolved.occupations),
+        skills=space.skill_matrix(resolved.skills),
+        implied_skills=space.skill_matrix(implied),
+        occupations=space.occupation_matrix(resolved.occupations),
+        isco_groups=resolved.isco,
+        isco4=isco4,
+        isco2=isco2,
+        limits=ParticipantLimits.from_frame(participants),
+        lat=_column(participants, "lat", np.nan).to_numpy(dtype=np.float64, na_value=np.nan),
+        lon=_column(participants, "lon", np.nan).to_numpy(dtype=np.float64, na_value=np.nan),
+        municipality=_column(participants, "municipality", None).fillna("").str.casefold().to_numpy(dtype=object),
+        max_commute_km=_column(participants, "max_commute_km", 30.0).fillna(30.0).to_numpy(dtype=np.float64),
+        remote_ok=_column(participants, "remote_ok", False).fillna(False).to_numpy(dtype=bool),
+        preferred_sectors=sector_matrix([_items(c) for c in _column(participants, "preferred_sectors", ())]),
+        supports=_bitmask(_column(participants, "supports", ()), SUPPORTS),
+        needs_job_coach=restrictions.map(lambda r: "needs_job_coach" in r).to_numpy(dtype=bool),
+        quiet_environment=restrictions.map(lambda r: "quiet_environment" in r).to_numpy(dtype=bool),
+        languages_spoken=language_matrix([_items(c) for c in _column(participants, "languages_spoken", ())]),
+        unemployment_months=_column(participants, "unemployment_months", np.nan).to_numpy(
+            dtype=np.float64, na_value=np.nan
+        ),
+        unresolved_items=resolved.unresolved,
+    )
+
+
+def build_vacancies(vacancies: pd.DataFrame, taxonomy: Taxonomy) -> VacancyProfiles:
+    """Resolve a contract-checked vacancies frame into profiles."""
+    space = ConceptSpace.of(taxonomy)
+    language = _column(vacancies, "language", "fi").fillna("fi").to_numpy(dtype=object)
+    title = _column(vacancies, "title", "").fillna("").astype(str).tolist()
+    description = _column(vacancies, "description", "").fillna("").astype(str).tolist()
+    full_text = [_joined([t, d]) for t, d in zip(title, description)]
+    required_cells = _column(vacancies, "required_skills", ()).tolist()
+    optional_cells = _column(vacancies, "optional_skills", ()).tolist()
+    occupation_cells = [(o,) if isinstance(o, str) and o else () for o in _column(vacancies, "occupation", None)]
+    required = _resolve(taxonomy, required_cells, occupation_cells, full_text, language.tolist())
+    optional = [
+        tuple(sorted({c.uri for c in taxonomy.resolve_many(_items(cell), kind="skill") if c is not None}))
+        for cell in optional_cells
+    ]
+    unresolved_optional = sum(len(_items(cell)) for cell in optional_cells) - sum(len(o) for o in optional)
+    employer = {name: i for i, name in enumerate(EMPLOYER_TYPES)}
+    isco4, isco2 = isco_matrices(required.isco)
+    sector = _column(vacancies, "sector", "").fillna("").to_numpy(dtype=object)
+    texts = [_joined([t, *_items(r), *_items(o)]) for t, r, o in zip(full_text, required_cells, optional_cells)]
+    return VacancyProfiles(
+        ids=vacancies["vacancy_id"].to_numpy(dtype=object),
+        language=language,
+        texts=texts,
+        concept_texts=_labels_text(taxonomy, required.skills, optional, required.occupations),
+        required_skills=space.skill_matrix(required.skills),
+        optional_skills=space.skill_matrix(optional),
+        occupation_skills=space.skill_matrix(_implied_skills(taxonomy, required.occupations)),
+        occupations=space.occupation_matrix(required.occupations),
+        isco_groups=required.isco,
+        isco4=isco4,
+        isco2=isco2,
+        demands=VacancyDemands.from_frame(vacancies),
+        lat=_column(vacancies, "lat", np.nan).to_numpy(dtype=np.float64, na_value=np.nan),
+        lon=_column(vacancies, "lon", np.nan).to_numpy(dtype=np.float64, na_value=np.nan),
+        municipality=_column(vacancies, "municipality", None).fillna("").str.casefold().to_numpy(dtype=object),
+        remote=_column(vacancies, "remote", False).fillna(False).to_numpy(dtype=bool),
+        openings=_column(vacancies, "openings", 1.0).fillna(1.0).to_numpy(dtype=np.float64),
+        sector=sector,
+        sectors=sector_matrix([(s,) for s in sector]),
+        employer_type=_column(vacancies, "employer_type", None).map(employer).fillna(-1).to_numpy(dtype=np.int8),
+        supports_accepted=_bitmask(_column(vacancies, "supports_accepted", ()), SUPPORTS),
+        languages_required=language_matrix([_items(c) for c in _column(vacancies, "languages_required", ())]),
+        published_at=vacancies["published_at"].to_numpy(dtype="datetime64[D]"),
+        unresolved_items=required.unresolved + unresolved_optional,
+    )

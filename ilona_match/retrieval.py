@@ -1,0 +1,175 @@
+"""Candidate retrieval: every text channel proposes vacancies, the hard filter removes what a person
+cannot take, and an exhaustive fill guarantees ``min_feasible`` candidates whenever that many
+feasible vacancies are open.
+
+Channels: ``dense_text`` and ``dense_concept`` (FAISS inner product on normalised embeddings),
+``lexical`` (stemmed / n-gram TF-IDF) and ``concepts`` (shared ESCO skills and occupations).
+Each fetches ``per_channel`` vacancies among those open on the as-of date; the union is filtered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import sparse
+from sklearn.exceptions import NotFittedError
+
+from ilona_match.constraints import feasible, open_on
+from ilona_match.features import CandidatePairs, TextVectors
+from ilona_match.index import IndexConfig, VectorIndex
+from ilona_match.profiles import ParticipantProfiles, VacancyProfiles
+
+__all__ = ["CHANNELS", "CandidateRetriever", "RetrievalConfig", "Retrieved"]
+
+Channel = Literal["dense_text", "dense_concept", "lexical", "concepts"]
+CHANNELS: tuple[Channel, ...] = ("dense_text", "dense_concept", "lexical", "concepts")
+
+
+class RetrievalConfig(BaseModel):
+    """How many candidates each channel proposes, and which channels run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channels: tuple[Channel, ...] = CHANNELS
+    per_channel: int = Field(100, gt=0, description="vacancies each channel proposes per participant")
+    min_feasible: int = Field(50, ge=0, description="feasible candidates guaranteed when that many exist")
+    chunk_size: int = Field(2048, gt=0, description="participants scored together in sparse channels")
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """Feasible candidate pairs and, per channel, whether the channel proposed the pair."""
+
+    pairs: CandidatePairs
+    proposed_by: dict[str, np.ndarray]  # channel -> bool per pair
+    filled: np.ndarray  # bool per pair: added by the exhaustive fill
+    proposed_total: int  # pairs proposed before the hard filter
+
+
+def _top_sparse(queries: sparse.csr_matrix, items: sparse.csr_matrix, k: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k positions of queries @ items.T (only positive scores), as flat pair arrays."""
+    rows, cols = [], []
+    items_t = items.T.tocsc()
+    k = min(k, items.shape[0])
+    for start in range(0, queries.shape[0], chunk):
+        scores = (queries[start:start + chunk] @ items_t).toarray()
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(scores.shape[1]), (len(scores), 1))
+        picked = np.take_along_axis(scores, top, axis=1) > 0
+        r = np.repeat(np.arange(start, start + len(scores)), top.shape[1]).reshape(top.shape)
+        rows.append(r[picked])
+        cols.append(top[picked])
+    return (np.concatenate(rows) if rows else np.empty(0, np.int64)), (np.concatenate(cols) if cols else np.empty(0, np.int64))
+
+
+class CandidateRetriever:
+    """Fit on the vacancy side once per run, then retrieve for any participants."""
+
+    def __init__(self, config: RetrievalConfig | None = None, index_config: IndexConfig | None = None) -> None:
+        self.config = config or RetrievalConfig()
+        self.index_config = index_config or IndexConfig()
+
+    def fit(self, jobs: VacancyProfiles, vectors: TextVectors) -> CandidateRetriever:
+        """Index the vacancies' dense vectors; keep their sparse channels."""
+        if len(jobs) == 0:
+            raise ValueError("cannot retrieve from 0 vacancies")
+        self.dense_index_ = VectorIndex(self.index_config).fit(vectors.vacancy_dense)
+        self.concept_index_ = VectorIndex(self.index_config).fit(vectors.vacancy_concept)
+        self.lexical_ = vectors.vacancy_lexical
+        self.concepts_ = sparse.hstack(
+            [(jobs.required_skills + jobs.optional_skills + jobs.occupation_skills).sign(), jobs.occupations * 3.0],
+            format="csr",
+        )
+        self.n_vacancies_ = len(jobs)
+        return self
+
+    def retrieve(
+        self, people: ParticipantProfiles, jobs: VacancyProfiles, vectors: TextVectors, as_of: date
+    ) -> Retrieved:
+        """Feasible candidates for every participant among the vacancies open on ``as_of``."""
+        if not hasattr(self, "dense_index_"):
+            raise NotFittedError("CandidateRetriever is not fitted: call fit(jobs, vectors) first")
+        if len(jobs) != self.n_vacancies_:
+            raise ValueError(f"retriever was fitted on {self.n_vacancies_} vacancies, got {len(jobs)}")
+        open_positions = np.flatnonzero(open_on(jobs.demands, as_of))
+        k = self.config.per_channel
+        proposals: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        n = len(people)
+        if len(open_positions) and n:
+            for channel in self.config.channels:
+                if channel in ("dense_text", "dense_concept"):
+                    index = self.dense_index_ if channel == "dense_text" else self.concept_index_
+                    queries = vectors.participant_dense if channel == "dense_text" else vectors.participant_concept
+                    usable = np.abs(queries).sum(axis=1) > 0
+                    _, positions = index.search_subset(queries[usable], k, open_positions)
+                    rows = np.repeat(np.flatnonzero(usable), positions.shape[1]).reshape(positions.shape)
+                    keep = positions >= 0
+                    proposals[channel] = (rows[keep], positions[keep])
+                else:
+                    query = vectors.participant_lexical if channel == "lexical" else sparse.hstack(
+                        [(people.skills + people.implied_skills).sign(), people.occupations], format="csr"
+                    )
+                    items = (self.lexical_ if channel == "lexical" else self.concepts_)[open_positions]
+                    rows, local = _top_sparse(query, items, k, self.config.chunk_size)
+                    proposals[channel] = (rows, open_positions[local])
+        participant, vacancy, proposed_by = self._union(proposals, n)
+        proposed_total = len(participant)
+        ok = feasible(people.limits, jobs.demands, participant, vacancy, as_of)
+        participant, vacancy = participant[ok], vacancy[ok]
+        proposed_by = {c: flags[ok] for c, flags in proposed_by.items()}
+        fill_p, fill_v = self._fill(people, jobs, vectors, (participant, vacancy), open_positions, as_of)
+        filled = np.concatenate([np.zeros(len(participant), bool), np.ones(len(fill_p), bool)])
+        participant = np.concatenate([participant, fill_p])
+        vacancy = np.concatenate([vacancy, fill_v])
+        proposed_by = {c: np.concatenate([f, np.zeros(len(fill_p), bool)]) for c, f in proposed_by.items()}
+        order = np.lexsort((vacancy, participant))
+        return Retrieved(
+            pairs=CandidatePairs(participant[order], vacancy[order]),
+            proposed_by={c: f[order] for c, f in proposed_by.items()},
+            filled=filled[order],
+            proposed_total=proposed_total,
+        )
+
+    def _union(
+        self, proposals: dict[str, tuple[np.ndarray, np.ndarray]], n: int
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        width = np.int64(self.n_vacancies_)
+        keys = [rows.astype(np.int64) * width + cols.astype(np.int64) for rows, cols in proposals.values()]
+        unique = np.unique(np.concatenate(keys)) if keys else np.empty(0, np.int64)
+        proposed_by = {c: np.isin(unique, key) for c, key in zip(proposals, keys)}
+        return unique // width, unique % width, proposed_by
+
+    def _fill(
+        self, people: ParticipantProfiles, jobs: VacancyProfiles, vectors: TextVectors,
+        have: tuple[np.ndarray, np.ndarray], open_positions: np.ndarray, as_of: date,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exhaustive scan for people whose channels left fewer than ``min_feasible`` candidates:
+        their feasible open vacancies not yet proposed, best dense-text score first, up to the gap."""
+        need = self.config.min_feasible
+        participant, vacancy = have
+        counts = np.bincount(participant, minlength=len(people))
+        short = np.flatnonzero(counts < need)
+        if need == 0 or len(short) == 0 or len(open_positions) == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        width = np.int64(self.n_vacancies_)
+        already = participant.astype(np.int64) * width + vacancy
+        fill_p, fill_v = [], []
+        open_dense = vectors.vacancy_dense[open_positions]
+        for start in range(0, len(short), 256):
+            block = short[start:start + 256]
+            p = np.repeat(block, len(open_positions))
+            v = np.tile(open_positions, len(block))
+            ok = feasible(people.limits, jobs.demands, p, v, as_of) & ~np.isin(p * width + v, already)
+            score = (vectors.participant_dense[block] @ open_dense.T).ravel()
+            p, v, score = p[ok], v[ok], score[ok]
+            order = np.lexsort((-score, p))  # by person, best first
+            p, v = p[order], v[order]
+            first = np.searchsorted(p, p)  # position of each person's first row
+            gap = need - counts[p]
+            keep = (np.arange(len(p)) - first) < gap
+            fill_p.append(p[keep])
+            fill_v.append(v[keep])
+        return np.concatenate(fill_p), np.concatenate(fill_v)

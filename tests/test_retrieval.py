@@ -1,0 +1,122 @@
+"""Retrieval: never a pair that breaks a hard constraint, and k candidates whenever k feasible exist."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+from sklearn.exceptions import NotFittedError
+
+from ilona_match.constraints import feasible
+from ilona_match.contract import HARD_RESTRICTIONS, PHYSICAL_LEVELS, RESTRICTIONS
+from ilona_match.features import TextVectors
+from ilona_match.profiles import build_participants, build_vacancies
+from ilona_match.retrieval import CandidateRetriever, RetrievalConfig
+from ilona_match.taxonomy import Taxonomy
+
+AS_OF = date(2026, 3, 1)
+
+
+def _people(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "participant_id": [f"P{i}" for i in range(len(rows))],
+            "coach_id": "C1",
+            "language": "fi",
+            "profile_text": "",
+            "skills": [()] * len(rows),
+            "occupations": [()] * len(rows),
+            "max_hours_per_week": [r["hours"] for r in rows],
+            "physical_capacity": [r["physical"] for r in rows],
+            "restrictions": [tuple(r["restrictions"]) for r in rows],
+        }
+    )
+
+
+def _jobs(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "vacancy_id": [f"V{j}" for j in range(len(rows))],
+            "sector": "cleaning",
+            "title": "",
+            "description": "",
+            "hours_per_week": pd.array([r["hours"] for r in rows], dtype="Float64").astype("float64"),
+            "physical_load": [r["physical"] for r in rows],
+            **{flag: pd.array([r[flag] for r in rows], dtype="boolean") for flag in HARD_RESTRICTIONS.values()},
+            "published_at": pd.to_datetime([AS_OF - timedelta(days=r["age"]) for r in rows]),
+            "closes_at": pd.to_datetime([None if r["days_left"] is None else AS_OF + timedelta(days=r["days_left"]) for r in rows]),
+        }
+    )
+
+
+def _vectors(n: int, m: int, seed: int) -> TextVectors:
+    rng = np.random.default_rng(seed)
+
+    def unit(rows: int) -> np.ndarray:
+        x = rng.normal(size=(rows, 8)).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def lexical(rows: int) -> sparse.csr_matrix:
+        x = sparse.random(rows, 30, density=0.2, random_state=seed, format="csr", dtype=np.float32)
+        return x
+
+    return TextVectors(unit(n), unit(m), unit(n), unit(m), lexical(n), lexical(m))
+
+
+person = st.fixed_dictionaries(
+    {
+        "hours": st.floats(0, 60),
+        "physical": st.sampled_from(PHYSICAL_LEVELS),
+        "restrictions": st.lists(st.sampled_from(RESTRICTIONS), unique=True),
+    }
+)
+job = st.fixed_dictionaries(
+    {
+        "hours": st.one_of(st.none(), st.floats(0, 60)),
+        "physical": st.sampled_from([*PHYSICAL_LEVELS, None]),
+        **{flag: st.sampled_from([True, False, None]) for flag in HARD_RESTRICTIONS.values()},
+        "age": st.integers(-10, 60),
+        "days_left": st.one_of(st.none(), st.integers(-5, 60)),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(person, min_size=1, max_size=12), st.lists(job, min_size=1, max_size=40), st.integers(1, 8),
+       st.integers(0, 10), st.integers(0, 2**16))
+def test_candidates_are_feasible_and_enough(people_rows, job_rows, per_channel, min_feasible, seed) -> None:
+    taxonomy = Taxonomy.load()
+    people = build_participants(_people(people_rows), taxonomy)
+    jobs = build_vacancies(_jobs(job_rows), taxonomy)
+    vectors = _vectors(len(people), len(jobs), seed)
+    config = RetrievalConfig(per_channel=per_channel, min_feasible=min_feasible)
+    got = CandidateRetriever(config).fit(jobs, vectors).retrieve(people, jobs, vectors, AS_OF)
+    p, v = got.pairs.participant, got.pairs.vacancy
+    assert feasible(people.limits, jobs.demands, p, v, AS_OF).all()
+    assert len(set(zip(p.tolist(), v.tolist()))) == len(p)  # no duplicates
+    all_p = np.repeat(np.arange(len(people)), len(jobs))
+    all_v = np.tile(np.arange(len(jobs)), len(people))
+    feasible_counts = np.bincount(all_p[feasible(people.limits, jobs.demands, all_p, all_v, AS_OF)], minlength=len(people))
+    got_counts = np.bincount(p, minlength=len(people))
+    assert (got_counts >= np.minimum(feasible_counts, min_feasible)).all()
+
+
+def test_retrieve_before_fit_and_mismatched_vacancies_raise() -> None:
+    taxonomy = Taxonomy.load()
+    rows = [{"hours": 20.0, "physical": "light", "restrictions": []}]
+    jrows = [{"hours": 10.0, "physical": "light", **dict.fromkeys(HARD_RESTRICTIONS.values(), False), "age": 1, "days_left": None}]
+    people, jobs = build_participants(_people(rows), taxonomy), build_vacancies(_jobs(jrows), taxonomy)
+    vectors = _vectors(1, 1, 0)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        CandidateRetriever().retrieve(people, jobs, vectors, AS_OF)
+    retriever = CandidateRetriever().fit(jobs, vectors)
+    two = build_vacancies(_jobs(jrows * 2), taxonomy)
+    with pytest.raises(ValueError, match="fitted on 1 vacancies, got 2"):
+        retriever.retrieve(people, two, _vectors(1, 2, 0), AS_OF)
+    with pytest.raises(ValueError, match="extra"):
+        RetrievalConfig(per_chanel=3)  # type: ignore[call-arg]
