@@ -1,0 +1,14 @@
+"""Synthetic worlds in the data contract: participants, vacancies and an outcome history.
+
+The outcome history comes from a coach-like logging policy and a hidden hiring process
+(``hiring.py``); the engine learns from the written outcomes and must never import this package's
+hidden weights.
+"""
+
+from __future__ import annotations
+
+from ilona_match.synthetic.hiring import HiringWeights
+from ilona_match.synthetic.history import Heuristic, LoggingPolicy
+from ilona_match.synthetic.world import WorldConfig, WorldSummary, generate_world
+
+__all__ = ["Heuristic", "HiringWeights", "LoggingPolicy", "WorldConfig", "WorldSummary", "generate_world"]

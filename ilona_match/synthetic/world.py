@@ -1,0 +1,225 @@
+"""generate_world: write a synthetic world (participants, vacancies, outcomes) in the data contract.
+
+Vacancies are drawn once and held in memory; participants are drawn in blocks of ``BLOCK`` people,
+each block from its own random streams (``SeedSequence(seed, spawn_key=(1, block, k))``: k = 0 the
+people's true state, 1 what the coach wrote down, 2 the log and the hidden process), and written
+together with their outcomes chunk by chunk. So the written rows do not depend on ``chunk_size``
+(CSV files are byte-identical; Parquet files hold the same table, split into row groups per chunk).
+
+Employers hire no more people than their openings. That needs every block's hires, so the blocks
+are drawn twice: a first pass collects the hires without writing anything (no texts), each
+vacancy keeps the ones with the highest priority, and the second pass writes the rest as rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ilona_match.synthetic.catalogue import Catalogue, load_catalogue
+from ilona_match.synthetic.hiring import EVENTS, HiringWeights
+from ilona_match.synthetic.history import (
+    LoggedPairs,
+    LoggingPolicy,
+    VacancyLookup,
+    hire_claims,
+    log_pairs,
+    outcome_table,
+)
+from ilona_match.synthetic.jobs import make_vacancies
+from ilona_match.synthetic.output import FORMATS, TableWriter
+from ilona_match.synthetic.people import People, make_people
+from ilona_match.synthetic.text import load_templates
+
+__all__ = ["BLOCK", "PARTICIPANTS_PER_COACH", "WorldConfig", "WorldSummary", "generate_world"]
+
+BLOCK = 1000
+PARTICIPANTS_PER_COACH = 40
+_EPOCH = date(1970, 1, 1)
+
+
+def _whole(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """What world to make: its size, its random seed, its time span and how to write it.
+
+    ``chunk_size`` only sets how many participants are written at once (rounded up to whole blocks
+    of ``BLOCK``); it never changes the world.
+    """
+
+    participants: int = 2000
+    vacancies: int = 800
+    seed: int = 0
+    start: date = date(2025, 9, 1)
+    days: int = 365
+    fmt: str = "csv"
+    chunk_size: int = 20_000
+    hiring: HiringWeights = HiringWeights()
+    policy: LoggingPolicy = LoggingPolicy()
+
+    def __post_init__(self) -> None:
+        _whole("participants", self.participants, 1)
+        _whole("vacancies", self.vacancies, 1)
+        _whole("seed", self.seed, 0)
+        _whole("days", self.days, 28)
+        _whole("chunk_size", self.chunk_size, 1)
+        if not isinstance(self.start, date) or hasattr(self.start, "hour"):
+            raise ValueError(f"start must be a datetime.date, got {self.start!r}")
+        if self.fmt not in FORMATS:
+            raise ValueError(f"unknown format {self.fmt!r}: use one of {', '.join(FORMATS)}")
+        if not isinstance(self.hiring, HiringWeights) or not isinstance(self.policy, LoggingPolicy):
+            raise ValueError("hiring must be a HiringWeights and policy a LoggingPolicy")
+
+    @property
+    def first_day(self) -> int:
+        """The start as days since 1970-01-01 (Arrow's date32)."""
+        return (self.start - _EPOCH).days
+
+
+@dataclass(frozen=True)
+class WorldSummary:
+    """What was written, and the outcome figures a reader checks first."""
+
+    config: WorldConfig
+    participants_path: Path
+    vacancies_path: Path
+    outcomes_path: Path
+    participants: int
+    vacancies: int
+    outcomes: int
+    pairs: int  # participant–vacancy pairs with at least one outcome event
+    event_counts: tuple[tuple[str, int], ...]
+
+    @property
+    def hires(self) -> int:
+        """Pairs that ended in a hire (each pair is hired at most once)."""
+        return dict(self.event_counts)["hired"]
+
+    @property
+    def hire_rate(self) -> float:
+        """Share of logged pairs that ended in a hire."""
+        return self.hires / self.pairs if self.pairs else 0.0
+
+    def describe(self) -> str:
+        """A few lines for people: where the world is and what it holds."""
+        events = ", ".join(f"{name} {count}" for name, count in self.event_counts)
+        return "\n".join([
+            f"synthetic world (seed {self.config.seed}, {self.config.fmt}) in {self.participants_path.parent}",
+            f"  {self.participants} participants, {self.vacancies} vacancies, {self.outcomes} outcome events "
+            f"over {self.pairs} pairs ({self.outcomes / self.participants:.1f} events per participant)",
+            f"  hire rate {self.hire_rate:.1%} of pairs; events: {events}",
+        ])
+
+
+def _coach_plan(catalogue: Catalogue, participants: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coaches per municipality (by population, at least one each) and where each town's numbering starts."""
+    total = max(1, round(participants / PARTICIPANTS_PER_COACH))
+    share = catalogue.municipality_population / catalogue.municipality_population.sum()
+    count = np.maximum(1, np.round(total * share)).astype(np.int64)
+    return np.concatenate([[0], np.cumsum(count)[:-1]]), count
+
+
+def _stream(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _outbid_hires(claims: list[tuple[np.ndarray, np.ndarray, np.ndarray]], openings: np.ndarray) -> np.ndarray:
+    """Sorted pair keys of hires beyond their vacancy's openings (the lowest priorities lose)."""
+    keys = np.concatenate([k for k, _, _ in claims])
+    vacancy = np.concatenate([v for _, v, _ in claims])
+    priority = np.concatenate([p for _, _, p in claims])
+    order = np.lexsort((keys, -priority, vacancy))
+    vacancy, keys = vacancy[order], keys[order]
+    group_start = np.searchsorted(vacancy, vacancy, side="left")
+    rank = np.arange(vacancy.size) - group_start
+    return np.sort(keys[rank >= openings[vacancy]])
+
+
+def generate_world(
+    out_dir: str | Path,
+    *,
+    participants: int = 2000,
+    vacancies: int = 800,
+    seed: int = 0,
+    start: date = date(2025, 9, 1),
+    days: int = 365,
+    fmt: str = "csv",
+    chunk_size: int = 20_000,
+    progress: Callable[[int], None] | None = None,
+    hiring: HiringWeights | None = None,
+    policy: LoggingPolicy | None = None,
+) -> WorldSummary:
+    """Write participants, vacancies and outcomes of a synthetic world to ``out_dir``.
+
+    The same arguments give byte-identical CSV files. ``progress`` is called with the number of
+    participants written after each chunk (tqdm's ``update`` fits). Tables of the other format with
+    the same names are removed, so the folder holds exactly one world.
+    """
+    config = WorldConfig(participants=participants, vacancies=vacancies, seed=seed, start=start, days=days,
+                         fmt=fmt, chunk_size=chunk_size, hiring=hiring or HiringWeights(),
+                         policy=policy or LoggingPolicy())
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("participants", "vacancies", "outcomes"):
+        for other in FORMATS:
+            (directory / f"{name}.{other}").unlink(missing_ok=True)
+
+    catalogue = load_catalogue()
+    templates = load_templates()
+    first_day, last_day = config.first_day, config.first_day + config.days - 1
+    jobs = make_vacancies(catalogue, templates["vacancy"], config.vacancies, _stream(seed, 0), first_day, config.days)
+    with TableWriter(directory, "vacancies", fmt) as writer:
+        writer.write(jobs.table)
+    lookup = VacancyLookup.build(jobs, catalogue)
+    coach_offset, coach_count = _coach_plan(catalogue, config.participants)
+
+    n_blocks = -(-config.participants // BLOCK)
+
+    def block(number: int, record: bool) -> tuple[People, LoggedPairs]:
+        first = number * BLOCK
+        people = make_people(catalogue, templates["participant"], _stream(seed, 1, number, 0), first + 1,
+                             min(BLOCK, config.participants - first), first_day, config.days, coach_offset,
+                             coach_count, _stream(seed, 1, number, 1) if record else None)
+        pairs = log_pairs(_stream(seed, 1, number, 2), people, lookup, catalogue, config.policy, config.hiring)
+        return people, pairs
+
+    lost = _outbid_hires([hire_claims(block(number, record=False)[1], last_day) for number in range(n_blocks)],
+                         jobs.openings)
+    blocks_per_chunk = max(1, -(-config.chunk_size // BLOCK))
+    pairs_logged = 0
+    counts = np.zeros(len(EVENTS), dtype=np.int64)
+    with TableWriter(directory, "participants", fmt) as people_out, TableWriter(directory, "outcomes", fmt) as events_out:
+        for chunk_start in range(0, n_blocks, blocks_per_chunk):
+            people_tables, outcome_tables = [], []
+            for number in range(chunk_start, min(chunk_start + blocks_per_chunk, n_blocks)):
+                people, pairs = block(number, record=True)
+                outcomes, logged = outcome_table(pairs, people, lookup, lost, last_day)
+                people_tables.append(people.table)
+                outcome_tables.append(outcomes)
+                pairs_logged += logged
+                event = pc.index_in(outcomes.column("event"), value_set=pa.array(list(EVENTS)))
+                counts += np.bincount(event.to_numpy(), minlength=len(EVENTS))
+            people_out.write(pa.concat_tables(people_tables))
+            events_out.write(pa.concat_tables(outcome_tables))
+            if progress is not None:
+                progress(sum(table.num_rows for table in people_tables))
+        written = people_out.rows, events_out.rows
+
+    return WorldSummary(
+        config=config,
+        participants_path=directory / f"participants.{fmt}",
+        vacancies_path=directory / f"vacancies.{fmt}",
+        outcomes_path=directory / f"outcomes.{fmt}",
+        participants=written[0], vacancies=len(jobs), outcomes=written[1], pairs=pairs_logged,
+        event_counts=tuple((name, int(count)) for name, count in zip(EVENTS, counts, strict=True)),
+    )
