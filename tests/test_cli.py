@@ -1,0 +1,88 @@
+"""The command line as a user runs it: exit codes, one-line reasons, no tracebacks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ilona_match.cli import main
+
+EXAMPLE = Path(__file__).parent / "data" / "example"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, in a separate process, as a user would call it."""
+    exe = shutil.which("ilona-match")
+    command = [exe] if exe else [sys.executable, "-m", "ilona_match.cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_validate_example_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--data", str(EXAMPLE)]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_validate_reports_every_fault_with_file_column_row(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLE, data)
+    people = (data / "participants.csv").read_text(encoding="utf-8").splitlines()
+    people[1] = people[1].replace(",25,light,", ",75,light,")  # P001: hours out of range
+    people.append(people[2])  # P002 twice
+    (data / "participants.csv").write_text("\n".join(people) + "\n", encoding="utf-8")
+    result = run_cli("validate", "--data", str(data))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("participants.csv row 1, column max_hours_per_week:") for line in lines)
+    assert sum("duplicate" in line and "participants.csv row" in line for line in lines) == 2
+    assert "faults" in result.stderr
+
+
+def test_validate_writes_rejects_and_names_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLE, data)
+    with (data / "outcomes.csv").open("a", encoding="utf-8") as handle:
+        handle.write("P999,V101,applied,2026-08-23\n")
+    rejects = tmp_path / "rejects.csv"
+    assert main(["validate", "--data", str(data), "--rejects", str(rejects)]) == 1
+    text = rejects.read_text(encoding="utf-8")
+    assert "P999" in text and "outcomes.csv" in text
+    assert main(["validate", "--data", str(tmp_path / "nowhere")]) == 1
+    assert "participants" in capsys.readouterr().out
+
+
+def test_bad_config_is_one_line_without_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("contract:\n  nope: 1\n")
+    result = run_cli("validate", "--data", str(EXAMPLE), "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "contract.nope" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_option_is_refused() -> None:
+    result = run_cli("validate", "--data", str(EXAMPLE), "--bogus")
+    assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+
+
+def test_generate_then_validate(tmp_path: Path) -> None:
+    out = tmp_path / "world"
+    result = run_cli("generate", "--out", str(out), "--participants", "120", "--vacancies", "60",
+                     "--seed", "3", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "120 participants" in result.stdout
+    assert run_cli("validate", "--data", str(out)).returncode == 0
+    bad = run_cli("generate", "--out", str(out), "--participants", "0")
+    assert bad.returncode == 2 and "must be at least 1" in bad.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    result = run_cli("demo", "--workdir", str(tmp_path / "work"), "--participants", "150",
+                     "--vacancies", "80", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "valid against the data contract" in result.stdout
+    assert (tmp_path / "work" / "data" / "participants.csv").exists()
