@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -40,7 +40,7 @@ class ContractSettings(_Section):
     max_text_chars: int = Field(20_000, gt=0, description="longer text cells are row faults")
 
 
-_FILE_VALUES: ContextVar[dict[str, Any]] = ContextVar("ilona_match_config_file", default={})
+_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("ilona_match_config_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Flags > environment > config file > defaults (pydantic-settings deep-merges sections)."""
-        file_source = InitSettingsSource(settings_cls, init_kwargs=_FILE_VALUES.get())
+        file_source = InitSettingsSource(settings_cls, init_kwargs=_FILE_VALUES.get() or {})
         return (init_settings, env_settings, file_source)
 
 
