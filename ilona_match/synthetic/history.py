@@ -327,8 +327,11 @@ def outcome_table(pairs: LoggedPairs, people: People, lookup: VacancyLookup, los
     """
     p, v, day, days = pairs.person, pairs.vacancy, pairs.day, pairs.days.copy()
     hired, retained, rejected = EVENTS.index("hired"), EVENTS.index("retained_6m"), EVENTS.index("rejected")
-    position = np.minimum(np.searchsorted(lost, pairs.keys), max(lost.size - 1, 0))
-    outbid = (days[:, hired] >= 0) & (lost.size > 0) & (lost[position] == pairs.keys)
+    if lost.size:
+        position = np.minimum(np.searchsorted(lost, pairs.keys), lost.size - 1)
+        outbid = (days[:, hired] >= 0) & (lost[position] == pairs.keys)
+    else:
+        outbid = np.zeros(len(pairs.keys), dtype=bool)
     days[outbid, rejected] = days[outbid, hired]
     days[outbid, hired] = -1
     days[outbid, retained] = -1
