@@ -139,9 +139,10 @@ def compute_features(
     jobs: VacancyProfiles,
     pairs: CandidatePairs,
     vectors: TextVectors,
-    as_of: date,
+    as_of: date | np.ndarray,
 ) -> PairFeatures:
-    """All FEATURE_NAMES for every pair, as of ``as_of`` (vacancy age, days to close)."""
+    """All FEATURE_NAMES for every pair, as of ``as_of`` (vacancy age, days to close): one date,
+    or one datetime64 per pair when training pairs were seen on different days."""
     p, v = pairs.participant, pairs.vacancy
     columns: dict[str, np.ndarray] = {}
     columns["dense_text"] = _rowwise_dot(vectors.participant_dense, vectors.vacancy_dense, p, v)
@@ -201,7 +202,7 @@ def compute_features(
     columns["quiet_environment"] = people.quiet_environment[p].astype(np.float32)
     columns["unemployment_months"] = people.unemployment_months[p].astype(np.float32)
 
-    day = np.datetime64(as_of, "D")
+    day = as_of.astype("datetime64[D]") if isinstance(as_of, np.ndarray) else np.datetime64(as_of, "D")
     columns["vacancy_age_days"] = (day - jobs.published_at[v]).astype(np.float32)
     closes = jobs.demands.closes[v]
     columns["days_to_close"] = np.where(np.isnat(closes), np.nan, (closes - day).astype(np.float32)).astype(np.float32)

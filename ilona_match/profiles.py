@@ -192,6 +192,20 @@ class ParticipantProfiles:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def take(self, rows: np.ndarray) -> ParticipantProfiles:
+        """The profiles of ``rows`` (positions), in that order."""
+        values = {}
+        for name, value in vars(self).items():
+            if isinstance(value, (np.ndarray, sparse.spmatrix)):
+                values[name] = value[rows]
+            elif isinstance(value, list):
+                values[name] = [value[i] for i in rows.tolist()]
+            elif isinstance(value, ParticipantLimits):
+                values[name] = ParticipantLimits(value.max_hours[rows], value.physical[rows], value.forbids[rows])
+            else:
+                values[name] = value
+        return ParticipantProfiles(**values)
+
 
 @dataclass(frozen=True)
 class VacancyProfiles:
