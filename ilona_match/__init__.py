@@ -19,6 +19,11 @@ _EXPORTS = {
     "write_table": "ilona_match.contract",
     "Taxonomy": "ilona_match.taxonomy",
     "generate_world": "ilona_match.synthetic",
+    "Matcher": "ilona_match.matcher",
+    "MatchingPipeline": "ilona_match.pipeline",
+    "PipelineConfig": "ilona_match.pipeline",
+    "train": "ilona_match.training",
+    "evaluate": "ilona_match.training",
     "Settings": "ilona_match.config",
     "load_settings": "ilona_match.config",
 }

@@ -23,7 +23,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["ConfigError", "ContractSettings", "Settings", "load_settings"]
+from ilona_match.pipeline import PipelineConfig
+
+__all__ = ["BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
 
 
 class ConfigError(ValueError):
@@ -40,6 +42,21 @@ class ContractSettings(_Section):
     max_text_chars: int = Field(20_000, gt=0, description="longer text cells are row faults")
 
 
+class EvaluationSettings(_Section):
+    """The time split used by ``evaluate`` and by ``train`` before it registers a model."""
+
+    horizon_days: int = Field(60, gt=0, description="test window after the split date")
+    k: int = Field(50, gt=0, description="ranked list length scored by the metrics")
+    refit: bool = Field(True, description="train: refit on all outcomes before as-of after evaluating")
+
+
+class BatchSettings(_Section):
+    """The nightly job."""
+
+    k: int = Field(10, gt=0)
+    chunk_size: int = Field(2000, gt=0, description="participants scored together (bounds memory)")
+
+
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("ilona_match_config_file", default=None)
 
 
@@ -52,6 +69,9 @@ class Settings(BaseSettings):
 
     workdir: Path = Field(Path("ilona-work"), description="where runs, models and the MLflow store live")
     contract: ContractSettings = ContractSettings()
+    matching: PipelineConfig = PipelineConfig()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    batch: BatchSettings = BatchSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -17,18 +17,19 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.exceptions import NotFittedError
 
-from ilona_match.constraints import to_check_items
+from ilona_match.constraints import feasible, to_check_items
 from ilona_match.contract import EVENT_STRENGTH, EVENTS
 from ilona_match.embedding import EmbedderConfig, TextEmbedder
 from ilona_match.features import FEATURE_NAMES, CandidatePairs, PairFeatures, TextVectors, compute_features
 from ilona_match.index import IndexConfig
 from ilona_match.lexical import LexicalEncoder
 from ilona_match.profiles import ParticipantProfiles, VacancyProfiles, build_participants, build_vacancies
-from ilona_match.ranker import GRADES, LambdaRanker, RankerConfig, prior_score
+from ilona_match.ranker import GRADES, LambdaRanker, RankerConfig, _prior_terms, prior_score
+from ilona_match.reasons import Explanation, explain_rows
 from ilona_match.retrieval import CandidateRetriever, RetrievalConfig
 from ilona_match.taxonomy import Taxonomy
 
-__all__ = ["MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig", "VacancyState", "strongest_outcomes"]
+__all__ = ["explain_top", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig", "VacancyState", "strongest_outcomes"]
 
 
 class TrainingConfig(BaseModel):
@@ -144,6 +145,18 @@ class MatchingPipeline:
         features = compute_features(people, state.jobs, retrieved.pairs, vectors, as_of)
         scores = self.predict(features.matrix) if use_ranker else prior_score(features.matrix, FEATURE_NAMES)
         return Scored(people, features, np.asarray(scores, dtype=np.float64), retrieved.proposed_by)
+
+    def score_pairs(self, participants: pd.DataFrame, state: VacancyState, pairs: CandidatePairs,
+                    as_of: date) -> Scored:
+        """Score given (participant, vacancy) positions — e.g. one pair to explain — with the same
+        features and ranker as ``score_candidates``. Pairs must be feasible: that is checked."""
+        self._check_fitted()
+        people = build_participants(participants, self.taxonomy)
+        if not feasible(people.limits, state.jobs.demands, pairs.participant, pairs.vacancy, as_of).all():
+            raise ValueError(f"a pair to score is not open on {as_of} or breaks a hard constraint")
+        vectors = self._vectors(people, state)
+        features = compute_features(people, state.jobs, pairs, vectors, as_of)
+        return Scored(people, features, np.asarray(self.predict(features.matrix), dtype=np.float64), {})
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         """Ranker score of feature rows (the prior alone when there were too few outcomes to learn)."""
@@ -296,3 +309,37 @@ def top_n(scored: Scored, state: VacancyState, k: int) -> pd.DataFrame:
             "to_check": ["|".join(to_check_items(int(m))) for m in scored.features.to_check[rows]],
         }
     )
+
+
+def explain_top(pipeline: MatchingPipeline, scored: Scored, state: VacancyState, top: pd.DataFrame) -> list[Explanation]:
+    """Explanations of the rows of ``top`` (a ``top_n`` table), in its order.
+
+    Contributions come from LightGBM ``pred_contrib`` (or the prior's terms when no ranker was
+    learned); matched and missing skills are the vacancy's required skills the person has or lacks,
+    labelled in the participant's language.
+    """
+    pairs = scored.features.pairs
+    p_pos = pd.Series(np.arange(len(scored.people)), index=scored.people.ids)
+    v_pos = pd.Series(np.arange(len(state.jobs)), index=state.jobs.ids)
+    key = pd.Series(np.arange(len(pairs)), index=pd.MultiIndex.from_arrays([pairs.participant, pairs.vacancy]))
+    p = p_pos[top["participant_id"]].to_numpy()
+    v = v_pos[top["vacancy_id"]].to_numpy()
+    rows = key[pd.MultiIndex.from_arrays([p, v])].to_numpy()
+    matrix = scored.features.matrix[rows]
+    if pipeline.ranker_ is not None:
+        contributions = pipeline.ranker_.contributions(matrix)
+    else:
+        contributions = np.column_stack([_prior_terms(matrix.astype(np.float64), FEATURE_NAMES), np.zeros(len(rows))])
+    people, jobs, taxonomy = scored.people, state.jobs, pipeline.taxonomy
+    own = (people.skills + people.implied_skills).sign().tocsr()
+    skill_uris = taxonomy.skill_uris
+    matched, missing, languages = [], [], []
+    for i, j in zip(p.tolist(), v.tolist()):
+        lang = str(people.language[i])
+        required = set(jobs.required_skills[j].indices.tolist())
+        have = set(own[i].indices.tolist())
+        matched.append([taxonomy.label(skill_uris[c], lang) for c in sorted(required & have)])
+        missing.append([taxonomy.label(skill_uris[c], lang) for c in sorted(required - have)])
+        languages.append(lang)
+    return explain_rows(contributions, matrix, languages, matched, missing, scored.features.to_check[rows],
+                        list(zip(top["participant_id"], top["vacancy_id"])))

@@ -1,0 +1,86 @@
+"""The nightly batch: recommendations for many participants in the contract's recommendations form.
+
+Scores participants in chunks (bounded memory, a progress callback per chunk) over vacancies
+prepared once. The run id is derived from the model version, the as-of date, k and the input ids,
+and ties are broken by vacancy id, so the same inputs and model give the same table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import date
+
+import pandas as pd
+import pandera.pandas as pa
+
+from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top, top_n
+
+__all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "recommend_frame", "run_id_for"]
+
+RECOMMENDATION_COLUMNS: tuple[str, ...] = (
+    "run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id", "score", "reasons", "to_check", "model_version",
+)
+RECOMMENDATIONS_SCHEMA = pa.DataFrameSchema(
+    {
+        "run_id": pa.Column(str, nullable=False),
+        "as_of": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
+        "participant_id": pa.Column(str, nullable=False),
+        "coach_id": pa.Column(str, nullable=False),
+        "rank": pa.Column(int, pa.Check.ge(1)),
+        "vacancy_id": pa.Column(str, nullable=False),
+        "score": pa.Column(float, pa.Check(lambda s: s.notna() & (s.abs() < float("inf")))),
+        "reasons": pa.Column(str),
+        "to_check": pa.Column(str),
+        "model_version": pa.Column(str, nullable=False),
+    },
+    strict=True,
+    ordered=True,
+    unique=["participant_id", "rank"],
+)
+
+
+def run_id_for(model_version: str, as_of: date, k: int, participant_ids: pd.Series, vacancy_ids: pd.Series) -> str:
+    """A stable id of one run: same model, date, k and input ids give the same id."""
+    digest = hashlib.sha256()
+    for part in (model_version, as_of.isoformat(), str(k)):
+        digest.update(part.encode() + b"\0")
+    for ids in (participant_ids, vacancy_ids):
+        digest.update("\n".join(sorted(map(str, ids))).encode() + b"\0")
+    return f"run-{as_of:%Y%m%d}-{digest.hexdigest()[:12]}"
+
+
+def recommend_frame(
+    pipeline: MatchingPipeline,
+    participants: pd.DataFrame,
+    vacancies: pd.DataFrame | VacancyState,
+    as_of: date,
+    *,
+    k: int = 10,
+    model_version: str = "unregistered",
+    chunk_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Top-k feasible vacancies per participant with reasons, in RECOMMENDATION_COLUMNS order."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    state = vacancies if isinstance(vacancies, VacancyState) else pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
+    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], pd.Series(state.jobs.ids))
+    parts = []
+    for start in range(0, len(participants), chunk_size):
+        chunk = participants.iloc[start:start + chunk_size].reset_index(drop=True)
+        scored = pipeline.score_candidates(chunk, state, as_of)
+        top = top_n(scored, state, k)
+        explanations = explain_top(pipeline, scored, state, top)
+        top["reasons"] = ["|".join(e.reasons) for e in explanations]
+        parts.append(top)
+        if progress is not None:
+            progress(len(chunk))
+    columns = ["participant_id", "coach_id", "rank", "vacancy_id", "score", "to_check", "reasons"]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    frame = frame.assign(run_id=run_id, as_of=as_of.isoformat(), model_version=str(model_version))
+    frame = frame.astype({"rank": "int64", "score": "float64"})
+    frame = frame.astype({c: str for c in ("participant_id", "coach_id", "vacancy_id", "reasons", "to_check")})
+    return RECOMMENDATIONS_SCHEMA.validate(frame[list(RECOMMENDATION_COLUMNS)])

@@ -1,0 +1,109 @@
+"""The Python API other systems and notebooks call (docs/interfaces.md)::
+
+    matcher = Matcher.load(vacancies=vacancies_df, as_of=date(2026, 9, 1))  # the champion model
+    recs = matcher.recommend({"participant_id": "P1", ...}, k=10)
+    frame = matcher.recommend_batch(participants_df, vacancies_df, as_of=date(2026, 9, 1), k=10)
+    why = matcher.explain({"participant_id": "P1", ...}, "V101")
+
+Participants given as dicts go through the same contract checks as table rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ilona_match.batch import recommend_frame
+from ilona_match.contract import records_to_frame
+from ilona_match.features import CandidatePairs
+from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top
+from ilona_match.reasons import Explanation
+
+__all__ = ["Matcher"]
+
+
+def _participant_frame(participant: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(participant, pd.DataFrame):
+        return participant.reset_index(drop=True)
+    if not isinstance(participant, Mapping):
+        raise TypeError(f"participant must be a dict of contract fields, got {type(participant).__name__}")
+    record = dict(participant)
+    record.setdefault("coach_id", "api")
+    record.setdefault("profile_text", "")
+    return records_to_frame("participants", [record])
+
+
+class Matcher:
+    """A loaded model plus the vacancies it recommends from."""
+
+    def __init__(self, pipeline: MatchingPipeline, model_version: str = "unregistered") -> None:
+        self.pipeline = pipeline
+        self.model_version = model_version
+        self._state: VacancyState | None = None
+        self._as_of: date | None = None
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path | None = None,
+        *,
+        workdir: str | Path = "ilona-work",
+        vacancies: pd.DataFrame | None = None,
+        as_of: date | None = None,
+    ) -> Matcher:
+        """The registered champion (default), a ``models:/`` URI, or a saved pipeline folder."""
+        from ilona_match.tracking import load_champion
+
+        pipeline, version = load_champion(workdir, None if model is None else str(model))
+        matcher = cls(pipeline, version)
+        if vacancies is not None:
+            matcher.use_vacancies(vacancies, as_of or date.today())
+        return matcher
+
+    def use_vacancies(self, vacancies: pd.DataFrame, as_of: date) -> Matcher:
+        """Prepare the vacancies that ``recommend`` and ``explain`` rank (those open on ``as_of``)."""
+        self._state = self.pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
+        self._as_of = as_of
+        return self
+
+    def _ready(self) -> tuple[VacancyState, date]:
+        if self._state is None or self._as_of is None:
+            raise RuntimeError("no vacancies loaded: pass vacancies= to Matcher.load or call use_vacancies(df, as_of)")
+        return self._state, self._as_of
+
+    def recommend(self, participant: Mapping[str, Any] | pd.DataFrame, k: int = 10) -> list[dict[str, Any]]:
+        """Ranked vacancies for one participant: dicts with rank, vacancy_id, score, reasons, to_check."""
+        state, as_of = self._ready()
+        frame = recommend_frame(self.pipeline, _participant_frame(participant), state, as_of, k=k,
+                                model_version=self.model_version)
+        return [
+            {"rank": int(r.rank), "vacancy_id": r.vacancy_id, "score": float(r.score),
+             "reasons": r.reasons.split("|") if r.reasons else [], "to_check": r.to_check.split("|") if r.to_check else []}
+            for r in frame.itertuples()
+        ]
+
+    def recommend_batch(self, participants: pd.DataFrame, vacancies: pd.DataFrame, as_of: date, k: int = 10) -> pd.DataFrame:
+        """The recommendations table (contract form) for many participants."""
+        return recommend_frame(self.pipeline, participants, vacancies, as_of, k=k, model_version=self.model_version)
+
+    def explain(self, participant: Mapping[str, Any] | pd.DataFrame, vacancy_id: str) -> Explanation:
+        """Why ``vacancy_id`` ranks where it does for this participant (data and ``.text``).
+
+        Raises ValueError when the vacancy is not a feasible candidate (closed, or it breaks a hard
+        constraint of this person): the engine never recommends it, so there is nothing to explain.
+        """
+        state, as_of = self._ready()
+        positions = [i for i, vid in enumerate(state.jobs.ids) if vid == vacancy_id]
+        if not positions:
+            raise ValueError(f"unknown vacancy_id {vacancy_id!r}")
+        frame = _participant_frame(participant)
+        if len(frame) != 1:
+            raise ValueError(f"explain takes one participant, got {len(frame)}")
+        scored = self.pipeline.score_pairs(frame, state, CandidatePairs(np.array([0]), np.array(positions[:1])), as_of)
+        top = pd.DataFrame({"participant_id": [scored.people.ids[0]], "vacancy_id": [vacancy_id]})
+        return explain_top(self.pipeline, scored, state, top)[0]
