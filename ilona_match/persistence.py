@@ -1,0 +1,228 @@
+"""Saving a fitted MatchingPipeline to a directory and loading it back, without pickles.
+
+A saved pipeline is a folder::
+
+    pipeline.json        manifest: format, config, taxonomy version, embedder model id, as-of,
+                         training summary, feature names, SHA-256 of every other file
+    lexical.json         the two TF-IDF vectorizers' parameters and vocabularies (terms in index order)
+    lexical_idf.npz      their idf vectors (NumPy, loaded with allow_pickle=False)
+    ranker/              LambdaRanker.save (LightGBM text model + JSON sidecar); absent when prior-only
+
+Everything is data (JSON, NPZ, LightGBM text), so loading a file cannot run code. Embeddings and
+retrieval indexes are not saved: they are recomputed (or read from the embedding cache) from the
+vacancies of each run. Loading checks that this install has the same taxonomy, the same feature
+set and a locally loadable embedder with the same model id, because vectors and features from
+another version would silently change every score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from sklearn.exceptions import NotFittedError
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from ilona_match import __version__
+from ilona_match.features import FEATURE_NAMES
+from ilona_match.lexical import LexicalEncoder
+from ilona_match.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.ranker import LambdaRanker
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST_FILE", "load_pipeline", "save_pipeline"]
+
+FORMAT = "ilona-match/pipeline"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "pipeline.json"
+_LEXICAL_FILE = "lexical.json"
+_IDF_FILE = "lexical_idf.npz"
+_RANKER_DIR = "ranker"
+_VECTORIZERS = ("words", "chars")
+# the one callable the LexicalEncoder uses as an analyzer, stored by name
+_ANALYZERS: dict[str, Any] = {"str.split": str.split}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    # ensure_ascii=False keeps text as UTF-8, so a byte search for a text finds it if it ever leaks
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _vectorizer_params(vectorizer: TfidfVectorizer) -> dict[str, Any]:
+    """The constructor parameters as JSON values (analyzer callables by name, dtype by its name)."""
+    params = vectorizer.get_params()
+    if params.pop("vocabulary") is not None:
+        raise ValueError("a TfidfVectorizer built with a fixed vocabulary parameter is not supported")
+    analyzer = params["analyzer"]
+    if callable(analyzer):
+        names = [name for name, known in _ANALYZERS.items() if known is analyzer]
+        if not names:
+            raise ValueError(f"cannot save a TfidfVectorizer with analyzer {analyzer!r}: only {sorted(_ANALYZERS)}")
+        params["analyzer"] = names[0]
+    for key in ("preprocessor", "tokenizer"):
+        if params[key] is not None:
+            raise ValueError(f"cannot save a TfidfVectorizer with a custom {key}")
+    params["dtype"] = np.dtype(params["dtype"]).name
+    return params
+
+
+def _rebuilt_vectorizer(params: Mapping[str, Any], terms: list[str], idf: np.ndarray) -> TfidfVectorizer:
+    """A TfidfVectorizer that transforms exactly like the saved one."""
+    if len(terms) != len(idf):
+        raise ValueError(f"{len(terms)} vocabulary terms but {len(idf)} idf values")
+    options = dict(params)
+    if options["analyzer"] in _ANALYZERS:
+        options["analyzer"] = _ANALYZERS[options["analyzer"]]
+    options["dtype"] = np.dtype(options["dtype"]).type
+    options["ngram_range"] = tuple(options["ngram_range"])
+    vocabulary = {term: index for index, term in enumerate(terms)}
+    if len(vocabulary) != len(terms):
+        raise ValueError("the vocabulary repeats a term")
+    vectorizer = TfidfVectorizer(vocabulary=vocabulary, **options)
+    vectorizer.idf_ = idf  # the setter validates the vocabulary and builds the inner transformer
+    return vectorizer
+
+
+def _save_lexical(encoder: LexicalEncoder, directory: Path) -> None:
+    payload: dict[str, Any] = {
+        "char_ngrams": list(encoder.char_ngrams),
+        "char_weight": encoder.char_weight,
+        "min_df": encoder.min_df,
+        "max_features": encoder.max_features,
+    }
+    idf: dict[str, np.ndarray] = {}
+    for name in _VECTORIZERS:
+        vectorizer: TfidfVectorizer = getattr(encoder, f"{name}_")
+        terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+        payload[name] = {"params": _vectorizer_params(vectorizer), "terms": terms}
+        idf[name] = vectorizer.idf_
+    _write_json(directory / _LEXICAL_FILE, payload)
+    np.savez(directory / _IDF_FILE, **idf)
+
+
+def _load_lexical(directory: Path) -> LexicalEncoder:
+    payload = _read_json(directory / _LEXICAL_FILE)
+    try:
+        with np.load(directory / _IDF_FILE, allow_pickle=False) as arrays:
+            idf = {name: arrays[name] for name in _VECTORIZERS}
+        encoder = LexicalEncoder(
+            char_ngrams=tuple(payload["char_ngrams"]), char_weight=float(payload["char_weight"]),
+            min_df=payload["min_df"], max_features=payload["max_features"],
+        )
+        for name in _VECTORIZERS:
+            part = payload[name]
+            setattr(encoder, f"{name}_", _rebuilt_vectorizer(part["params"], list(part["terms"]), idf[name]))
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise ValueError(f"{directory / _LEXICAL_FILE} or {_IDF_FILE} is corrupt: {error}") from None
+    return encoder
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"saved pipeline is incomplete: {path} is missing")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is corrupt: not valid JSON ({error})") from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} is corrupt: expected a JSON object")
+    return payload
+
+
+def save_pipeline(pipeline: MatchingPipeline, directory: str | Path) -> Path:
+    """Write a fitted pipeline into ``directory`` (created; it must not hold files already)."""
+    if not hasattr(pipeline, "lexical_"):
+        raise NotFittedError("cannot save an unfitted MatchingPipeline: call fit(...) first")
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise FileExistsError(f"{directory} already exists and is not an empty directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    _save_lexical(pipeline.lexical_, directory)
+    files = [_LEXICAL_FILE, _IDF_FILE]
+    if pipeline.ranker_ is not None:
+        pipeline.ranker_.save(directory / _RANKER_DIR)
+        files += sorted(p.relative_to(directory).as_posix() for p in (directory / _RANKER_DIR).iterdir())
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "ilona_match_version": __version__,
+        "config": pipeline.config.model_dump(mode="json"),
+        "taxonomy_version": pipeline.taxonomy.version,
+        "embedder_model_id": pipeline.embedder.model_id,
+        "as_of": pipeline.as_of_.isoformat(),
+        "training_summary": pipeline.training_summary_,
+        "feature_names": list(FEATURE_NAMES),
+        "ranker": _RANKER_DIR if pipeline.ranker_ is not None else None,
+        "files": {name: _sha256(directory / name) for name in files},
+    }
+    _write_json(directory / MANIFEST_FILE, manifest)
+    return directory
+
+
+def _checked_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest, after checking its format and every listed file's checksum."""
+    manifest = _read_json(directory / MANIFEST_FILE)
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{directory / MANIFEST_FILE} is not a version-{FORMAT_VERSION} {FORMAT} manifest "
+            f"(found {manifest.get('format')!r} version {manifest.get('format_version')!r})"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or _LEXICAL_FILE not in files:
+        raise ValueError(f"{directory / MANIFEST_FILE} is corrupt: no file checksums")
+    for name, digest in files.items():
+        path = directory / name
+        if not path.is_file():
+            raise FileNotFoundError(f"saved pipeline is incomplete: {path} is missing")
+        if _sha256(path) != digest:
+            raise ValueError(f"{path} is corrupt: its SHA-256 differs from the one in {MANIFEST_FILE}")
+    return manifest
+
+
+def load_pipeline(directory: str | Path, cache_dir: str | Path | None = None) -> MatchingPipeline:
+    """Read a pipeline written by ``save_pipeline``; ``cache_dir`` is the embedding cache to use."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no saved pipeline at {directory}: not a directory")
+    manifest = _checked_manifest(directory)
+    try:
+        config = PipelineConfig.model_validate(manifest["config"])
+        as_of = date.fromisoformat(manifest["as_of"])
+        feature_names = tuple(manifest["feature_names"])
+        summary = dict(manifest["training_summary"])
+    except (KeyError, TypeError, ValidationError, ValueError) as error:
+        raise ValueError(f"{directory / MANIFEST_FILE} does not fit this version of ilona-match: {error}") from None
+    if feature_names != FEATURE_NAMES:
+        raise ValueError(
+            f"the saved pipeline was trained on other features ({len(feature_names)} vs {len(FEATURE_NAMES)} "
+            "here, or another order): retrain it with this version"
+        )
+    pipeline = MatchingPipeline(config, cache_dir=cache_dir)
+    if manifest.get("taxonomy_version") != pipeline.taxonomy.version:
+        raise ValueError(
+            f"the saved pipeline uses taxonomy {manifest.get('taxonomy_version')!r}, "
+            f"this install has {pipeline.taxonomy.version!r}: retrain it"
+        )
+    try:
+        model_id = pipeline.embedder.model_id
+    except (ImportError, FileNotFoundError) as error:
+        raise ValueError(f"the saved pipeline's embedding model cannot be loaded here: {error}") from None
+    if manifest.get("embedder_model_id") != model_id:
+        raise ValueError(
+            f"the saved pipeline was trained with embedder {manifest.get('embedder_model_id')!r}, "
+            f"this install provides {model_id!r}: retrain it or install that model"
+        )
+    pipeline.lexical_ = _load_lexical(directory)
+    pipeline.ranker_ = LambdaRanker.load(directory / manifest["ranker"]) if manifest.get("ranker") else None
+    pipeline.as_of_ = as_of
+    pipeline.training_summary_ = summary
+    return pipeline

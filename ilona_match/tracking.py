@@ -1,0 +1,413 @@
+"""MLflow runs, the model registry and the ``champion`` alias.
+
+Tracking defaults to a local SQLite store ``{workdir}/mlflow.db`` with artifacts under
+``{workdir}/mlartifacts`` (the registry needs a database backend); ``MLFLOW_TRACKING_URI`` points
+it elsewhere. Every training run logs parameters (flattened settings and pipeline config), the data
+fingerprint, metrics (training summary and every system's evaluation numbers, e.g.
+``full_pipeline.ndcg_at_10``), a feature-importance plot, the evaluation table as CSV, and one
+pyfunc model wrapping the whole pipeline, registered as a new version.
+
+The model is logged "from code": a three-line script imports ``MatchingModel`` from the installed
+package and the pipeline folder (``persistence.save_pipeline``) is its artifact, so the registry
+holds no pickle. No participant free text is ever logged: only configs, counts and metrics.
+
+Champion rule (``CHAMPION_RULE``): a new version becomes ``champion`` when there is none yet, or
+when its full-pipeline NDCG@10 beats the champion's on the same held-out period (same evaluation
+as-of date and data fingerprint). Otherwise it stays a plain version; ``promote`` lets a person
+override the rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ParamSchema, ParamSpec
+from pydantic import BaseModel, ConfigDict, Field
+
+from ilona_match import __version__
+from ilona_match.contract import load_data
+from ilona_match.contract.loading import records_to_frame
+from ilona_match.persistence import load_pipeline, save_pipeline
+from ilona_match.pipeline import MatchingPipeline
+
+__all__ = [
+    "CHAMPION_ALIAS",
+    "CHAMPION_RULE",
+    "EXPERIMENT",
+    "MODEL_NAME",
+    "MatchingModel",
+    "PredictParams",
+    "TrainingRecord",
+    "configure_tracking",
+    "fingerprint_files",
+    "load_champion",
+    "log_training_run",
+    "metric_name",
+    "promote",
+    "tracking_uri",
+]
+
+EXPERIMENT = "ilona-match"
+MODEL_NAME = "ilona-match"
+CHAMPION_ALIAS = "champion"
+FULL_PIPELINE = "full pipeline"  # the evaluation table's row of the engine itself
+CHAMPION_METRIC = "full_pipeline.ndcg_at_10"
+CHAMPION_RULE = (
+    "a new version becomes champion when there is no champion yet, or when its full_pipeline.ndcg_at_10 "
+    "beats the champion's on the same held-out period (same evaluation as-of and data fingerprint)"
+)
+_NO_CHAMPION = "no champion model yet: run `ilona-match train`"
+_PIPELINE_ARTIFACT = "pipeline"
+_MODEL_CODE = (
+    "# the ilona-match pyfunc model, logged as code (no pickle): the pipeline folder is its artifact\n"
+    "from mlflow.models import set_model\n\n"
+    "from ilona_match.tracking import MatchingModel\n\n"
+    "set_model(MatchingModel())\n"
+)
+_SIGNATURE = ModelSignature(
+    params=ParamSchema([
+        ParamSpec("as_of", "string", ""),
+        ParamSpec("k", "long", 10),
+        ParamSpec("vacancies_path", "string", ""),
+    ])
+)
+# version tags that the champion rule compares
+_TAG_AS_OF = "evaluation.as_of"
+_TAG_FINGERPRINT = "data_fingerprint"
+
+
+# ------------------------------------------------------------------------------------ the store
+# mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into os.environ (for subprocesses): the
+# local stores set here are remembered so that they are not mistaken for the user's setting
+_LOCAL_STORES: set[str] = set()
+
+
+def tracking_uri(workdir: str | Path) -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else the SQLite store ``{workdir}/mlflow.db``."""
+    return _configured_uri() or f"sqlite:///{Path(workdir).resolve() / 'mlflow.db'}"
+
+
+def _configured_uri() -> str:
+    """The user's MLFLOW_TRACKING_URI ('' when unset or when it is a local store set by this module)."""
+    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    return "" if configured in _LOCAL_STORES else configured
+
+
+def configure_tracking(workdir: str | Path) -> MlflowClient:
+    """Point MLflow (tracking and registry, process-wide) at the store; make ``EXPERIMENT`` the active one.
+
+    With the default local store, the workdir is created and the experiment keeps its artifacts
+    under ``{workdir}/mlartifacts`` (MLflow would otherwise write ``./mlruns`` in the current folder).
+    """
+    uri = tracking_uri(workdir)
+    local = not _configured_uri()
+    if local:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        _LOCAL_STORES.add(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        location = (Path(workdir).resolve() / "mlartifacts").as_uri() if local else None
+        client.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return client
+
+
+def fingerprint_files(paths: Iterable[str | Path]) -> str:
+    """SHA-256 over the files' names and bytes, in name order: the same data gives the same value
+    wherever the folder lives."""
+    files = sorted((Path(path) for path in paths), key=lambda path: (path.name, str(path)))
+    if not files:
+        raise ValueError("fingerprint_files needs at least one file")
+    digest = hashlib.sha256()
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"cannot fingerprint {path}: no such file")
+        digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------ the pyfunc model
+class PredictParams(BaseModel):
+    """``params`` of ``MatchingModel.predict``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    as_of: date = Field(description="the date openness is judged on (ISO 8601)")
+    k: int = Field(10, ge=1, description="recommendations per participant")
+    vacancies_path: Path = Field(description="a data folder holding vacancies.csv or vacancies.parquet")
+
+
+class MatchingModel(mlflow.pyfunc.PythonModel):
+    """The whole matching pipeline as one MLflow pyfunc model.
+
+    ``predict(context, participants, params={"as_of": "2026-06-01", "k": 10, "vacancies_path": DATA})``
+    takes participant rows in the data contract (raw cells or as ``load_data`` parses them), reads
+    the vacancies from ``vacancies_path`` and returns the top-k table of
+    ``MatchingPipeline.recommend``. In Python, ``pyfunc_model.unwrap_python_model().pipeline``
+    gives the MatchingPipeline itself. The model config key ``cache_dir`` selects the embedding cache.
+    """
+
+    def __init__(self) -> None:
+        self._pipeline: MatchingPipeline | None = None
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        cache_dir = (context.model_config or {}).get("cache_dir") or None
+        self._pipeline = load_pipeline(context.artifacts[_PIPELINE_ARTIFACT], cache_dir=cache_dir)
+
+    @property
+    def pipeline(self) -> MatchingPipeline:
+        """The loaded pipeline."""
+        if self._pipeline is None:
+            raise RuntimeError("MatchingModel has no pipeline: load it with mlflow.pyfunc.load_model")
+        return self._pipeline
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        given = {key: value for key, value in (params or {}).items() if value not in ("", None)}
+        options = PredictParams.model_validate(given)
+        participants = records_to_frame("participants", model_input.to_dict("records"))
+        vacancies = load_data(options.vacancies_path, tables=("vacancies",)).vacancies
+        pipeline = self.pipeline
+        return pipeline.recommend(participants, pipeline.prepare_vacancies(vacancies), options.as_of, k=options.k)
+
+
+# ------------------------------------------------------------------------------- training runs
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What ``log_training_run`` did: the run, the registered version and the champion decision."""
+
+    run_id: str
+    model_version: str
+    promoted: bool
+    reason: str
+
+
+def metric_name(system: str, column: str) -> str:
+    """MLflow name of an evaluation number: ("full pipeline", "ndcg@10") -> "full_pipeline.ndcg_at_10"."""
+
+    def part(text: str) -> str:
+        return re.sub(r"[^a-z0-9]+", "_", text.lower().replace("@", "_at_")).strip("_")
+
+    return f"{part(system)}.{part(column)}"
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested settings as dotted parameter names; lists as JSON."""
+    flat: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            flat[name] = json.dumps(value, default=str)
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def _evaluation_metrics(evaluation: pd.DataFrame) -> dict[str, float]:
+    metrics = {}
+    for system, row in evaluation.iterrows():
+        for column, value in row.items():
+            metrics[metric_name(str(system), str(column))] = float(value)
+    return metrics
+
+
+def _importance_figure(pipeline: MatchingPipeline) -> Figure | None:
+    """Bar chart of the ranker's gain per feature (None for a prior-only pipeline)."""
+    if pipeline.ranker_ is None:
+        return None
+    gain = pipeline.ranker_.feature_importance("gain").iloc[::-1]
+    figure = Figure(figsize=(7, 0.22 * len(gain) + 1.2), layout="constrained")
+    axes = figure.subplots()
+    axes.barh(gain.index, gain.to_numpy())
+    axes.set_xlabel("total gain")
+    axes.set_title("LambdaRank feature importance")
+    axes.tick_params(axis="y", labelsize=7)
+    return figure
+
+
+def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    """The model version holding the champion alias, or None."""
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def _decide(champion: ModelVersion | None, candidate: float | None, as_of: str, fingerprint: str) -> tuple[bool, str]:
+    """Apply CHAMPION_RULE: (promote?, why)."""
+    if champion is None:
+        return True, "no champion yet"
+    held = champion.tags
+    if held.get(_TAG_AS_OF) != as_of or held.get(_TAG_FINGERPRINT) != fingerprint:
+        return False, f"champion version {champion.version} was evaluated on another held-out period: not comparable"
+    if candidate is None or math.isnan(candidate):
+        return False, "this run has no evaluation to compare"
+    current = float(held.get(CHAMPION_METRIC, "nan"))
+    if math.isnan(current):
+        return False, f"champion version {champion.version} has no {CHAMPION_METRIC}"
+    if candidate > current:
+        return True, f"{CHAMPION_METRIC} {candidate:.4f} beats champion version {champion.version} ({current:.4f})"
+    return False, f"{CHAMPION_METRIC} {candidate:.4f} does not beat champion version {champion.version} ({current:.4f})"
+
+
+def log_training_run(
+    pipeline: MatchingPipeline,
+    *,
+    data_fingerprint: str,
+    settings_dump: Mapping[str, Any],
+    evaluation: pd.DataFrame | None,
+    workdir: str | Path,
+    register_as: str = MODEL_NAME,
+    evaluated_as_of: date | None = None,
+) -> TrainingRecord:
+    """Log one training run, register the pipeline as a new version and apply the champion rule.
+
+    ``evaluation`` is ``EvaluationResult.table`` (index: system) or None; ``evaluated_as_of`` is the
+    split date of that evaluation (default: the pipeline's as-of), which with the data fingerprint
+    defines the held-out period versions are compared on.
+    """
+    if evaluation is not None and FULL_PIPELINE not in evaluation.index:
+        raise ValueError(f"the evaluation table has no {FULL_PIPELINE!r} row")
+    client = configure_tracking(workdir)
+    split = (evaluated_as_of or pipeline.as_of_).isoformat()
+    metrics = {f"training.{key}": float(value) for key, value in pipeline.training_summary_.items()
+               if isinstance(value, int | float)}
+    params = _flatten(settings_dump)
+    params.update(_flatten(pipeline.config.model_dump(mode="json"), "matching."))
+    params.update({f"training.{key}": str(value) for key, value in pipeline.training_summary_.items()
+                   if not isinstance(value, int | float)})
+    params.update({"data_fingerprint": data_fingerprint, "as_of": pipeline.as_of_.isoformat(), _TAG_AS_OF: split})
+    candidate = None
+    if evaluation is not None:
+        metrics.update(_evaluation_metrics(evaluation))
+        candidate = metrics[CHAMPION_METRIC]
+
+    with tempfile.TemporaryDirectory(prefix="ilona-match-model-") as scratch:
+        pipeline_dir = save_pipeline(pipeline, Path(scratch) / _PIPELINE_ARTIFACT)
+        code = Path(scratch) / "matching_model.py"
+        code.write_text(_MODEL_CODE, encoding="utf-8")
+        with mlflow.start_run(run_name=f"train as of {pipeline.as_of_}") as run:
+            mlflow.set_tags({
+                "ilona_match.version": __version__,
+                "taxonomy_version": pipeline.taxonomy.version,
+                "embedder_model_id": pipeline.embedder.model_id,
+            })
+            mlflow.log_params(params)
+            mlflow.log_metrics(metrics)
+            mlflow.log_text(json.dumps(settings_dump, default=str, indent=1), "settings.json")
+            if evaluation is not None:
+                mlflow.log_text(evaluation.to_csv(index_label="system"), "evaluation.csv")
+            figure = _importance_figure(pipeline)
+            if figure is not None:
+                mlflow.log_figure(figure, "feature_importance.png")
+            with warnings.catch_warnings():
+                # an input example would be a participant's profile: the signature declares params only
+                warnings.filterwarnings("ignore", message=r".*input example was not provided", category=UserWarning)
+                info = mlflow.pyfunc.log_model(
+                    name="model", python_model=str(code), artifacts={_PIPELINE_ARTIFACT: str(pipeline_dir)},
+                    signature=_SIGNATURE, model_config={"cache_dir": ""}, registered_model_name=register_as,
+                    pip_requirements=[f"ilona-match=={__version__}", f"mlflow=={mlflow.__version__}"],
+                )
+            version = str(info.registered_model_version)
+            champion = _champion(client, register_as)
+            promoted, reason = _decide(champion, candidate, split, data_fingerprint)
+            mlflow.set_tags({
+                "champion.rule": CHAMPION_RULE,
+                "champion.candidate_version": version,
+                f"champion.candidate_{CHAMPION_METRIC}": "none" if candidate is None else repr(candidate),
+                "champion.previous_version": "none" if champion is None else str(champion.version),
+                f"champion.previous_{CHAMPION_METRIC}": "none" if champion is None
+                else champion.tags.get(CHAMPION_METRIC, "none"),
+                "champion.decision": "promoted" if promoted else "not promoted",
+                "champion.reason": reason,
+            })
+    version_tags = {_TAG_AS_OF: split, _TAG_FINGERPRINT: data_fingerprint, "run_id": run.info.run_id}
+    if candidate is not None:
+        version_tags[CHAMPION_METRIC] = repr(candidate)
+    for key, value in version_tags.items():
+        client.set_model_version_tag(register_as, version, key, value)
+    if promoted:
+        client.set_registered_model_alias(register_as, CHAMPION_ALIAS, version)
+    return TrainingRecord(run.info.run_id, version, promoted, reason)
+
+
+def promote(version: str | int, *, workdir: str | Path, name: str = MODEL_NAME) -> None:
+    """Make ``version`` the champion whatever the rule says (a person's decision, recorded as a tag)."""
+    client = configure_tracking(workdir)
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException as error:
+        raise LookupError(f"model {name!r} has no version {version}") from error
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+    client.set_model_version_tag(name, str(version), "champion.promoted_by", "human override")
+
+
+# -------------------------------------------------------------------------------------- loading
+_MODELS_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))")
+
+
+def load_champion(workdir: str | Path, model_uri: str | None = None, *, name: str = MODEL_NAME,
+                  cache_dir: str | Path | None = None) -> tuple[MatchingPipeline, str]:
+    """The pipeline to serve and its model version.
+
+    ``model_uri``: None (the registered champion), ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``,
+    a saved pipeline folder or a local MLflow model folder (both reported as version ``local:<folder>``).
+    """
+    if model_uri is not None and not model_uri.startswith("models:/"):
+        path = Path(model_uri)
+        if (path / "MLmodel").is_file():
+            return _pyfunc_pipeline(str(path), cache_dir), f"local:{path.resolve().name}"
+        if path.is_dir():
+            return load_pipeline(path, cache_dir=cache_dir), f"local:{path.resolve().name}"
+        raise FileNotFoundError(f"{model_uri} is neither a models:/ URI nor a saved pipeline folder")
+    client = configure_tracking(workdir)
+    if model_uri is None:
+        champion = _champion(client, name)
+        if champion is None:
+            raise LookupError(_NO_CHAMPION)
+        return _pyfunc_pipeline(f"models:/{name}/{champion.version}", cache_dir), str(champion.version)
+    match = _MODELS_URI.fullmatch(model_uri)
+    if match is None:
+        raise ValueError(f"{model_uri!r}: expected models:/NAME/VERSION or models:/NAME@ALIAS")
+    try:
+        if match["alias"]:
+            version = str(client.get_model_version_by_alias(match["name"], match["alias"]).version)
+        else:
+            version = str(client.get_model_version(match["name"], match["version"]).version)
+    except MlflowException as error:
+        raise LookupError(f"{model_uri}: no such registered model version") from error
+    return _pyfunc_pipeline(f"models:/{match['name']}/{version}", cache_dir), version
+
+
+def _pyfunc_pipeline(uri: str, cache_dir: str | Path | None) -> MatchingPipeline:
+    model = mlflow.pyfunc.load_model(uri, model_config={"cache_dir": "" if cache_dir is None else str(cache_dir)})
+    wrapped = model.unwrap_python_model()
+    if not isinstance(wrapped, MatchingModel):
+        raise ValueError(f"{uri} is not an ilona-match model")
+    return wrapped.pipeline
