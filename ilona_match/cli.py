@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from ilona_match.config import ConfigError, Settings, load_settings
-from ilona_match.contract import ContractError, load_data, validate_data, write_rejects
+from ilona_match.contract import ContractError, load_data, validate_data, write_rejects, write_table
 
 __all__ = ["main"]
 
@@ -83,6 +84,64 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.training import train
+
+    result = train(args.data, as_of=args.as_of, config=settings)
+    print(result.evaluation.round(4).to_string())
+    state = "promoted to champion" if result.promoted else "not promoted"
+    print(f"run id: {result.run_id}\nmodel version: {result.model_version} ({state}: {result.reason})")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.training import evaluate
+
+    result = evaluate(args.data, as_of=args.as_of, config=settings)
+    print(f"{result.participants} participants with outcomes in the test window, "
+          f"{result.open_vacancies} open vacancies, {result.relevant_pairs} judged pairs")
+    print(result.table.round(4).to_string())
+    return 0
+
+
+def _read_participant_list(path: Path) -> list[str]:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise UsageError(f"{path}: cannot read participant list ({type(exc).__name__})") from None
+    if "participant_id" not in frame.columns:
+        raise UsageError(f"{path}: missing header participant_id")
+    return [p.strip() for p in frame["participant_id"] if p.strip()]
+
+
+def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.batch import recommend_frame
+    from ilona_match.tracking import load_champion
+
+    if args.out.suffix.lower() not in (".csv", ".parquet"):
+        raise UsageError(f"--out {args.out}: use a .csv or .parquet file name")
+    bundle = load_data(args.data, tables=("participants", "vacancies"), max_text_chars=settings.contract.max_text_chars)
+    participants = bundle.participants
+    if args.participants is not None:
+        wanted = _read_participant_list(args.participants)
+        unknown = sorted(set(wanted) - set(participants["participant_id"]))
+        if unknown:
+            raise UsageError(f"{args.participants}: {len(unknown)} unknown participant_id(s), first {unknown[0]!r}")
+        participants = participants[participants["participant_id"].isin(wanted)].reset_index(drop=True)
+    pipeline, version = load_champion(settings.workdir, args.model)
+    k = args.k or settings.batch.k
+    with tqdm(total=len(participants), unit="participant", desc="batch", disable=args.quiet) as bar:
+        frame = recommend_frame(pipeline, participants, bundle.vacancies, args.as_of, k=k, model_version=version,
+                                chunk_size=settings.batch.chunk_size, progress=bar.update)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(f".{args.out.name}.partial")
+    write_table(frame, partial)
+    partial.replace(args.out)  # readers see the old file or the new one, never half of it
+    print(f"{len(frame)} recommendations for {frame['participant_id'].nunique()} participants "
+          f"(model version {version}, run {frame['run_id'].iloc[0] if len(frame) else '-'}) -> {args.out}")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="YAML settings file (default: built-in defaults)")
@@ -113,17 +172,37 @@ def _build_parser() -> argparse.ArgumentParser:
     val.add_argument("--data", type=Path, required=True)
     val.add_argument("--rejects", type=Path, help="also write the rejected rows (CSV/Parquet) here")
     val.set_defaults(handler=_cmd_validate)
+
+    tr = commands.add_parser("train", parents=[common], help="train, evaluate, log to MLflow and register a model")
+    tr.add_argument("--data", type=Path, required=True)
+    tr.add_argument("--as-of", type=_iso_date, help="learn from outcomes before this date (default: after the last)")
+    tr.set_defaults(handler=_cmd_train)
+
+    ev = commands.add_parser("evaluate", parents=[common], help="time-split evaluation beside baselines")
+    ev.add_argument("--data", type=Path, required=True)
+    ev.add_argument("--as-of", type=_iso_date, help="split date (default: horizon days before the last outcome)")
+    ev.set_defaults(handler=_cmd_evaluate)
+
+    bt = commands.add_parser("batch", parents=[common], help="the nightly job: recommendations for every participant")
+    bt.add_argument("--data", type=Path, required=True)
+    bt.add_argument("--as-of", type=_iso_date, required=True)
+    bt.add_argument("--out", type=Path, required=True, help="CSV or Parquet file")
+    bt.add_argument("--participants", type=Path, help="CSV with header participant_id: only these")
+    bt.add_argument("--model", help="models:/NAME@ALIAS, models:/NAME/VERSION or a saved pipeline folder (default: champion)")
+    bt.add_argument("--k", type=_positive_int, help="recommendations per participant (default: settings.batch.k)")
+    bt.set_defaults(handler=_cmd_batch)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     args = _build_parser().parse_args(argv)
+    _quiet_libraries(args.debug)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         settings = load_settings(args.config)
         return handler(args, settings)
-    except (ContractError, ConfigError, UsageError) as exc:
+    except (ContractError, ConfigError, UsageError, LookupError, ValueError, FileNotFoundError) as exc:
         if args.debug:
             raise
         print(f"ilona-match {args.command}: {_one_line(exc)}", file=sys.stderr)
@@ -131,6 +210,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ilona-match {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_libraries(debug: bool) -> None:
+    """MLflow, transformers and alembic talk a lot; keep the terminal for our own one-line reports."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if not debug:
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar
+        for name in ("mlflow", "alembic", "transformers", "sentence_transformers", "lightgbm"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="mlflow")
+        warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def _one_line(exc: Exception) -> str:

@@ -40,24 +40,43 @@ def run_demo(
     seed: int = 7,
     progress: bool = True,
 ) -> str:
-    """Generate a synthetic world in ``workdir/data``, check it against the contract and summarise it.
-
-    Returns the report to print: where everything is, and what it holds.
-    """
+    """The whole job on a synthetic world, in ``workdir``: generate, validate, train (MLflow run and
+    registered model), nightly batch. Returns the report to print: where everything is."""
     from tqdm.auto import tqdm
 
+    from ilona_match.batch import recommend_frame
+    from ilona_match.contract import write_table
     from ilona_match.synthetic import generate_world
+    from ilona_match.tracking import load_champion, tracking_uri
+    from ilona_match.training import default_as_of, train
 
     workdir = Path(workdir)
+    settings = settings.model_copy(update={"workdir": workdir})
     data_dir = workdir / "data"
     with tqdm(total=participants, unit="participant", desc="generate", disable=not progress) as bar:
-        generate_world(data_dir, participants=participants, vacancies=vacancies, seed=seed,
-                       progress=bar.update)
+        generate_world(data_dir, participants=participants, vacancies=vacancies, seed=seed, progress=bar.update)
     bundle = load_data(data_dir, max_text_chars=settings.contract.max_text_chars)
+    as_of = default_as_of(bundle)
+    trained = train(data_dir, as_of=as_of, config=settings)
+    pipeline, version = load_champion(workdir)
+    out = workdir / "recommendations.csv"
+    with tqdm(total=len(bundle.participants), unit="participant", desc="batch", disable=not progress) as bar:
+        frame = recommend_frame(pipeline, bundle.participants, bundle.vacancies, as_of,
+                                k=settings.batch.k, model_version=version, progress=bar.update)
+    write_table(frame, out)
+    table = trained.evaluation[["ndcg@10", "recall@10", "constraint_breaks"]].round(3).to_string()
     return "\n".join(
         [
             f"ilona-match demo — work folder: {workdir.resolve()}",
             f"synthetic world (seed {seed}): {data_dir.resolve()} — valid against the data contract",
             summarise_world(bundle),
+            "",
+            f"held-out evaluation before registering (time split, {settings.evaluation.horizon_days} days):",
+            table,
+            f"MLflow run {trained.run_id}, model version {trained.model_version} "
+            f"({'champion' if trained.promoted else 'not promoted'}) in {tracking_uri(workdir)}",
+            f"nightly batch as of {as_of}: {len(frame)} recommendations for "
+            f"{frame['participant_id'].nunique()} participants -> {out.resolve()}"
+            f" ({len(bundle.participants) - frame['participant_id'].nunique()} have no feasible vacancy open that day)",
         ]
     )

@@ -85,5 +85,6 @@ def train(
         settings_dump=settings.model_dump(mode="json"),
         evaluation=result.table,
         workdir=settings.workdir,
+        evaluated_as_of=split,
     )
     return TrainResult(record.run_id, str(record.model_version), record.promoted, record.reason, result.table)
