@@ -134,7 +134,7 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         frame = recommend_frame(pipeline, participants, bundle.vacancies, args.as_of, k=k, model_version=version,
                                 chunk_size=settings.batch.chunk_size, progress=bar.update)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(f".{args.out.name}.partial")
+    partial = args.out.with_name(f".partial-{args.out.name}")  # same folder, same extension
     write_table(frame, partial)
     partial.replace(args.out)  # readers see the old file or the new one, never half of it
     print(f"{len(frame)} recommendations for {frame['participant_id'].nunique()} participants "
