@@ -25,7 +25,10 @@ from pydantic_settings import (
 
 from ilona_match.pipeline import PipelineConfig
 
-__all__ = ["BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
+__all__ = ["EMBEDDING_CACHE_DIR", "BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
+
+
+EMBEDDING_CACHE_DIR = "embedding-cache"  # inside the work folder, shared by train, batch and API
 
 
 class ConfigError(ValueError):

@@ -43,6 +43,7 @@ from mlflow.types.schema import ParamSchema, ParamSpec
 from pydantic import BaseModel, ConfigDict, Field
 
 from ilona_match import __version__
+from ilona_match.config import EMBEDDING_CACHE_DIR
 from ilona_match.contract import load_data
 from ilona_match.contract.loading import records_to_frame
 from ilona_match.persistence import load_pipeline, save_pipeline
@@ -378,7 +379,10 @@ def load_champion(workdir: str | Path, model_uri: str | None = None, *, name: st
 
     ``model_uri``: None (the registered champion), ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``,
     a saved pipeline folder or a local MLflow model folder (both reported as version ``local:<folder>``).
+    Embeddings are cached in the work folder's cache unless ``cache_dir`` says otherwise, so a
+    nightly run re-encodes only new or changed texts.
     """
+    cache_dir = cache_dir if cache_dir is not None else Path(workdir) / EMBEDDING_CACHE_DIR
     if model_uri is not None and not model_uri.startswith("models:/"):
         path = Path(model_uri)
         if (path / "MLmodel").is_file():

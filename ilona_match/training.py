@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ilona_match.config import Settings, load_settings
+from ilona_match.config import EMBEDDING_CACHE_DIR, Settings, load_settings
 from ilona_match.contract import DataBundle, load_data
 from ilona_match.evaluation import EvaluationResult, evaluate_systems
 from ilona_match.pipeline import MatchingPipeline
@@ -52,7 +52,7 @@ def evaluate(
     bundle = data_dir if isinstance(data_dir, DataBundle) else load_data(data_dir, max_text_chars=settings.contract.max_text_chars)
     horizon = settings.evaluation.horizon_days
     split = as_of or default_as_of(bundle) - timedelta(days=horizon)
-    pipeline = MatchingPipeline(settings.matching, cache_dir=Path(settings.workdir) / "embedding-cache")
+    pipeline = MatchingPipeline(settings.matching, cache_dir=Path(settings.workdir) / EMBEDDING_CACHE_DIR)
     pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, split)
     return evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, split,
                             horizon_days=horizon, k=settings.evaluation.k)
@@ -71,7 +71,7 @@ def train(
     as_of = as_of or default_as_of(bundle)
     horizon = settings.evaluation.horizon_days
     split = as_of - timedelta(days=horizon)
-    cache = Path(settings.workdir) / "embedding-cache"
+    cache = Path(settings.workdir) / EMBEDDING_CACHE_DIR
     pipeline = MatchingPipeline(settings.matching, cache_dir=cache)
     pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, split)
     result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, split,

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -256,3 +257,14 @@ def test_no_champion_yet(tmp_path: Path) -> None:
 def test_evaluation_without_full_pipeline_row(world: World, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no 'full pipeline' row"):
         _log(world, tmp_path, world.evaluation.drop(index="full pipeline"))
+
+
+def test_served_pipeline_caches_embeddings_in_the_work_folder(registry: Registry, world: World) -> None:
+    """A nightly run must re-encode only new texts: the champion uses the work folder's cache."""
+    pipeline, _ = load_champion(registry.workdir)
+    cache = pipeline.embedder.cache
+    assert cache is not None and Path(cache.directory).resolve() == (registry.workdir / "embedding-cache").resolve()
+    first = pipeline.embedder.encode(["siivooja kouluun", "lagerarbetare"])
+    again = load_champion(registry.workdir)[0].embedder
+    np.testing.assert_array_equal(again.encode(["siivooja kouluun", "lagerarbetare"]), first)
+    assert again.hits == 2 and again.misses == 0
