@@ -52,6 +52,7 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
             vacancies=args.vacancies,
             seed=args.seed,
             fmt=args.format,
+            other_languages=args.other_languages,
             progress=bar.update,
         )
     print(summary.describe())
@@ -166,6 +167,8 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--vacancies", type=_positive_int, default=800)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    gen.add_argument("--other-languages", type=float, default=1.0,
+                     help="scale of the Swedish and English text shares (0.1 = almost all Finnish)")
     gen.set_defaults(handler=_cmd_generate)
 
     val = commands.add_parser("validate", parents=[common], help="check a data folder against the contract")

@@ -229,3 +229,14 @@ def test_templates_fill_fields_and_drop_missing_sentences() -> None:
     assert "Vantaa" in text[0] and "Vasa" in text[1] and "Espoo" in text[2] and text[3] is None
     joined = join_present([pa.array(["A.", None, None]), pa.array(["B.", "C.", None])]).to_pylist()
     assert joined == ["A. B.", "C.", ""]
+
+
+def test_other_languages_scale_gives_an_almost_all_finnish_world(tmp_path: Path) -> None:
+    from ilona_match.contract import load_data
+
+    generate_world(tmp_path / "fi", participants=600, vacancies=300, seed=4, other_languages=0.1)
+    bundle = load_data(tmp_path / "fi")
+    assert (bundle.participants["language"] == "fi").mean() > 0.9
+    assert (bundle.vacancies["language"] == "fi").mean() > 0.9
+    with pytest.raises(ValueError, match="other_languages must be within"):
+        generate_world(tmp_path / "bad", participants=10, vacancies=5, other_languages=1.5)

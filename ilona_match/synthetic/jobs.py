@@ -134,7 +134,7 @@ def _flag_sentences(t: dict[str, TemplateSet], rng: np.random.Generator, languag
 
 
 def make_vacancies(catalogue: Catalogue, templates: dict[str, TemplateSet], n: int, rng: np.random.Generator,
-                   first_day: int, days: int) -> Vacancies:
+                   first_day: int, days: int, other_languages: float = 1.0) -> Vacancies:
     """Draw ``n`` vacancies published over the world's year (and up to 45 days before it)."""
     c = catalogue
     n_sectors, n_towns = len(c.sectors), c.municipality_lat.size
@@ -170,7 +170,7 @@ def make_vacancies(catalogue: Catalogue, templates: dict[str, TemplateSet], n: i
     unknown = rng.random((n, len(CONSTRAINTS))) < np.array([_MISSING[col] for col, _ in CONSTRAINTS])
     seen_constraints = np.where(unknown, -1, constraints).astype(np.int8)
 
-    language = text_language(rng, c.municipality_swedish[town], english=0.08)
+    language = text_language(rng, c.municipality_swedish[town] * other_languages, english=0.08 * other_languages)
     spoken = np.zeros((n, len(SPOKEN_LANGUAGES)), dtype=bool)
     spoken[np.arange(n), language] = True
     u = rng.random((n, 2))

@@ -92,7 +92,7 @@ def _histories(c: Catalogue, rng: np.random.Generator, sector: np.ndarray) -> tu
 
 def make_people(c: Catalogue, t: dict[str, TemplateSet], rng: np.random.Generator, first_number: int, n: int,
                 first_day: int, days: int, coach_offset: np.ndarray, coach_count: np.ndarray,
-                record_rng: np.random.Generator | None = None) -> People:
+                record_rng: np.random.Generator | None = None, other_languages: float = 1.0) -> People:
     """Draw ``n`` participants numbered from ``first_number``; coaches are assigned by home town.
 
     The true state comes from ``rng``; the written records (texts, gaps, forms of skills) from
@@ -102,7 +102,7 @@ def make_people(c: Catalogue, t: dict[str, TemplateSet], rng: np.random.Generato
     town = rng.choice(n_towns, n, p=c.municipality_population / c.municipality_population.sum())
     lat = np.round(c.municipality_lat[town] + rng.normal(0, 0.03, n), 4)
     lon = np.round(c.municipality_lon[town] + rng.normal(0, 0.06, n), 4)
-    language = text_language(rng, c.municipality_swedish[town], english=0.08)
+    language = text_language(rng, c.municipality_swedish[town] * other_languages, english=0.08 * other_languages)
 
     sector = rng.choice(n_sectors, n, p=c.sector_participant_weight)
     history, skills = _histories(c, rng, sector)

@@ -64,6 +64,7 @@ class WorldConfig:
     days: int = 365
     fmt: str = "csv"
     chunk_size: int = 20_000
+    other_languages: float = 1.0  # scales the Swedish and English text shares; 0.1 = almost all Finnish
     hiring: HiringWeights = HiringWeights()
     policy: LoggingPolicy = LoggingPolicy()
 
@@ -75,6 +76,8 @@ class WorldConfig:
         _whole("chunk_size", self.chunk_size, 1)
         if not isinstance(self.start, date) or hasattr(self.start, "hour"):
             raise ValueError(f"start must be a datetime.date, got {self.start!r}")
+        if not 0.0 <= self.other_languages <= 1.0:
+            raise ValueError(f"other_languages must be within [0, 1], got {self.other_languages}")
         if self.fmt not in FORMATS:
             raise ValueError(f"unknown format {self.fmt!r}: use one of {', '.join(FORMATS)}")
         if not isinstance(self.hiring, HiringWeights) or not isinstance(self.policy, LoggingPolicy):
@@ -156,6 +159,7 @@ def generate_world(
     fmt: str = "csv",
     chunk_size: int = 20_000,
     progress: Callable[[int], None] | None = None,
+    other_languages: float = 1.0,
     hiring: HiringWeights | None = None,
     policy: LoggingPolicy | None = None,
 ) -> WorldSummary:
@@ -166,7 +170,7 @@ def generate_world(
     the same names are removed, so the folder holds exactly one world.
     """
     config = WorldConfig(participants=participants, vacancies=vacancies, seed=seed, start=start, days=days,
-                         fmt=fmt, chunk_size=chunk_size, hiring=hiring or HiringWeights(),
+                         fmt=fmt, chunk_size=chunk_size, other_languages=other_languages, hiring=hiring or HiringWeights(),
                          policy=policy or LoggingPolicy())
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -177,7 +181,8 @@ def generate_world(
     catalogue = load_catalogue()
     templates = load_templates()
     first_day, last_day = config.first_day, config.first_day + config.days - 1
-    jobs = make_vacancies(catalogue, templates["vacancy"], config.vacancies, _stream(seed, 0), first_day, config.days)
+    jobs = make_vacancies(catalogue, templates["vacancy"], config.vacancies, _stream(seed, 0), first_day, config.days,
+                          other_languages=config.other_languages)
     with TableWriter(directory, "vacancies", fmt) as writer:
         writer.write(jobs.table)
     lookup = VacancyLookup.build(jobs, catalogue)
@@ -189,7 +194,8 @@ def generate_world(
         first = number * BLOCK
         people = make_people(catalogue, templates["participant"], _stream(seed, 1, number, 0), first + 1,
                              min(BLOCK, config.participants - first), first_day, config.days, coach_offset,
-                             coach_count, _stream(seed, 1, number, 1) if record else None)
+                             coach_count, _stream(seed, 1, number, 1) if record else None,
+                             other_languages=config.other_languages)
         pairs = log_pairs(_stream(seed, 1, number, 2), people, lookup, catalogue, config.policy, config.hiring)
         return people, pairs
 
