@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ilona_match.constraints import ParticipantLimits, feasible, open_on
+from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.metrics import evaluate_rankings
 from ilona_match.pipeline import MatchingPipeline, VacancyState, strongest_outcomes, top_n
 
@@ -38,16 +38,9 @@ def test_relevance(outcomes: pd.DataFrame, vacancies: pd.DataFrame, as_of: date,
     start, end = pd.Timestamp(as_of), pd.Timestamp(as_of + timedelta(days=horizon_days))
     window = outcomes[(outcomes["event_date"] >= start) & (outcomes["event_date"] < end)]
     pairs = strongest_outcomes(window)
-    open_ids = set(vacancies["vacancy_id"][_open_mask(vacancies, as_of)])
+    open_ids = set(vacancies["vacancy_id"][open_on(VacancyDemands.from_frame(vacancies), as_of)])
     pairs = pairs[pairs["vacancy_id"].isin(open_ids)]
     return pairs.rename(columns={"participant_id": "query_id", "vacancy_id": "item_id"})[["query_id", "item_id", "grade"]]
-
-
-def _open_mask(vacancies: pd.DataFrame, as_of: date) -> np.ndarray:
-    day = np.datetime64(as_of, "D")
-    published = vacancies["published_at"].to_numpy(dtype="datetime64[D]")
-    closes = vacancies["closes_at"].to_numpy(dtype="datetime64[D]")
-    return (published <= day) & (np.isnat(closes) | (day < closes))
 
 
 def _all_feasible(state: VacancyState, people_limits: ParticipantLimits, as_of: date) -> tuple[np.ndarray, np.ndarray]:
