@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from pydantic_settings import (
 
 from ilona_match.pipeline import PipelineConfig
 
-__all__ = ["EMBEDDING_CACHE_DIR", "BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
+__all__ = ["EMBEDDING_CACHE_DIR", "ApiSettings", "BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
 
 
 EMBEDDING_CACHE_DIR = "embedding-cache"  # inside the work folder, shared by train, batch and API
@@ -58,6 +59,25 @@ class BatchSettings(_Section):
 
     k: int = Field(10, gt=0)
     chunk_size: int = Field(2000, gt=0, description="participants scored together (bounds memory)")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the results database (default: SQLite results.db in the work folder)"
+    )
+    keep_runs: int = Field(3, gt=0, description="published runs kept in the database (least data kept)")
+    allocation: bool = Field(True, description="cap how many participants one vacancy is recommended to")
+    exposure_per_opening: float = Field(3.0, gt=0, description="c: a vacancy with n openings goes to at most c*n people")
+    candidate_pool: int = Field(50, gt=0, description="ranked candidates per participant the allocation chooses from")
+
+
+class ApiSettings(_Section):
+    """The HTTP API (``ilona-match serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, gt=0, lt=65536)
+    data_dir: Path | None = Field(None, description="data folder whose vacancies the API recommends from")
+    as_of: date | None = Field(None, description="openness date of the served vacancies (default: today)")
+    keys_file: Path | None = Field(None, description="hashed API keys (default: api-keys.json in the work folder)")
+    max_body_bytes: int = Field(65_536, gt=0, description="larger request bodies get 413")
+    max_k: int = Field(100, gt=0)
 
 
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("ilona_match_config_file", default=None)
@@ -75,6 +95,7 @@ class Settings(BaseSettings):
     matching: PipelineConfig = PipelineConfig()
     evaluation: EvaluationSettings = EvaluationSettings()
     batch: BatchSettings = BatchSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,49 @@
+"""Shared fixtures: one small trained world with a registered champion, built once per test session.
+
+The nightly job, the coach report and the HTTP API all serve what `ilona-match train` registered;
+their tests share this world instead of each training a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ilona_match.config import Settings, load_settings
+from ilona_match.synthetic import generate_world
+from ilona_match.training import train
+
+SERVED_AS_OF = date(2026, 6, 1)
+
+
+@dataclass(frozen=True)
+class ServedWorld:
+    """A data folder in the contract and a work folder whose MLflow store has a champion model."""
+
+    data_dir: Path
+    workdir: Path
+    settings: Settings
+    as_of: date
+    model_version: str
+
+
+@pytest.fixture(scope="session")
+def served_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
+    base = tmp_path_factory.getbasetemp() / "ilona-served"
+    data_dir, workdir = base / "data", base / "work"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("ILONA_MATCH_CONFIG", raising=False)
+        generate_world(data_dir, participants=300, vacancies=150, seed=1)
+        settings = load_settings(None, {
+            "workdir": workdir,
+            "matching": {"ranker": {"num_threads": 1, "n_estimators": 60}},
+            "evaluation": {"refit": False},
+        })
+        result = train(data_dir, as_of=SERVED_AS_OF, config=settings)
+        assert result.promoted, result.reason
+        yield ServedWorld(data_dir, workdir, settings, SERVED_AS_OF, result.model_version)
