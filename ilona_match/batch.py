@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 import pandera.pandas as pa
 
 from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top, top_n
+from ilona_match.reasons import Explanation
 
-__all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "recommend_frame", "run_id_for"]
+__all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "BatchResult", "recommend_frame", "run_batch", "run_id_for"]
 
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
     "run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id", "score", "reasons", "to_check", "model_version",
@@ -50,6 +52,47 @@ def run_id_for(model_version: str, as_of: date, k: int, participant_ids: pd.Seri
     return f"run-{as_of:%Y%m%d}-{digest.hexdigest()[:12]}"
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    """One run's recommendations table (contract form) and, row-aligned, the explanations behind it."""
+
+    frame: pd.DataFrame
+    explanations: tuple[Explanation, ...]
+
+
+def run_batch(
+    pipeline: MatchingPipeline,
+    participants: pd.DataFrame,
+    vacancies: pd.DataFrame | VacancyState,
+    as_of: date,
+    *,
+    k: int = 10,
+    model_version: str = "unregistered",
+    chunk_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> BatchResult:
+    """Top-k feasible vacancies per participant with reasons, in RECOMMENDATION_COLUMNS order."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    state = vacancies if isinstance(vacancies, VacancyState) else pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
+    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], pd.Series(state.jobs.ids))
+    parts: list[pd.DataFrame] = []
+    explanations: list[Explanation] = []
+    for start in range(0, len(participants), chunk_size):
+        chunk = participants.iloc[start:start + chunk_size].reset_index(drop=True)
+        scored = pipeline.score_candidates(chunk, state, as_of)
+        top = top_n(scored, state, k)
+        explained = explain_top(pipeline, scored, state, top)
+        top["reasons"] = ["|".join(e.reasons) for e in explained]
+        parts.append(top)
+        explanations.extend(explained)
+        if progress is not None:
+            progress(len(chunk))
+    return BatchResult(_contract_form(parts, run_id, as_of, model_version), tuple(explanations))
+
+
 def recommend_frame(
     pipeline: MatchingPipeline,
     participants: pd.DataFrame,
@@ -61,23 +104,12 @@ def recommend_frame(
     chunk_size: int = 2000,
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
-    """Top-k feasible vacancies per participant with reasons, in RECOMMENDATION_COLUMNS order."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    state = vacancies if isinstance(vacancies, VacancyState) else pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
-    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], pd.Series(state.jobs.ids))
-    parts = []
-    for start in range(0, len(participants), chunk_size):
-        chunk = participants.iloc[start:start + chunk_size].reset_index(drop=True)
-        scored = pipeline.score_candidates(chunk, state, as_of)
-        top = top_n(scored, state, k)
-        explanations = explain_top(pipeline, scored, state, top)
-        top["reasons"] = ["|".join(e.reasons) for e in explanations]
-        parts.append(top)
-        if progress is not None:
-            progress(len(chunk))
+    """The recommendations table of ``run_batch`` alone."""
+    return run_batch(pipeline, participants, vacancies, as_of, k=k, model_version=model_version,
+                     chunk_size=chunk_size, progress=progress).frame
+
+
+def _contract_form(parts: list[pd.DataFrame], run_id: str, as_of: date, model_version: str) -> pd.DataFrame:
     columns = ["participant_id", "coach_id", "rank", "vacancy_id", "score", "to_check", "reasons"]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     frame = frame.assign(run_id=run_id, as_of=as_of.isoformat(), model_version=str(model_version))

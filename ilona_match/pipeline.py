@@ -29,7 +29,7 @@ from ilona_match.reasons import Explanation, explain_rows
 from ilona_match.retrieval import CandidateRetriever, RetrievalConfig
 from ilona_match.taxonomy import Taxonomy
 
-__all__ = ["explain_top", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig", "VacancyState", "strongest_outcomes"]
+__all__ = ["explain_top", "ranked_rows", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig", "VacancyState", "strongest_outcomes"]
 
 
 class TrainingConfig(BaseModel):
@@ -87,6 +87,13 @@ class Scored:
     features: PairFeatures
     scores: np.ndarray
     proposed_by: dict[str, np.ndarray]
+
+    def take(self, rows: np.ndarray) -> Scored:
+        """The same participants with only the candidate pairs at ``rows`` (e.g. a top-N pool)."""
+        f = self.features
+        pairs = CandidatePairs(f.pairs.participant[rows], f.pairs.vacancy[rows])
+        return Scored(self.people, PairFeatures(pairs, f.matrix[rows], f.to_check[rows]), self.scores[rows],
+                      {name: flags[rows] for name, flags in self.proposed_by.items()})
 
 
 class MatchingPipeline:
@@ -289,22 +296,28 @@ class _Examples:
         return self.matrix[mask], self.grade[mask], sizes
 
 
-def top_n(scored: Scored, state: VacancyState, k: int) -> pd.DataFrame:
-    """The k best candidates per participant, ties broken by vacancy id (deterministic)."""
+def ranked_rows(scored: Scored, state: VacancyState, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the k best candidates per participant and their ranks, grouped by participant,
+    best first; ties broken by vacancy id (deterministic)."""
     pairs = scored.features.pairs
     vacancy_ids = state.jobs.ids[pairs.vacancy]
     order = np.lexsort((vacancy_ids.astype(str), -scored.scores, pairs.participant))
     participant = pairs.participant[order]
-    start = np.searchsorted(participant, participant)
-    rank = np.arange(len(order)) - start + 1
+    rank = np.arange(len(order)) - np.searchsorted(participant, participant) + 1
     keep = rank <= k
-    rows = order[keep]
+    return order[keep], rank[keep].astype(np.int32)
+
+
+def top_n(scored: Scored, state: VacancyState, k: int) -> pd.DataFrame:
+    """The k best candidates per participant, ties broken by vacancy id (deterministic)."""
+    rows, rank = ranked_rows(scored, state, k)
+    pairs = scored.features.pairs
     return pd.DataFrame(
         {
             "participant_id": scored.people.ids[pairs.participant[rows]],
             "coach_id": scored.people.coach_ids[pairs.participant[rows]],
-            "rank": rank[keep].astype(np.int32),
-            "vacancy_id": vacancy_ids[rows],
+            "rank": rank,
+            "vacancy_id": state.jobs.ids[pairs.vacancy[rows]],
             "score": scored.scores[rows],
             "to_check": ["|".join(to_check_items(int(m))) for m in scored.features.to_check[rows]],
         }
