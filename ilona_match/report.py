@@ -1,0 +1,473 @@
+"""The coach report: one static HTML page per coach per run, made to be read on a phone or on paper.
+
+For each of the coach's participants (the pseudonymous id only, never profile text) the page lists
+the ranked vacancies with title, employer, municipality and score, the reasons in the participant's
+own language, the skills the job asks for that the person lacks, and the facts to check before
+proposing the job, highlighted; a small inline-SVG chart shows the score by rank. Page chrome is in
+Finnish, Swedish or English.
+
+The page is self-contained and works offline: no script at all, no external asset, and a strict
+Content-Security-Policy (scripts, images, fonts, connections all 'none'; the one inline style block
+is allowed by its hash). Vacancy and participant texts are untrusted: the page is rendered with
+Jinja2 with ``autoescape=True``, so every value is HTML-escaped. Rendering is pure;
+``write_coach_reports`` is the one function that touches files.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from ilona_match.reasons import CHECK_TEXT, Explanation
+
+__all__ = ["CHROME", "CONTENT_SECURITY_POLICY", "render_coach_report", "render_coach_reports",
+           "report_file_name", "write_coach_reports"]
+
+CHROME: dict[str, dict[str, str]] = {
+    "fi": {
+        "title": "Työpaikkasuositukset", "coach": "Valmentaja", "as_of": "Tilanne", "model": "Malli", "run": "Ajo",
+        "summary": "Yhteenveto: osallistujat, suositukset ja tarkistettavat", "participant": "Osallistuja",
+        "recommendations": "Suosituksia", "checks": "Tarkistettavaa", "chart": "Pisteet sijoituksen mukaan",
+        "chart_note": "Oranssi palkki: tarkistettavaa ennen ehdottamista.", "rank": "Sija", "employer": "Työnantaja",
+        "municipality": "Kunta", "sector": "Ala", "hours": "Työaika", "hours_unit": "h/vko", "remote": "etätyö mahdollinen",
+        "score": "Pisteet", "vacancy": "Ilmoitus", "reasons": "Miksi sopii", "missing": "Puuttuvat taidot",
+        "to_check": "Tarkista ennen ehdottamista", "none": "Ei suosituksia tässä ajossa.",
+        "no_match": "Yksikään avoin työpaikka ei sopinut osallistujan rajoituksiin tässä ajossa.",
+        "note": "Pisteet ovat vertailukelpoisia vain saman osallistujan suositusten kesken. Perustelut ovat "
+                "osallistujan kielellä. Osallistujat näkyvät vain tunnisteella.",
+    },
+    "sv": {
+        "title": "Jobbrekommendationer", "coach": "Coach", "as_of": "Läge per", "model": "Modell", "run": "Körning",
+        "summary": "Sammanfattning: deltagare, rekommendationer och att kontrollera", "participant": "Deltagare",
+        "recommendations": "Rekommendationer", "checks": "Att kontrollera", "chart": "Poäng per placering",
+        "chart_note": "Orange stapel: kontrollera innan du föreslår.", "rank": "Plats", "employer": "Arbetsgivare",
+        "municipality": "Kommun", "sector": "Bransch", "hours": "Arbetstid", "hours_unit": "h/v",
+        "remote": "distansarbete möjligt", "score": "Poäng", "vacancy": "Annons", "reasons": "Varför det passar",
+        "missing": "Färdigheter som saknas", "to_check": "Kontrollera innan du föreslår",
+        "none": "Inga rekommendationer i denna körning.",
+        "no_match": "Inget öppet jobb passade deltagarens begränsningar i denna körning.",
+        "note": "Poängen kan bara jämföras mellan rekommendationer för samma deltagare. Motiveringarna är på "
+                "deltagarens språk. Deltagarna visas bara med sin kod.",
+    },
+    "en": {
+        "title": "Job recommendations", "coach": "Coach", "as_of": "As of", "model": "Model", "run": "Run",
+        "summary": "Summary: participants, recommendations and items to check", "participant": "Participant",
+        "recommendations": "Recommendations", "checks": "To check", "chart": "Score by rank",
+        "chart_note": "Orange bar: check before proposing.", "rank": "Rank", "employer": "Employer",
+        "municipality": "Municipality", "sector": "Sector", "hours": "Hours", "hours_unit": "h/week",
+        "remote": "remote work possible", "score": "Score", "vacancy": "Ad", "reasons": "Why it fits",
+        "missing": "Missing skills", "to_check": "Check before proposing", "none": "No recommendations in this run.",
+        "no_match": "No open vacancy fitted this participant's limits in this run.",
+        "note": "Scores compare only within one participant's list. Reasons are in the participant's language. "
+                "Participants are shown by their code only.",
+    },
+}
+# the sectors the data contract names (others are shown as given)
+_SECTORS: dict[str, tuple[str, str, str]] = {
+    "social_health": ("sosiaali- ja terveysala", "vård och omsorg", "health and social care"),
+    "elderly_care": ("vanhustyö", "äldreomsorg", "elderly care"),
+    "circular_economy": ("kiertotalous", "cirkulär ekonomi", "circular economy"),
+    "cleaning": ("siivous", "städning", "cleaning"),
+    "food_service": ("ravintola- ja keittiötyö", "restaurang och kök", "food service"),
+    "logistics": ("logistiikka ja varasto", "logistik och lager", "logistics and warehousing"),
+    "retail": ("kauppa", "handel", "retail"),
+    "office": ("toimistotyö", "kontorsarbete", "office work"),
+}
+_LANGUAGES = ("fi", "sv", "en")
+
+_CSS = """\
+:root{--ink:#1b1f24;--muted:#4b5563;--line:#d5dae1;--paper:#fff;--bg:#f3f5f7;--accent:#0b5cad;\
+--check-bg:#fff4d1;--check-ink:#4d3300;--check-line:#b35c00}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
+body{margin:0;background:var(--bg);color:var(--ink);overflow-wrap:anywhere;
+font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Liberation Sans","DejaVu Sans",sans-serif}
+header,main,footer{max-width:48rem;margin:0 auto;padding:1rem}
+h1{font-size:1.5rem;line-height:1.2;margin:0 0 .5rem}
+h2{font-size:1.25rem;margin:0 0 .75rem}
+h3{font-size:1.05rem;line-height:1.3;margin:0 0 .35rem}
+h4{font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);margin:.6rem 0 .15rem}
+a{color:var(--accent)}
+.meta{display:flex;flex-wrap:wrap;gap:.1rem 1.25rem;margin:0}
+.meta div{display:flex;gap:.35rem}
+.meta dt{color:var(--muted)}
+.meta dd{margin:0;font-weight:600}
+table{width:100%;border-collapse:collapse;background:var(--paper);margin:.5rem 0}
+caption{text-align:left;font-weight:600;padding:.25rem 0 .5rem}
+th,td{padding:.45rem .5rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{font-size:.85rem;color:var(--muted);font-weight:600}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+.has-check{color:var(--check-ink);font-weight:700}
+section.participant{background:var(--paper);border:1px solid var(--line);border-radius:.5rem;padding:1rem;margin:0 0 1rem}
+figure{margin:0 0 .75rem}
+figcaption{font-size:.85rem;color:var(--muted)}
+svg.chart{display:block;width:100%;max-width:26rem;height:auto}
+svg.chart text{font-size:12px;fill:var(--ink);font-variant-numeric:tabular-nums}
+.bar{fill:var(--accent)}
+.bar.check{fill:var(--check-line)}
+.axis{stroke:var(--muted);stroke-width:1}
+ol.recs{list-style:none;margin:0;padding:0}
+ol.recs>li{border-top:1px solid var(--line);padding:.85rem 0}
+.rank{display:inline-block;min-width:1.75rem;padding:0 .35rem;margin-right:.35rem;border-radius:1rem;
+background:var(--accent);color:#fff;text-align:center;font-size:.9rem}
+.facts{display:flex;flex-wrap:wrap;gap:0 1rem;margin:0;font-size:.95rem}
+.facts div{display:flex;gap:.3rem;min-width:0}
+.facts dt{color:var(--muted);flex:none}
+.facts dd{margin:0;min-width:0}
+ul.reasons{margin:0;padding-left:1.2rem}
+.missing{margin:0}
+.no-match{margin:0;padding:.5rem .75rem;background:var(--bg);border-radius:.25rem}
+.check{margin:.6rem 0 0;padding:.5rem .75rem;background:var(--check-bg);color:var(--check-ink);
+border:1px solid var(--check-line);border-left-width:.35rem;border-radius:.25rem}
+.check h4{color:var(--check-ink);margin:0}
+.check ul{margin:.1rem 0 0;padding-left:1.2rem}
+footer{color:var(--muted);font-size:.85rem}
+@media (min-width:40rem){header,main,footer{padding:1.25rem 1.5rem}}
+@media print{
+@page{margin:12mm}
+html{font-size:10.5pt}
+body{background:#fff}
+header,main,footer{max-width:none;padding:0 0 .5rem}
+a{color:inherit;text-decoration:none}
+section.participant{border:0;border-top:2px solid var(--ink);border-radius:0;padding:.5rem 0}
+h2,h3{break-after:avoid}
+ol.recs>li,figure{break-inside:avoid}
+.check,.rank,.bar{print-color-adjust:exact;-webkit-print-color-adjust:exact}
+}
+"""
+_CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; script-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+_TEMPLATE = """\
+<!doctype html>
+<html lang="{{ lang }}">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex, nofollow">
+<meta name="color-scheme" content="light">
+<title>{{ t.title }} · {{ t.coach }} {{ coach_id }} · {{ as_of }}</title>
+<style>{{ css }}</style>
+</head>
+<body>
+<header>
+<h1>{{ t.title }}</h1>
+<dl class="meta">
+<div><dt>{{ t.coach }}</dt><dd>{{ coach_id }}</dd></div>
+<div><dt>{{ t.as_of }}</dt><dd><time datetime="{{ as_of }}">{{ as_of }}</time></dd></div>
+<div><dt>{{ t.model }}</dt><dd>{{ model_version }}</dd></div>
+<div><dt>{{ t.run }}</dt><dd>{{ run_id }}</dd></div>
+</dl>
+</header>
+<main>
+{% if people %}
+<nav aria-label="{{ t.summary }}">
+<table>
+<caption>{{ t.summary }}</caption>
+<thead><tr><th scope="col">{{ t.participant }}</th><th scope="col" class="num">{{ t.recommendations }}</th>\
+<th scope="col" class="num">{{ t.checks }}</th></tr></thead>
+<tbody>
+{% for p in people %}
+<tr><th scope="row"><a href="#{{ p.anchor }}">{{ p.participant_id }}</a></th><td class="num{% if not p.recs %} has-check{% endif %}">{{ p.recs|length }}</td>\
+<td class="num{% if p.checks %} has-check{% endif %}">{{ p.checks }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+</nav>
+{% else %}
+<p>{{ t.none }}</p>
+{% endif %}
+{% for p in people %}
+<section class="participant" id="{{ p.anchor }}" aria-labelledby="{{ p.anchor }}-h">
+<h2 id="{{ p.anchor }}-h">{{ t.participant }} {{ p.participant_id }}</h2>
+{% if not p.recs %}
+<p class="no-match">{{ t.no_match }}</p>
+{% else %}
+<figure>
+<svg class="chart" role="img" aria-labelledby="{{ p.anchor }}-ct" viewBox="0 0 {{ p.chart.width }} {{ p.chart.height }}" \
+width="{{ p.chart.width }}" height="{{ p.chart.height }}" xmlns="http://www.w3.org/2000/svg">
+<title id="{{ p.anchor }}-ct">{{ t.chart }}: {% for b in p.chart.bars %}{{ b.rank }}. {{ b.label }}{% if not loop.last %}, {% endif %}{% endfor %}</title>
+{% for b in p.chart.bars %}
+<text x="{{ p.chart.rank_x }}" y="{{ b.text_y }}" text-anchor="end">{{ b.rank }}.</text>
+<rect class="bar{% if b.check %} check{% endif %}" x="{{ b.x }}" y="{{ b.y }}" width="{{ b.width }}" height="{{ p.chart.bar_height }}" rx="2"/>
+<text x="{{ p.chart.width - 2 }}" y="{{ b.text_y }}" text-anchor="end">{{ b.label }}{% if b.check %} !{% endif %}</text>
+{% endfor %}
+<line class="axis" x1="{{ p.chart.zero_x }}" y1="0" x2="{{ p.chart.zero_x }}" y2="{{ p.chart.height }}"/>
+</svg>
+<figcaption>{{ t.chart }}.{% if p.checks %} {{ t.chart_note }}{% endif %}</figcaption>
+</figure>
+<ol class="recs">
+{% for r in p.recs %}
+<li>
+<article aria-labelledby="{{ p.anchor }}-r{{ r.rank }}">
+<h3 id="{{ p.anchor }}-r{{ r.rank }}"><span class="rank" title="{{ t.rank }}">{{ r.rank }}</span><span lang="{{ r.lang }}">{{ r.title }}</span></h3>
+<dl class="facts">
+<div><dt>{{ t.employer }}</dt><dd>{{ r.employer }}</dd></div>
+{% if r.municipality or r.remote %}<div><dt>{{ t.municipality }}</dt><dd>{{ r.municipality or "–" }}\
+{% if r.remote %} ({{ t.remote }}){% endif %}</dd></div>
+{% endif %}
+{% if r.sector %}<div><dt>{{ t.sector }}</dt><dd>{{ r.sector }}</dd></div>
+{% endif %}
+{% if r.hours %}<div><dt>{{ t.hours }}</dt><dd>{{ r.hours }} {{ t.hours_unit }}</dd></div>
+{% endif %}
+<div><dt>{{ t.score }}</dt><dd>{{ r.score }}</dd></div>
+<div><dt>{{ t.vacancy }}</dt><dd>{{ r.vacancy_id }}</dd></div>
+</dl>
+{% if r.checks %}
+<div class="check" role="note">
+<h4>{{ t.to_check }}</h4>
+<ul>
+{% for item in r.checks %}<li>{{ item }}</li>
+{% endfor %}
+</ul>
+</div>
+{% endif %}
+{% if r.reasons %}
+<h4>{{ t.reasons }}</h4>
+<ul class="reasons" lang="{{ r.reasons_lang }}">
+{% for reason in r.reasons %}<li>{{ reason }}</li>
+{% endfor %}
+</ul>
+{% endif %}
+{% if r.missing %}
+<h4>{{ t.missing }}</h4>
+<p class="missing" lang="{{ r.reasons_lang }}">{{ r.missing|join(", ") }}</p>
+{% endif %}
+</article>
+</li>
+{% endfor %}
+</ol>
+{% endif %}
+</section>
+{% endfor %}
+</main>
+<footer><p>{{ t.note }}</p></footer>
+</body>
+</html>
+"""
+_ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                  lstrip_blocks=True, keep_trailing_newline=True)
+_PAGE = _ENVIRONMENT.from_string(_TEMPLATE)
+
+
+@dataclass(frozen=True)
+class _Bar:
+    rank: int
+    label: str
+    check: bool
+    x: float
+    y: float
+    width: float
+    text_y: float
+
+
+@dataclass(frozen=True)
+class _Chart:
+    """Horizontal bars of score by rank, from a zero line (scores may be negative)."""
+
+    bars: tuple[_Bar, ...]
+    width: int = 320
+    rank_x: int = 24
+    bar_height: int = 14
+    row: int = 22
+    zero_x: float = 0.0
+
+    @property
+    def height(self) -> int:
+        return self.row * len(self.bars) + 4
+
+
+def _chart(ranks: Sequence[int], scores: Sequence[float], labels: Sequence[str], checks: Sequence[bool]) -> _Chart:
+    left, right, row, bar = 30, 52, _Chart.row, _Chart.bar_height  # rank labels left, value labels right
+    low, high = min([0.0, *scores]), max([0.0, *scores])
+    span = (high - low) or 1.0
+
+    def x(value: float) -> float:
+        return round(left + (value - low) / span * (_Chart.width - left - right), 1)
+
+    zero = x(0.0)
+    bars = tuple(
+        _Bar(rank, label, check, min(x(score), zero), 2 + i * row + (row - bar) / 2, max(abs(x(score) - zero), 1.0),
+             2 + i * row + row / 2 + 4)
+        for i, (rank, score, label, check) in enumerate(zip(ranks, scores, labels, checks))
+    )
+    return _Chart(bars, zero_x=zero)
+
+
+def _text(value: object) -> str:
+    """A table cell as display text: missing values become empty."""
+    return "" if value is None or value is pd.NA or (isinstance(value, float) and value != value) else str(value)
+
+
+def _number(value: float, language: str, digits: int) -> str:
+    text = f"{value:.{digits}f}".replace("-", "\u2212")
+    return text.replace(".", ",") if language in ("fi", "sv") else text
+
+
+def _chrome(language: str) -> dict[str, str]:
+    if language not in CHROME:
+        raise ValueError(f"report language must be one of {', '.join(_LANGUAGES)}, got {language!r}")
+    return CHROME[language]
+
+
+def _vacancy_lookup(vacancies: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in ("vacancy_id", "title", "employer_id") if c not in vacancies.columns]
+    if missing:
+        raise ValueError(f"vacancies: missing column(s) {', '.join(missing)}")
+    table = vacancies.set_index("vacancy_id", drop=False)
+    if not table.index.is_unique:
+        raise ValueError(f"vacancies: duplicate vacancy_id {table.index[table.index.duplicated()][0]!r}")
+    return table
+
+
+def _checked_rows(rows: pd.DataFrame, explanations: Sequence[Explanation]) -> None:
+    missing = [c for c in ("participant_id", "coach_id", "rank", "vacancy_id", "score") if c not in rows.columns]
+    if missing:
+        raise ValueError(f"recommendations: missing column(s) {', '.join(missing)}")
+    if len(explanations) != len(rows):
+        raise ValueError(f"{len(rows)} recommendation rows but {len(explanations)} explanations: "
+                         "pass one Explanation per row, in row order")
+    for i, (pid, vid, why) in enumerate(zip(rows["participant_id"], rows["vacancy_id"], explanations)):
+        if (pid, vid) != (why.participant_id, why.vacancy_id):
+            raise ValueError(f"recommendations row {i}: ({pid}, {vid}) but its explanation is for "
+                             f"({why.participant_id}, {why.vacancy_id}): explanations must follow the row order")
+
+
+def render_coach_report(
+    coach_id: str,
+    run_id: str,
+    as_of: date | str,
+    model_version: str,
+    rows: pd.DataFrame,
+    explanations: Sequence[Explanation],
+    vacancies: pd.DataFrame,
+    *,
+    language: str = "fi",
+    participant_ids: Iterable[str] = (),
+) -> str:
+    """One coach's page: ``rows`` in the recommendations form (this coach's rows), one Explanation per
+    row in the same order, and the vacancies table the run ranked. Chrome in ``language`` (fi/sv/en).
+    ``participant_ids``: the coach's participants, so that those without any feasible vacancy are
+    listed too (the coach must know that nothing fitted)."""
+    chrome = _chrome(language)
+    _checked_rows(rows, explanations)
+    lookup = _vacancy_lookup(vacancies)
+    people: dict[str, list[tuple[int, float, Explanation, pd.Series]]] = {str(pid): [] for pid in participant_ids}
+    for i, (pid, coach, rank, vid, score, why) in enumerate(zip(
+            rows["participant_id"], rows["coach_id"], rows["rank"], rows["vacancy_id"], rows["score"], explanations)):
+        if coach != coach_id:
+            raise ValueError(f"recommendations row {i}: coach_id {coach!r} in the report of coach {coach_id!r}")
+        if vid not in lookup.index:
+            raise ValueError(f"recommendations row {i}: vacancy_id {vid!r} is not in the vacancies table")
+        people.setdefault(str(pid), []).append((int(rank), float(score), why, lookup.loc[vid]))
+    views = []
+    for number, pid in enumerate(sorted(people), start=1):
+        ranked = sorted(people[pid], key=lambda item: item[0])
+        recs = []
+        for rank, score, why, job in ranked:
+            hours = job.get("hours_per_week")
+            sector = _text(job.get("sector"))
+            recs.append({
+                "rank": rank, "vacancy_id": _text(job["vacancy_id"]), "title": _text(job["title"]),
+                "lang": _text(job.get("language")) if _text(job.get("language")) in _LANGUAGES else language,
+                "employer": _text(job["employer_id"]), "municipality": _text(job.get("municipality")),
+                "remote": _text(job.get("remote")).lower() == "true",
+                "sector": _SECTORS[sector][_LANGUAGES.index(language)] if sector in _SECTORS else sector.replace("_", " "),
+                "hours": _number(float(hours), language, 0 if float(hours).is_integer() else 1) if _text(hours) else "",
+                "score": _number(score, language, 3),
+                # reasons from features come first; a "missing skills" reason after them is shown as its own list
+                "reasons": why.reasons[: len(why.reason_features)], "reasons_lang": why.language,
+                "missing": why.missing_skills,
+                "checks": [CHECK_TEXT[c][language] if c in CHECK_TEXT else c for c in why.to_check],
+            })
+        chart = _chart([r["rank"] for r in recs], [s for _, s, _, _ in ranked], [r["score"] for r in recs],
+                       [bool(r["checks"]) for r in recs])
+        views.append({"anchor": f"p{number}", "participant_id": pid, "recs": recs,
+                      "checks": sum(bool(r["checks"]) for r in recs), "chart": chart})
+    return _PAGE.render(lang=language, t=chrome, csp=CONTENT_SECURITY_POLICY, css=Markup(_CSS), coach_id=str(coach_id),
+                        run_id=str(run_id), as_of=str(as_of), model_version=str(model_version), people=views)
+
+
+def render_coach_reports(
+    frame: pd.DataFrame,
+    explanations: Sequence[Explanation],
+    vacancies: pd.DataFrame,
+    *,
+    language: str = "fi",
+    participants: pd.DataFrame | None = None,
+) -> dict[str, str]:
+    """coach_id -> page for every coach in a run's recommendations table (one run: one run_id).
+
+    ``participants`` (participant_id, coach_id; no other column is read): the run's participants, so
+    that people without any feasible vacancy, and coaches with only such people, appear too."""
+    _chrome(language)
+    _checked_rows(frame, explanations)
+    runs = frame[["run_id", "as_of", "model_version"]].drop_duplicates() if len(frame) else frame
+    if len(runs) > 1:
+        raise ValueError(f"recommendations hold {len(runs)} runs (run_id, as_of, model_version): render one run at a time")
+    if runs.empty:
+        return {}
+    run = runs.iloc[0]
+    everyone = pd.DataFrame(columns=["participant_id", "coach_id"]) if participants is None else participants
+    ids = everyone.groupby(everyone["coach_id"].astype(str))["participant_id"].agg(list).to_dict()
+    positions = frame.reset_index(drop=True).groupby(frame["coach_id"].astype(str).to_numpy()).indices
+    return {
+        coach: render_coach_report(
+            coach, run["run_id"], run["as_of"], run["model_version"], frame.iloc[positions.get(coach, [])],
+            [explanations[i] for i in positions.get(coach, [])], vacancies, language=language,
+            participant_ids=ids.get(coach, ()),
+        )
+        for coach in sorted(set(positions) | set(ids))
+    }
+
+
+def report_file_name(coach_id: str) -> str:
+    """A safe file name for a coach's page: letters, digits, ``_`` and ``-`` only (no path, no dot file);
+    an id that had to be changed gets a short hash of the original so that different ids stay apart."""
+    if not str(coach_id):
+        raise ValueError("coach_id is empty: a report needs a coach")
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", str(coach_id))[:64]
+    if safe != coach_id:
+        safe += "-" + hashlib.sha256(str(coach_id).encode()).hexdigest()[:8]
+    return f"coach-{safe}.html"
+
+
+def write_coach_reports(pages: Mapping[str, str], folder: str | Path) -> list[Path]:
+    """Write each page to ``folder/report_file_name(coach_id)`` atomically (a temporary file in the same
+    folder, then a rename); owner-only permissions, as the pages are about people's work capacity."""
+    folder = Path(folder)
+    names = {coach: report_file_name(coach) for coach in pages}
+    seen: dict[str, str] = {}
+    for coach, name in names.items():  # case-insensitive file systems fold C1 and c1 together
+        if name.lower() in seen:
+            raise ValueError(f"coach ids {seen[name.lower()]!r} and {coach!r} give the same report file name {name}")
+        seen[name.lower()] = coach
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for coach, page in pages.items():
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".report-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+                out.write(page)
+            os.replace(temporary, folder / names[coach])
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        written.append(folder / names[coach])
+    return written
