@@ -15,7 +15,8 @@ from datetime import date
 import pandas as pd
 import pandera.pandas as pa
 
-from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top, top_n
+from ilona_match.allocation import Allocation, AllocationConfig, CandidatePool, allocate
+from ilona_match.pipeline import MatchingPipeline, Scored, VacancyState, explain_top, ranked_rows, top_n
 from ilona_match.reasons import Explanation
 
 __all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "BatchResult", "recommend_frame", "run_batch", "run_id_for"]
@@ -42,10 +43,11 @@ RECOMMENDATIONS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def run_id_for(model_version: str, as_of: date, k: int, participant_ids: pd.Series, vacancy_ids: pd.Series) -> str:
-    """A stable id of one run: same model, date, k and input ids give the same id."""
+def run_id_for(model_version: str, as_of: date, k: int, participant_ids: pd.Series, vacancy_ids: pd.Series,
+               variant: str = "") -> str:
+    """A stable id of one run: same model, date, k, options (``variant``) and input ids give the same id."""
     digest = hashlib.sha256()
-    for part in (model_version, as_of.isoformat(), str(k)):
+    for part in (model_version, as_of.isoformat(), str(k), variant):
         digest.update(part.encode() + b"\0")
     for ids in (participant_ids, vacancy_ids):
         digest.update("\n".join(sorted(map(str, ids))).encode() + b"\0")
@@ -58,6 +60,7 @@ class BatchResult:
 
     frame: pd.DataFrame
     explanations: tuple[Explanation, ...]
+    allocation: Allocation | None = None  # exposure caps applied across the run, with stats before/after
 
 
 def run_batch(
@@ -70,27 +73,45 @@ def run_batch(
     model_version: str = "unregistered",
     chunk_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    allocation: AllocationConfig | None = None,
+    candidate_pool: int = 50,
 ) -> BatchResult:
-    """Top-k feasible vacancies per participant with reasons, in RECOMMENDATION_COLUMNS order."""
+    """Top-k feasible vacancies per participant with reasons, in RECOMMENDATION_COLUMNS order.
+
+    With ``allocation``, each participant's top ``candidate_pool`` candidates are kept from every
+    chunk and one allocation across the whole run caps how many people each vacancy goes to
+    (``allocation.k`` is replaced by ``k``); only the chosen rows are explained.
+    """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if allocation is not None and candidate_pool < k:
+        raise ValueError(f"candidate_pool must be at least k={k}, got {candidate_pool}")
     state = vacancies if isinstance(vacancies, VacancyState) else pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
-    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], pd.Series(state.jobs.ids))
-    parts: list[pd.DataFrame] = []
-    explanations: list[Explanation] = []
+    variant = "" if allocation is None else f"{allocation.exposure_per_opening}:{allocation.method}:{candidate_pool}"
+    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], pd.Series(state.jobs.ids), variant)
+    pools: list[Scored] = []
     for start in range(0, len(participants), chunk_size):
         chunk = participants.iloc[start:start + chunk_size].reset_index(drop=True)
         scored = pipeline.score_candidates(chunk, state, as_of)
-        top = top_n(scored, state, k)
-        explained = explain_top(pipeline, scored, state, top)
+        rows, _ = ranked_rows(scored, state, candidate_pool if allocation is not None else k)
+        pools.append(scored.take(rows))
+        if progress is not None:
+            progress(len(chunk))
+    allocated = None
+    if allocation is not None:
+        allocated = allocate(CandidatePool.from_scored(pools, state), allocation.model_copy(update={"k": k}))
+        pools = [pool.take(rows) for pool, rows in zip(pools, allocated.chosen_rows(pools))]
+    parts: list[pd.DataFrame] = []
+    explanations: list[Explanation] = []
+    for pool in pools:
+        top = top_n(pool, state, k)
+        explained = explain_top(pipeline, pool, state, top)
         top["reasons"] = ["|".join(e.reasons) for e in explained]
         parts.append(top)
         explanations.extend(explained)
-        if progress is not None:
-            progress(len(chunk))
-    return BatchResult(_contract_form(parts, run_id, as_of, model_version), tuple(explanations))
+    return BatchResult(_contract_form(parts, run_id, as_of, model_version), tuple(explanations), allocated)
 
 
 def recommend_frame(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date
 from contextvars import ContextVar
+from datetime import date
 from pathlib import Path
 from typing import Any
 

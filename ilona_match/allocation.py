@@ -1,0 +1,279 @@
+"""Capacity-aware allocation: across one nightly run, a vacancy with ``openings`` n is recommended
+to at most ``max(1, floor(c * n))`` participants, each participant still getting up to k items.
+
+Plain top-k sends a popular vacancy to everyone it suits, and an employer with one opening then
+meets dozens of applicants while similar vacancies go unseen. The allocation keeps each person's
+own order but, where a vacancy is over-subscribed, gives it to the people who lose least without
+it. It is a bipartite b-matching (participant degree <= k, vacancy degree <= its cap, each pool
+row at most once) that maximises the total utility of the chosen pairs:
+
+* ``exact`` solves it as a linear programme with HiGHS (``scipy.optimize.linprog``, dual simplex).
+  The constraint matrix is the incidence matrix of a bipartite graph, which is totally unimodular,
+  so the basic optimum the simplex returns is integral: no branch and bound is needed.
+* ``greedy`` takes pairs by descending utility and keeps one when both sides have room (the
+  classical 1/2-approximation); it is vectorised one rank at a time.
+* ``auto`` is exact up to ``exact_max_rows`` pool rows and greedy above.
+
+Deterministic: a person's equal scores keep row order (``CandidatePool.from_scored`` rows are in
+``top_n`` order, so ties fall back to the vacancy id); the greedy gives equal utilities to the
+earlier participant; the exact solver sees the pool in one canonical (participant, rank) order and
+HiGHS returns the same optimum for the same problem, so the same pool gives the same allocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import sparse
+from scipy.optimize import linprog
+
+from ilona_match.metrics import gini_exposure
+from ilona_match.pipeline import Scored, VacancyState
+
+__all__ = ["Allocation", "AllocationConfig", "AllocationStats", "CandidatePool", "allocate", "capacities"]
+
+Method = Literal["exact", "greedy"]
+
+
+class AllocationConfig(BaseModel):
+    """How many items each person gets, how many people one opening may be shown to, and the solver."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    k: int = Field(10, gt=0, description="recommendations per participant")
+    exposure_per_opening: float = Field(3.0, gt=0, description="c: a vacancy with n openings goes to at most c*n people")
+    method: Literal["exact", "greedy", "auto"] = "auto"
+    exact_max_rows: int = Field(1_000_000, gt=0, description="auto: exact up to this many pool rows, greedy above")
+
+
+def capacities(openings: np.ndarray, exposure_per_opening: float) -> np.ndarray:
+    """People each vacancy may be recommended to: ``max(1, floor(c * openings))``."""
+    # the small epsilon keeps e.g. 0.3 * 10 from flooring to 2 through rounding error
+    return np.maximum(1, np.floor(exposure_per_opening * np.asarray(openings, np.float64) + 1e-9)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class CandidatePool:
+    """Each participant's ranked candidates (rows) and every vacancy's openings.
+
+    ``participant`` and ``vacancy`` are positions (``vacancy`` indexes ``openings``); ``score`` is
+    the ranker's score, comparable only within one participant. Equal scores of one participant
+    keep row order.
+    """
+
+    participant: np.ndarray  # int64 >= 0
+    vacancy: np.ndarray  # int64 in [0, len(openings))
+    score: np.ndarray  # float64, finite
+    openings: np.ndarray  # int64 >= 1, one per vacancy position
+
+    def __post_init__(self) -> None:
+        for name, dtype in (("participant", np.int64), ("vacancy", np.int64), ("score", np.float64), ("openings", np.int64)):
+            value = np.asarray(getattr(self, name))
+            if value.ndim != 1:
+                raise ValueError(f"CandidatePool.{name} must be a 1-D array, got shape {value.shape}")
+            if name != "score" and len(value) and not np.array_equal(value, np.round(value)):
+                raise ValueError(f"CandidatePool.{name} must hold whole numbers (row {_first(value != np.round(value))})")
+            object.__setattr__(self, name, value.astype(dtype))
+        n = len(self.participant)
+        if len(self.vacancy) != n or len(self.score) != n:
+            raise ValueError(f"CandidatePool.participant, vacancy and score must have equal lengths, "
+                             f"got {n}, {len(self.vacancy)}, {len(self.score)}")
+        checks = (
+            ("participant", self.participant < 0, "is negative"),
+            ("vacancy", (self.vacancy < 0) | (self.vacancy >= len(self.openings)),
+             f"is not a vacancy position (openings has {len(self.openings)})"),
+            ("score", ~np.isfinite(self.score), "is not finite"),
+            ("openings", self.openings < 1, "must be at least 1"),
+        )
+        for name, bad, what in checks:
+            if bad.any():
+                row = _first(bad)
+                raise ValueError(f"CandidatePool.{name} row {row}: {getattr(self, name)[row]} {what}")
+        key = self.participant * len(self.openings) + self.vacancy
+        repeated = pd.Series(key).duplicated().to_numpy()
+        if repeated.any():
+            row = _first(repeated)
+            raise ValueError(f"CandidatePool row {row} repeats the pair (participant {self.participant[row]}, "
+                             f"vacancy {self.vacancy[row]})")
+
+    @classmethod
+    def from_scored(cls, chunks: Sequence[Scored], state: VacancyState) -> CandidatePool:
+        """One pool of a run's scored chunks, each cut to its pool with ``pipeline.ranked_rows`` + ``Scored.take``.
+
+        Rows follow the chunks in order; participant positions run on from chunk to chunk, vacancy
+        positions index ``state.jobs``. Within a chunk, rows must be in ``ranked_rows`` order (then
+        equal scores fall back to the vacancy id, as in ``top_n``).
+        """
+        offsets = np.cumsum([0] + [len(chunk.people) for chunk in chunks])
+        participant = [chunk.features.pairs.participant + offset for chunk, offset in zip(chunks, offsets)]
+        return cls(
+            np.concatenate([np.zeros(0, np.int64), *participant]),
+            np.concatenate([np.zeros(0, np.int64), *(chunk.features.pairs.vacancy for chunk in chunks)]),
+            np.concatenate([np.zeros(0), *(chunk.scores for chunk in chunks)]),
+            np.rint(state.jobs.openings),
+        )
+
+    def __len__(self) -> int:
+        return len(self.participant)
+
+    def rank(self) -> np.ndarray:
+        """1-based rank of each row in its participant's own list (score descending, then row order)."""
+        order = np.lexsort((np.arange(len(self)), -self.score, self.participant))
+        grouped = self.participant[order]
+        rank = np.empty(len(self), dtype=np.int64)
+        rank[order] = np.arange(len(self)) - np.searchsorted(grouped, grouped) + 1
+        return rank
+
+    def utility(self) -> np.ndarray:
+        """Value of each row: the DCG discount ``1 / log2(1 + rank)`` of its rank in the person's list.
+
+        Ranker scores cannot be compared across people (and may be negative), so the value comes
+        from each person's own order only: everyone's first choice is worth 1, their tenth 0.29.
+        It is positive, so the optimum uses every free place and prefers filling a short list,
+        and it falls with rank, so denying someone their first choice (their next candidate moves
+        up: a loss of u(r) - u(k+1)) costs more than denying their tenth. The loss against plain
+        top-k is the DCG each person gives up, the ranker's order taken as the truth.
+        """
+        return 1.0 / np.log2(1.0 + self.rank())
+
+
+@dataclass(frozen=True)
+class AllocationStats:
+    """Exposure and value of one set of chosen rows."""
+
+    max_per_opening: float  # largest number of people one vacancy goes to, per opening
+    over_capacity: int  # vacancies recommended to more people than their cap
+    gini: float  # Gini of recommendations per vacancy over the vacancies in the pool (metrics.gini_exposure)
+    utility: float  # summed utility of the chosen rows
+    short: int  # participants with fewer than k recommendations
+    recommendations: int
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The chosen rows of a pool, their rank in each person's new list, and stats before and after."""
+
+    chosen: np.ndarray  # bool, one per pool row
+    rank: np.ndarray  # 1..k among the person's chosen rows (their own order), 0 where not chosen
+    method: Method
+    capacity: np.ndarray  # per vacancy position
+    before: AllocationStats  # plain top-k
+    after: AllocationStats
+
+    def chosen_rows(self, chunks: Sequence[Scored]) -> list[np.ndarray]:
+        """The chosen row positions of each chunk the pool was built from (``from_scored``)."""
+        bounds = np.cumsum([0] + [len(chunk.scores) for chunk in chunks])
+        if bounds[-1] != len(self.chosen):
+            raise ValueError(f"the chunks hold {bounds[-1]} rows, the allocation {len(self.chosen)}")
+        return [np.flatnonzero(self.chosen[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    @property
+    def utility_lost(self) -> float:
+        """Utility given up against plain top-k (never negative: top-k is the optimum without caps)."""
+        return self.before.utility - self.after.utility
+
+
+def allocate(pool: CandidatePool, config: AllocationConfig) -> Allocation:
+    """Choose at most k rows per participant and at most its cap per vacancy, maximising utility."""
+    capacity = capacities(pool.openings, config.exposure_per_opening)
+    rank = pool.rank()
+    utility = 1.0 / np.log2(1.0 + rank)
+    method: Method = config.method if config.method != "auto" else (
+        "exact" if len(pool) <= config.exact_max_rows else "greedy")
+    # one canonical row order (participant, rank): the solvers see the same problem for the same pool
+    order = np.lexsort((rank, pool.participant))
+    solve = _exact if method == "exact" else _greedy
+    chosen = np.zeros(len(pool), dtype=bool)
+    chosen[order] = solve(pool.participant[order], pool.vacancy[order], rank[order], utility[order], config.k, capacity)
+    top_k = rank <= config.k
+    return Allocation(
+        chosen=chosen,
+        rank=_new_rank(pool.participant, rank, chosen),
+        method=method,
+        capacity=capacity,
+        before=_stats(pool, top_k, rank, utility, capacity, config.k),
+        after=_stats(pool, chosen, rank, utility, capacity, config.k),
+    )
+
+
+def _exact(participant: np.ndarray, vacancy: np.ndarray, rank: np.ndarray, utility: np.ndarray, k: int,
+           capacity: np.ndarray) -> np.ndarray:
+    """The LP optimum of the b-matching (integral: the incidence matrix is totally unimodular)."""
+    n = len(participant)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    people, p_row = np.unique(participant, return_inverse=True)
+    jobs, v_row = np.unique(vacancy, return_inverse=True)
+    columns = np.arange(n)
+    matrix = sparse.csr_array(
+        (np.ones(2 * n), (np.concatenate([p_row, len(people) + v_row]), np.concatenate([columns, columns]))),
+        shape=(len(people) + len(jobs), n),
+    )
+    bound = np.concatenate([np.full(len(people), k, dtype=np.float64), capacity[jobs].astype(np.float64)])
+    result = linprog(-utility, A_ub=matrix, b_ub=bound, bounds=(0, 1), method="highs-ds")
+    if result.status != 0 or np.abs(result.x - np.rint(result.x)).max() > 1e-6:
+        raise RuntimeError(f"the allocation LP did not reach an integral optimum: {result.message}")
+    return result.x > 0.5
+
+
+def _greedy(participant: np.ndarray, vacancy: np.ndarray, rank: np.ndarray, utility: np.ndarray, k: int,
+            capacity: np.ndarray) -> np.ndarray:
+    """Rows by descending utility (= ascending rank; equal ranks in row order), kept while both sides have room.
+
+    Utility falls with rank alone, so all rows of one rank are decided together: a row whose person
+    still has room takes a place if fewer rows earlier in order asked for the same vacancy than it has left.
+    """
+    chosen = np.zeros(len(participant), dtype=bool)
+    if len(participant) == 0:
+        return chosen
+    _, person = np.unique(participant, return_inverse=True)
+    taken = np.zeros(person.max() + 1, dtype=np.int64)
+    room = capacity.copy()
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[by_rank], np.arange(1, rank.max() + 2))
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        rows = by_rank[start:stop]
+        rows = rows[taken[person[rows]] < k]
+        rows = rows[np.argsort(vacancy[rows], kind="stable")]
+        wanted = vacancy[rows]
+        place = np.arange(len(rows)) - np.searchsorted(wanted, wanted)
+        rows = rows[place < room[wanted]]
+        chosen[rows] = True
+        np.subtract.at(room, vacancy[rows], 1)
+        taken[person[rows]] += 1
+    return chosen
+
+
+def _new_rank(participant: np.ndarray, rank: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(chosen)
+    rows = rows[np.lexsort((rank[rows], participant[rows]))]
+    grouped = participant[rows]
+    new = np.zeros(len(participant), dtype=np.int64)
+    new[rows] = np.arange(len(rows)) - np.searchsorted(grouped, grouped) + 1
+    return new
+
+
+def _stats(pool: CandidatePool, chosen: np.ndarray, rank: np.ndarray, utility: np.ndarray, capacity: np.ndarray,
+           k: int) -> AllocationStats:
+    exposure = np.bincount(pool.vacancy[chosen], minlength=len(pool.openings))
+    recs = pd.DataFrame({"query_id": pool.participant[chosen], "item_id": pool.vacancy[chosen],
+                         "rank": _new_rank(pool.participant, rank, chosen)[chosen]})
+    people = np.unique(pool.participant)
+    per_person = np.bincount(pool.participant[chosen], minlength=people.max() + 1 if len(people) else 0)
+    return AllocationStats(
+        max_per_opening=float((exposure / pool.openings).max()) if len(exposure) else 0.0,
+        over_capacity=int((exposure > capacity).sum()),
+        gini=gini_exposure(recs, n_items=max(1, len(np.unique(pool.vacancy)))) if chosen.any() else float("nan"),
+        utility=float(utility[chosen].sum()),
+        short=int((per_person[people] < k).sum()),
+        recommendations=int(chosen.sum()),
+    )
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
