@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ilona_match.config import ConfigError, Settings, load_settings
-from ilona_match.contract import ContractError, load_data, validate_data, write_rejects, write_table
+from ilona_match.contract import ContractError, load_data, validate_data, write_rejects
 
 __all__ = ["main"]
 
@@ -116,30 +116,43 @@ def _read_participant_list(path: Path) -> list[str]:
 
 
 def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.batch import recommend_frame
-    from ilona_match.tracking import load_champion
+    from ilona_match.nightly import run_nightly
 
-    if args.out.suffix.lower() not in (".csv", ".parquet"):
-        raise UsageError(f"--out {args.out}: use a .csv or .parquet file name")
-    bundle = load_data(args.data, tables=("participants", "vacancies"), max_text_chars=settings.contract.max_text_chars)
-    participants = bundle.participants
-    if args.participants is not None:
-        wanted = _read_participant_list(args.participants)
-        unknown = sorted(set(wanted) - set(participants["participant_id"]))
-        if unknown:
-            raise UsageError(f"{args.participants}: {len(unknown)} unknown participant_id(s), first {unknown[0]!r}")
-        participants = participants[participants["participant_id"].isin(wanted)].reset_index(drop=True)
-    pipeline, version = load_champion(settings.workdir, args.model)
-    k = args.k or settings.batch.k
-    with tqdm(total=len(participants), unit="participant", desc="batch", disable=args.quiet) as bar:
-        frame = recommend_frame(pipeline, participants, bundle.vacancies, args.as_of, k=k, model_version=version,
-                                chunk_size=settings.batch.chunk_size, progress=bar.update)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(f".partial-{args.out.name}")  # same folder, same extension
-    write_table(frame, partial)
-    partial.replace(args.out)  # readers see the old file or the new one, never half of it
-    print(f"{len(frame)} recommendations for {frame['participant_id'].nunique()} participants "
-          f"(model version {version}, run {frame['run_id'].iloc[0] if len(frame) else '-'}) -> {args.out}")
+    wanted = _read_participant_list(args.participants) if args.participants is not None else None
+    with tqdm(unit="participant", desc="batch", disable=args.quiet) as bar:
+        outputs = run_nightly(settings, args.data, args.as_of, args.out, participant_ids=wanted, model=args.model,
+                              k=args.k, rejects=args.rejects, reports=not args.no_reports,
+                              progress=bar.update, on_start=lambda total: bar.reset(total=total))
+    log = outputs.log
+    print(f"{log.recommendations} recommendations for {log.participants} participants over {log.open_vacancies} "
+          f"open vacancies (model version {log.model_version}, run {log.run_id}) -> {outputs.table}")
+    if outputs.rejects is not None:
+        print(f"{log.rejected_rows} rejected input rows set aside -> {outputs.rejects}")
+    if outputs.reports is not None:
+        print(f"coach reports -> {outputs.reports}")
+    print(f"published to {outputs.database_url}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.api import default_keys_file, load_api_keys, serve
+
+    updates = {name: value for name, value in (("data_dir", args.data), ("as_of", args.as_of)) if value is not None}
+    if updates:
+        settings = settings.model_copy(update={"api": settings.api.model_copy(update=updates)})
+    if not load_api_keys(default_keys_file(settings)):
+        print(f"note: no API keys in {default_keys_file(settings)} yet: every call but /health gets 401; "
+              "add one with `ilona-match api-key add --name NAME`", file=sys.stderr)
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.api import add_api_key, default_keys_file
+
+    keys_file = default_keys_file(settings)
+    key = add_api_key(keys_file, args.name)
+    print(f"API key {args.name!r} (shown once; only its SHA-256 hash is kept in {keys_file}):\n{key}")
     return 0
 
 
@@ -193,7 +206,22 @@ def _build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--participants", type=Path, help="CSV with header participant_id: only these")
     bt.add_argument("--model", help="models:/NAME@ALIAS, models:/NAME/VERSION or a saved pipeline folder (default: champion)")
     bt.add_argument("--k", type=_positive_int, help="recommendations per participant (default: settings.batch.k)")
+    bt.add_argument("--rejects", type=Path, help="rejected input rows go here (default: OUT's name + .rejects.csv)")
+    bt.add_argument("--no-reports", action="store_true", help="skip the coach reports (HTML)")
     bt.set_defaults(handler=_cmd_batch)
+
+    sv = commands.add_parser("serve", parents=[common], help="the HTTP API (see docs/interfaces.md)")
+    sv.add_argument("--host", help="address to listen on (default: settings.api.host, 127.0.0.1)")
+    sv.add_argument("--port", type=_positive_int, help="port (default: settings.api.port, 8000)")
+    sv.add_argument("--data", type=Path, help="data folder whose vacancies are served (default: settings.api.data_dir)")
+    sv.add_argument("--as-of", type=_iso_date, help="openness date of the served vacancies (default: today)")
+    sv.set_defaults(handler=_cmd_serve)
+
+    key = commands.add_parser("api-key", parents=[common], help="manage the HTTP API's keys")
+    key_commands = key.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = key_commands.add_parser("add", parents=[common], help="make a new key (printed once, stored hashed)")
+    add.add_argument("--name", required=True, help="who uses the key (e.g. the calling system)")
+    add.set_defaults(handler=_cmd_api_key)
     return parser
 
 

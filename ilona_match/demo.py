@@ -44,10 +44,9 @@ def run_demo(
     registered model), nightly batch. Returns the report to print: where everything is."""
     from tqdm.auto import tqdm
 
-    from ilona_match.batch import recommend_frame
-    from ilona_match.contract import write_table
+    from ilona_match.nightly import run_nightly
     from ilona_match.synthetic import generate_world
-    from ilona_match.tracking import load_champion, tracking_uri
+    from ilona_match.tracking import tracking_uri
     from ilona_match.training import default_as_of, train
 
     workdir = Path(workdir)
@@ -58,12 +57,10 @@ def run_demo(
     bundle = load_data(data_dir, max_text_chars=settings.contract.max_text_chars)
     as_of = default_as_of(bundle)
     trained = train(data_dir, as_of=as_of, config=settings)
-    pipeline, version = load_champion(workdir)
     out = workdir / "recommendations.csv"
     with tqdm(total=len(bundle.participants), unit="participant", desc="batch", disable=not progress) as bar:
-        frame = recommend_frame(pipeline, bundle.participants, bundle.vacancies, as_of,
-                                k=settings.batch.k, model_version=version, progress=bar.update)
-    write_table(frame, out)
+        nightly = run_nightly(settings, data_dir, as_of, out, progress=bar.update)
+    run = nightly.log
     table = trained.evaluation[["ndcg@10", "recall@10", "constraint_breaks"]].round(3).to_string()
     return "\n".join(
         [
@@ -75,8 +72,9 @@ def run_demo(
             table,
             f"MLflow run {trained.run_id}, model version {trained.model_version} "
             f"({'champion' if trained.promoted else 'not promoted'}) in {tracking_uri(workdir)}",
-            f"nightly batch as of {as_of}: {len(frame)} recommendations for "
-            f"{frame['participant_id'].nunique()} participants -> {out.resolve()}"
-            f" ({len(bundle.participants) - frame['participant_id'].nunique()} have no feasible vacancy open that day)",
+            f"nightly batch as of {as_of}: {run.recommendations} recommendations for {run.participants} participants "
+            f"({run.details['participants_without_recommendation']} have no feasible vacancy open that day) -> {out.resolve()}",
+            f"coach reports (one page per coach): {nightly.reports.resolve() if nightly.reports else '-'}",
+            f"published as run {run.run_id} to {nightly.database_url}",
         ]
     )

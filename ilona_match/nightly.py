@@ -1,0 +1,172 @@
+"""The nightly job, at the edge where files and the results database are written.
+
+One run: read and check the inputs (bad rows set aside in a rejects file, every valid row kept),
+load the champion, score in chunks, re-check every recommendation against the hard constraints,
+then publish. Each output is replaced atomically — the coach reports' folder and the table file
+by a rename, the database in one transaction — and the database is written last: it is the
+commit point, so a run killed at any moment leaves every reader with the previous complete run,
+and the next run simply starts again. The run log holds counts and the model version, no text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from ilona_match.allocation import Allocation, AllocationConfig
+from ilona_match.batch import run_batch
+from ilona_match.config import Settings
+from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+from ilona_match.contract import load_data, write_rejects, write_table
+from ilona_match.store import ResultStore, RunLog
+
+__all__ = ["NightlyOutputs", "publish_file", "run_nightly"]
+
+REPORTS_DIR = "reports"
+
+
+@dataclass(frozen=True)
+class NightlyOutputs:
+    """Where one nightly run put its results."""
+
+    log: RunLog
+    table: Path
+    rejects: Path | None
+    reports: Path | None
+    database_url: str
+
+
+def publish_file(write: Callable[[Path], None], target: Path) -> None:
+    """Write through ``write`` into a hidden sibling, flush it to disk, then rename over ``target``:
+    readers see the old file or the new one, never half of it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".partial-{target.name}")  # same folder (same file system), same extension
+    write(partial)
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    partial.replace(target)
+
+
+def _publish_folder(pages: dict[str, str], target: Path) -> None:
+    """Coach pages of one run into ``target`` as a whole: written aside, then renamed into place."""
+    from ilona_match.report import write_coach_reports
+
+    partial = target.with_name(f".partial-{target.name}")
+    shutil.rmtree(partial, ignore_errors=True)
+    write_coach_reports(pages, partial)
+    if target.exists():  # the same run again (same run id): the old copy goes aside first
+        stale = target.with_name(f".stale-{target.name}")
+        shutil.rmtree(stale, ignore_errors=True)
+        target.replace(stale)
+        partial.replace(target)
+        shutil.rmtree(stale, ignore_errors=True)
+    else:
+        partial.replace(target)
+
+
+def _check_constraints(frame: pd.DataFrame, participants: pd.DataFrame, vacancies: pd.DataFrame, as_of: date) -> int:
+    """Re-check every recommended pair with the contract's rule, apart from the code that chose it.
+
+    Returns the number of pairs checked; a break is a defect and stops the run before anything is published.
+    """
+    people = participants.reset_index(drop=True)
+    jobs = vacancies.reset_index(drop=True)
+    p = pd.Index(people["participant_id"]).get_indexer(frame["participant_id"])
+    v = pd.Index(jobs["vacancy_id"]).get_indexer(frame["vacancy_id"])
+    if (p < 0).any() or (v < 0).any():
+        raise RuntimeError("a recommendation names a participant or vacancy that is not in the inputs")
+    demands = VacancyDemands.from_frame(jobs)
+    ok = feasible(ParticipantLimits.from_frame(people), demands, p, v, as_of) & open_on(demands, as_of)[v]
+    if not ok.all():
+        raise RuntimeError(f"{int((~ok).sum())} recommendations break a hard constraint; nothing was published")
+    return len(frame)
+
+
+def _allocation_details(allocation: Allocation | None) -> dict[str, float | int | str]:
+    """Congestion before and after the exposure caps, for the run log (counts and ratios only)."""
+    if allocation is None:
+        return {"allocation": "off"}
+    details: dict[str, float | int | str] = {"allocation": allocation.method}
+    for when, stats in (("before", allocation.before), ("after", allocation.after)):
+        details[f"max_per_opening_{when}"] = float(stats.max_per_opening)
+        details[f"exposure_gini_{when}"] = round(float(stats.gini), 4)
+        details[f"participants_short_{when}"] = int(stats.short)
+    before = float(allocation.before.utility)
+    details["utility_lost_share"] = round(float(allocation.utility_lost) / before, 4) if before else 0.0
+    return details
+
+
+def run_nightly(
+    settings: Settings,
+    data_dir: Path,
+    as_of: date,
+    out: Path,
+    *,
+    participant_ids: Sequence[str] | None = None,
+    model: str | None = None,
+    k: int | None = None,
+    rejects: Path | None = None,
+    reports: bool = True,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> NightlyOutputs:
+    """The whole nightly run (module docstring). ``on_start`` receives the number of participants."""
+    from ilona_match.report import render_coach_reports
+    from ilona_match.tracking import load_champion
+
+    started = datetime.now(timezone.utc)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"--out {out}: use a .csv or .parquet file name")
+    bundle = load_data(data_dir, tables=("participants", "vacancies"), on_error="continue",
+                       max_text_chars=settings.contract.max_text_chars)
+    participants = bundle.participants
+    if participant_ids is not None:
+        unknown = sorted(set(participant_ids) - set(participants["participant_id"]))
+        if unknown:
+            raise ValueError(f"{len(unknown)} unknown participant_id(s) in the participant list, first {unknown[0]!r}")
+        participants = participants[participants["participant_id"].isin(set(participant_ids))].reset_index(drop=True)
+    pipeline, version = load_champion(settings.workdir, model)
+    if on_start is not None:
+        on_start(len(participants))
+    k = k or settings.batch.k
+    allocation = (AllocationConfig(k=k, exposure_per_opening=settings.batch.exposure_per_opening)
+                  if settings.batch.allocation else None)
+    result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
+                       chunk_size=settings.batch.chunk_size, progress=progress, allocation=allocation,
+                       candidate_pool=settings.batch.candidate_pool)
+    frame = result.frame
+    checked = _check_constraints(frame, participants, bundle.vacancies, as_of)
+    run_id = str(frame["run_id"].iloc[0]) if len(frame) else f"run-{as_of:%Y%m%d}-empty"
+
+    rejects_path = None
+    if not bundle.rejects.empty:
+        rejects_path = rejects or out.with_name(f"{out.stem}.rejects.csv")
+        publish_file(lambda path: write_rejects(bundle.rejects, path), rejects_path)
+    reports_path = None
+    if reports:
+        reports_path = Path(settings.workdir) / REPORTS_DIR / run_id
+        _publish_folder(render_coach_reports(frame, result.explanations, bundle.vacancies,
+                                             participants=participants), reports_path)
+    publish_file(lambda path: write_table(frame, path), out)
+
+    store = ResultStore.from_settings(settings)
+    open_count = int(open_on(VacancyDemands.from_frame(bundle.vacancies), as_of).sum())
+    log = RunLog(
+        run_id=run_id, as_of=as_of, model_version=str(version),
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        participants=len(participants), vacancies=len(bundle.vacancies), open_vacancies=open_count,
+        rejected_rows=len(bundle.rejects[["file", "row"]].drop_duplicates()),
+        recommendations=len(frame), to_check=int((frame["to_check"] != "").sum()),
+        details={"constraint_checks": checked, "constraint_breaks": 0,
+                 "participants_without_recommendation": len(participants) - int(frame["participant_id"].nunique()),
+                 **_allocation_details(result.allocation)},
+    )
+    store.publish(frame, log)  # the commit point
+    return NightlyOutputs(log, out, rejects_path, reports_path, store.url)

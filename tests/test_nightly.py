@@ -1,0 +1,160 @@
+"""The nightly job as the scheduler runs it: rejects set aside, atomic publishing also when killed,
+byte-identical reruns, a run log with counts only — on the shared served world (real MLflow store,
+real SQLite results database)."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ilona_match.batch import RECOMMENDATIONS_SCHEMA
+from ilona_match.contract import read_table
+from ilona_match.nightly import _check_constraints, run_nightly
+from ilona_match.store import ResultStore
+from tests.conftest import ServedWorld
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "Minulla on selkävaiva ja masennus ZX-SECRET-TEXT"  # planted free text that must stay out of outputs
+
+
+@pytest.fixture(scope="module")
+def dirty_data(served_world: ServedWorld, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The served world with one bad participant row, one bad vacancy row and a planted health text."""
+    data = tmp_path_factory.mktemp("nightly") / "data"
+    shutil.copytree(served_world.data_dir, data)
+    people = pd.read_csv(data / "participants.csv", dtype=str, keep_default_na=False)
+    people.loc[3, "max_hours_per_week"] = "75"  # out of range: rejected
+    people.loc[5, "profile_text"] = SECRET
+    people.to_csv(data / "participants.csv", index=False)
+    jobs = pd.read_csv(data / "vacancies.csv", dtype=str, keep_default_na=False)
+    jobs.loc[2, "published_at"] = "yesterday"  # unparseable date: rejected
+    jobs.to_csv(data / "vacancies.csv", index=False)
+    return data
+
+
+def test_nightly_sets_bad_rows_aside_keeps_valid_ones_and_logs_counts(
+    served_world: ServedWorld, dirty_data: Path, tmp_path: Path
+) -> None:
+    settings = served_world.settings.model_copy(update={"workdir": served_world.workdir})
+    outputs = run_nightly(settings, dirty_data, served_world.as_of, tmp_path / "recs.parquet", k=5)
+    log = outputs.log
+    assert log.participants == 299 and log.vacancies == 149 and log.rejected_rows == 2
+    rejects = read_table(outputs.rejects)
+    assert set(rejects["file"]) == {"participants.csv", "vacancies.csv"}
+    assert set(rejects["column"]) == {"max_hours_per_week", "published_at"}
+    recs = RECOMMENDATIONS_SCHEMA.validate(pd.read_parquet(outputs.table))
+    assert len(recs) == log.recommendations and recs.groupby("participant_id").size().max() <= 5
+    assert log.details["constraint_checks"] == len(recs) and log.details["constraint_breaks"] == 0
+    assert log.to_check == int((recs["to_check"] != "").sum())
+    store = ResultStore.from_settings(settings)
+    assert store.latest_run() == log
+    first = recs["participant_id"].iloc[0]
+    assert list(store.recommendations_for(first)["vacancy_id"]) == list(recs.loc[recs["participant_id"] == first, "vacancy_id"])
+    pages = sorted(outputs.reports.glob("*.html"))
+    assert len(pages) == pd.read_csv(dirty_data / "participants.csv", dtype=str)["coach_id"].nunique()
+    # no participant free text anywhere the run wrote
+    for path in [outputs.table, outputs.rejects, *pages, Path(settings.workdir) / "results.db"]:
+        assert b"ZX-SECRET-TEXT" not in path.read_bytes(), path
+
+
+def test_same_inputs_and_model_give_byte_identical_tables(served_world: ServedWorld, tmp_path: Path) -> None:
+    settings = served_world.settings
+    first = run_nightly(settings, served_world.data_dir, served_world.as_of, tmp_path / "a.csv", reports=False)
+    second = run_nightly(settings, served_world.data_dir, served_world.as_of, tmp_path / "b.csv", reports=False)
+    assert first.log.run_id == second.log.run_id
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_a_recommendation_breaking_a_hard_constraint_stops_the_run(served_world: ServedWorld) -> None:
+    people = read_table(served_world.data_dir / "participants.csv")
+    jobs = read_table(served_world.data_dir / "vacancies.csv")
+    from ilona_match.contract import load_data
+
+    bundle = load_data(served_world.data_dir, tables=("participants", "vacancies"))
+    heavy = bundle.vacancies[bundle.vacancies["physical_load"] == "heavy"].iloc[0]
+    sedentary = bundle.participants[bundle.participants["physical_capacity"] == "sedentary"].iloc[0]
+    frame = pd.DataFrame({"participant_id": [sedentary["participant_id"]], "vacancy_id": [heavy["vacancy_id"]]})
+    with pytest.raises(RuntimeError, match="1 recommendations break a hard constraint; nothing was published"):
+        _check_constraints(frame, bundle.participants, bundle.vacancies, served_world.as_of)
+    assert len(people) and len(jobs)
+
+
+def _batch_command(data: Path, out: Path, k: int, who: Path) -> list[str]:
+    exe = shutil.which("ilona-match")
+    command = [exe] if exe else [sys.executable, "-m", "ilona_match.cli"]
+    return [*command, "batch", "--data", str(data), "--as-of", "2026-06-01", "--out", str(out), "--k", str(k),
+            "--participants", str(who), "--quiet"]
+
+
+def _published_state(out: Path, store: ResultStore, reports: Path, coaches: int) -> tuple[bytes, str]:
+    """What a reader sees now; fails when any output is partial."""
+    table = out.read_bytes()
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False).astype({"rank": "int64", "score": "float64"})
+    RECOMMENDATIONS_SCHEMA.validate(frame)
+    assert frame["run_id"].nunique() == 1  # the table file holds one run
+    run = store.latest_run()
+    assert run is not None
+    with sqlite3.connect(store.url.removeprefix("sqlite:///")) as db:
+        (rows,) = db.execute("SELECT COUNT(*) FROM recommendations WHERE run_id = ?", (run.run_id,)).fetchone()
+    assert rows == run.recommendations  # the database run is complete
+    assert len(list((reports / run.run_id).glob("*.html"))) == coaches  # its coach reports are whole
+    return table, run.run_id
+
+
+@pytest.mark.slow
+def test_killing_the_nightly_job_never_leaves_a_partial_or_mixed_result(served_world: ServedWorld, tmp_path: Path) -> None:
+    """Ten SIGKILLs at random points of real `ilona-match batch` runs; after each, every output is
+    one complete run (the old or the new one), and the next run succeeds."""
+    env = {**os.environ, "ILONA_MATCH_WORKDIR": str(served_world.workdir), "ILONA_MATCH_BATCH__CHUNK_SIZE": "25",
+           "ILONA_MATCH_BATCH__DATABASE_URL": f"sqlite:///{tmp_path / 'kill.db'}",
+           "ILONA_MATCH_MATCHING__RANKER__NUM_THREADS": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = tmp_path / "recs.csv"
+    store = ResultStore(f"sqlite:///{tmp_path / 'kill.db'}")
+    reports = served_world.workdir / "reports"
+    people = pd.read_csv(served_world.data_dir / "participants.csv", dtype=str).head(120)
+    who = tmp_path / "who.csv"
+    people[["participant_id"]].to_csv(who, index=False)
+    coaches = people["coach_id"].nunique()
+    complete: dict[int, tuple[bytes, str]] = {}
+    durations = []
+    for k in (3, 4, 3):  # complete runs: the states a reader may see (the last one is warm)
+        started = time.monotonic()
+        done = subprocess.run(_batch_command(served_world.data_dir, out, k, who), env=env, capture_output=True,
+                              text=True, timeout=600)
+        durations.append(time.monotonic() - started)
+        assert done.returncode == 0, done.stderr
+        complete[k] = _published_state(out, store, reports, coaches)
+    seen = []
+    rng = random.Random(20261128)
+    for attempt in range(10):
+        k = 4 - attempt % 2  # alternate, so that every attempt would change what is published
+        before = _published_state(out, store, reports, coaches)
+        process = subprocess.Popen(_batch_command(served_world.data_dir, out, k, who), env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.2, 1.0) * durations[-1])  # anywhere from start-up to publishing
+        process.send_signal(signal.SIGKILL)
+        killed = process.wait(timeout=60) == -signal.SIGKILL
+        after = _published_state(out, store, reports, coaches)
+        # each output is one whole run, the old or the new; the database (the commit point, written
+        # last) never runs ahead of the table file
+        assert after[0] in (before[0], complete[k][0]), f"attempt {attempt}: the table file is partial or mixed"
+        assert after[1] in (before[1], complete[k][1]), f"attempt {attempt}: the database run is partial or mixed"
+        assert after[1] != complete[k][1] or after[0] == complete[k][0], f"attempt {attempt}: database ahead of the file"
+        seen.append(("killed" if killed else "finished", "new" if after == complete[k] else "old"))
+    assert sum(state == "killed" for state, _ in seen) >= 7  # the kills really cut runs short
+    done = subprocess.run(_batch_command(served_world.data_dir, out, 3, who), env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr  # the next run succeeds after any kill
+    assert _published_state(out, store, reports, coaches) == complete[3]
+    print(f"kill outcomes: {seen}; complete runs {[round(d, 1) for d in durations]} s")
