@@ -138,8 +138,8 @@ def test_killing_the_nightly_job_never_leaves_a_partial_or_mixed_result(served_w
     seen = []
     rng = random.Random(20261128)
     for attempt in range(10):
-        k = 4 - attempt % 2  # alternate, so that every attempt would change what is published
         before = _published_state(out, store, reports, coaches)
+        k = 3 if before == complete[4] else 4  # a run that would change what is published
         process = subprocess.Popen(_batch_command(served_world.data_dir, out, k, who), env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.2, 1.0) * durations[-1])  # anywhere from start-up to publishing
@@ -152,6 +152,7 @@ def test_killing_the_nightly_job_never_leaves_a_partial_or_mixed_result(served_w
         assert after[1] in (before[1], complete[k][1]), f"attempt {attempt}: the database run is partial or mixed"
         assert after[1] != complete[k][1] or after[0] == complete[k][0], f"attempt {attempt}: database ahead of the file"
         seen.append(("killed" if killed else "finished", "new" if after == complete[k] else "old"))
+        assert killed or after == complete[k]
     assert sum(state == "killed" for state, _ in seen) >= 7  # the kills really cut runs short
     done = subprocess.run(_batch_command(served_world.data_dir, out, 3, who), env=env, capture_output=True,
                           text=True, timeout=600)
