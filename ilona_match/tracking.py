@@ -97,7 +97,9 @@ _TAG_FINGERPRINT = "data_fingerprint"
 
 # ------------------------------------------------------------------------------------ the store
 # mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into os.environ (for subprocesses): the
-# local stores set here are remembered so that they are not mistaken for the user's setting
+# local stores set here are remembered so that they are not mistaken for the user's setting, and the
+# variable is put back as the user left it, so that a child process (another workdir) is not pointed
+# at this process's store
 _LOCAL_STORES: set[str] = set()
 
 
@@ -123,8 +125,14 @@ def configure_tracking(workdir: str | Path) -> MlflowClient:
     if local:
         Path(workdir).mkdir(parents=True, exist_ok=True)
         _LOCAL_STORES.add(uri)
+    users_settings = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    for name, value in users_settings.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if client.get_experiment_by_name(EXPERIMENT) is None:
         location = (Path(workdir).resolve() / "mlartifacts").as_uri() if local else None

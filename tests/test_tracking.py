@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +27,7 @@ from ilona_match.tracking import (
     MODEL_NAME,
     MatchingModel,
     TrainingRecord,
+    configure_tracking,
     fingerprint_files,
     load_champion,
     log_training_run,
@@ -116,6 +118,18 @@ def test_tracking_uri_defaults_to_sqlite_in_workdir_and_follows_env(tmp_path: Pa
     assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
     assert tracking_uri(tmp_path) == "http://tracking.example:5000"
+
+
+def test_local_store_is_not_passed_on_to_child_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child `ilona-match` with another workdir must not inherit this process's local store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    configure_tracking(tmp_path)
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    assert mlflow.get_tracking_uri() == tracking_uri(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'shared.db'}")
+    configure_tracking(tmp_path / "other")
+    assert os.environ["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'shared.db'}"
 
 
 def test_fingerprint_depends_on_names_and_bytes_not_folder(tmp_path: Path) -> None:
