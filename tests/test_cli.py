@@ -129,3 +129,53 @@ def test_train_evaluate_batch_from_the_command_line(tmp_path: Path) -> None:
             assert system in evaluated.stdout
     finally:
         del os.environ["ILONA_MATCH_WORKDIR"]
+
+
+def test_serve_and_api_key_from_the_command_line(served_world, tmp_path: Path) -> None:  # noqa: ANN001
+    """`ilona-match api-key add` then `ilona-match serve`, called over real HTTP on loopback."""
+    import json
+    import os
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    env = {**os.environ, "ILONA_MATCH_WORKDIR": str(served_world.workdir),
+           "ILONA_MATCH_API__KEYS_FILE": str(tmp_path / "keys.json")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    exe = shutil.which("ilona-match") or "ilona-match"
+    added = subprocess.run([exe, "api-key", "add", "--name", "crm"], env=env, capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip().splitlines()[-1]
+    assert key not in (tmp_path / "keys.json").read_text()  # stored hashed only
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([exe, "serve", "--port", str(port), "--data", str(served_world.data_dir),
+                               "--as-of", served_world.as_of.isoformat()], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5) as reply:
+                    health = json.load(reply)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, server.stderr.read() if server.stderr else "server exited"
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(1)
+        assert str(served_world.model_version) in json.dumps(health)
+        body = json.dumps({"participant_id": "NEW1", "coach_id": "C1", "profile_text": "siivous",
+                           "max_hours_per_week": 30, "physical_capacity": "medium", "k": 3}).encode()
+        request = urllib.request.Request(f"{base}/recommendations", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(request, timeout=60)
+        request.add_header("X-API-Key", key)
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            assert reply.status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,145 @@
+"""Latency of ``POST /recommendations`` over real HTTP with 50,000 vacancies served.
+
+    python bench/api_latency.py [--workdir /tmp/ilona-api-bench] [--vacancies 50000] [--participants 400]
+                                [--requests 100] [--champion] [--seed 7]
+
+Generates a world in WORKDIR/data (kept and reused), fits a pipeline on its outcomes before the last
+day (one LightGBM thread, few trees; or, with --champion, serves WORKDIR's registered champion),
+prepares ALL its vacancies as open on that day (the served index holds every one of them, as a
+national feed would), starts the real server (uvicorn on loopback, the app of ``ilona-match serve``)
+and times requests over one keep-alive connection:
+
+known_profile  the same participant of the world every time (its texts' embeddings are cached
+               after the first request, as for anyone the nightly job has seen)
+new_profile    a different, never-seen profile text every time (encoded during the request)
+
+Prints one JSON line per figure (setup times, then p50/p99 per case). Embeddings are cached in
+WORKDIR, so a second run skips the long encoding of the vacancies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from ilona_match.api import add_api_key, background_server, create_app
+from ilona_match.config import EMBEDDING_CACHE_DIR, load_settings
+from ilona_match.contract import load_data
+from ilona_match.matcher import Matcher
+from ilona_match.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.ranker import RankerConfig
+from ilona_match.synthetic import generate_world
+from ilona_match.training import default_as_of
+
+
+def emit(figure: str, value: float, **facts: Any) -> None:
+    print(json.dumps({"bench": "api_latency", "figure": figure, "value": round(value, 2), **facts}), flush=True)
+
+
+def as_json_record(row: pd.Series) -> dict[str, Any]:
+    """A contract row as JSON another system would send: lists, ISO dates, no missing values."""
+    record: dict[str, Any] = {}
+    for name, value in row.items():
+        if isinstance(value, tuple):
+            record[name] = list(value)
+        elif isinstance(value, pd.Timestamp):
+            record[name] = value.date().isoformat()
+        elif not (isinstance(value, float) and math.isnan(value)) and value is not pd.NaT:
+            record[name] = value.item() if hasattr(value, "item") else value
+    return record
+
+
+def time_requests(url: str, key: str, bodies: list[dict[str, Any]], warmup: int) -> np.ndarray:
+    """Milliseconds per request after ``warmup`` untimed ones, on one keep-alive connection."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
+    headers = {"Content-Type": "application/json", "X-API-Key": key}
+    times = []
+    for i, body in enumerate(bodies):
+        start = time.perf_counter()
+        connection.request("POST", "/recommendations", body=json.dumps(body).encode(), headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"request {i}: HTTP {response.status}: {payload[:200]!r}")
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    connection.close()
+    return np.array(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/ilona-api-bench"))
+    parser.add_argument("--vacancies", type=int, default=50_000)
+    parser.add_argument("--participants", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--champion", action="store_true", help="serve WORKDIR's registered champion instead of fitting")
+    args = parser.parse_args()
+
+    data = args.workdir / "data"
+    begun = time.perf_counter()
+    if not (data / "vacancies.csv").exists():
+        generate_world(data, participants=args.participants, vacancies=args.vacancies, seed=args.seed)
+        emit("generate_s", time.perf_counter() - begun, vacancies=args.vacancies, participants=args.participants)
+    bundle = load_data(data)
+    as_of: date = default_as_of(bundle)
+    settings = load_settings(None, {
+        "workdir": args.workdir,
+        "batch": {"k": args.k},
+        "api": {"as_of": as_of, "keys_file": args.workdir / "bench-keys.json", "max_k": max(args.k, 100)},
+    })
+
+    begun = time.perf_counter()
+    if args.champion:
+        matcher = Matcher.load(workdir=args.workdir)
+    else:
+        config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=100))
+        pipeline = MatchingPipeline(config, cache_dir=args.workdir / EMBEDDING_CACHE_DIR)
+        pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, as_of)
+        matcher = Matcher(pipeline, "bench-fit")
+        emit("fit_s", time.perf_counter() - begun, **{k: str(v) for k, v in pipeline.training_summary_.items()})
+    served = bundle.vacancies.assign(published_at=bundle.vacancies["published_at"].clip(upper=pd.Timestamp(as_of)),
+                                     closes_at=pd.NaT)  # every vacancy open on as_of
+    begun = time.perf_counter()
+    matcher.use_vacancies(served, as_of)
+    emit("prepare_vacancies_s", time.perf_counter() - begun, vacancies=len(served))
+
+    keys_file = Path(settings.api.keys_file)
+    keys_file.unlink(missing_ok=True)
+    key = add_api_key(keys_file, "bench")
+    app = create_app(settings, matcher=matcher)
+
+    people = bundle.participants.sample(frac=1.0, random_state=args.seed).reset_index(drop=True)
+    known = {**as_json_record(people.iloc[0]), "k": args.k}
+    fresh = []
+    for i in range(args.requests + 3):
+        person = as_json_record(people.iloc[1 + i % (len(people) - 1)])
+        person.update(participant_id=f"NEW-{i}", k=args.k,
+                      profile_text=f"{person.get('profile_text', '')} Haen nyt uutta työtä (viesti {i}, {time.time_ns()}).")
+        fresh.append(person)
+
+    facts = {"vacancies": len(served), "k": args.k, "requests": args.requests, "model_version": matcher.model_version}
+    with background_server(app) as url:
+        for case, bodies in (("known_profile", [known] * (args.requests + 3)), ("new_profile", fresh)):
+            ms = time_requests(url, key, bodies, warmup=3)
+            for q in (50, 99):
+                emit(f"p{q}_ms", float(np.percentile(ms, q)), case=case, **facts)
+            emit("mean_ms", float(ms.mean()), case=case, **facts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""The HTTP API (docs/interfaces.md): recommendations for other systems, over JSON.
+
+Routes: ``GET /health`` (no key), ``POST /recommendations``, ``GET /participants/{id}/recommendations``,
+``POST /feedback`` and ``GET /openapi.json``. Every route but ``/health`` needs an API key in
+``X-API-Key`` (or ``Authorization: Bearer``); keys are checked before any body is read, against the
+SHA-256 hashes in the keys file (``ilona-match api-key add NAME`` makes one), in constant time.
+
+Participants are checked with the same contract rules as table rows, so a fault comes back as 422
+naming the field. Bodies above ``api.max_body_bytes`` get 413, counted on the bytes actually
+streamed. Error bodies never echo what was sent, and the access log (logger ``ilona_match.access``,
+one JSON object per request) holds method, route template, status, duration and key name only:
+a participant's free text never reaches a log.
+
+The vacancies open on ``api.as_of`` (default: today) in ``api.data_dir`` are prepared once at start.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the request models, built per app from
+# the settings, from the endpoints' annotations at run time.
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPBearer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from starlette.datastructures import Headers
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ilona_match import __version__
+from ilona_match.config import Settings
+from ilona_match.constraints import VacancyDemands, open_on
+from ilona_match.contract import EVENTS, PARTICIPANT_COLUMNS, ContractError, load_data, records_to_frame
+from ilona_match.matcher import Matcher
+from ilona_match.store import ResultStore
+
+__all__ = [
+    "ACCESS_LOGGER", "ApiKey", "add_api_key", "background_server", "create_app", "default_keys_file",
+    "load_api_keys", "serve",
+]
+
+ACCESS_LOGGER = "ilona_match.access"
+_ACCESS = logging.getLogger(ACCESS_LOGGER)
+_OPEN_PATHS = frozenset({"/health"})
+_KEY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_UNAUTHORIZED_HEADERS = [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="ilona-match"')]
+
+
+# ----------------------------------------------------------------------------------- API keys
+class ApiKey(BaseModel):
+    """One stored key: its name (shown in the access log), the SHA-256 of the key, when it was made."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(pattern=_KEY_NAME.pattern)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    created_at: str
+
+
+class _KeyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keys: list[ApiKey]
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def default_keys_file(settings: Settings) -> Path:
+    """``api.keys_file``, else api-keys.json in the work folder."""
+    return Path(settings.api.keys_file or Path(settings.workdir) / "api-keys.json")
+
+
+def load_api_keys(keys_file: str | Path) -> list[ApiKey]:
+    """The stored keys; none when the file does not exist. ValueError naming the file when it is broken."""
+    path = Path(keys_file)
+    try:
+        return _KeyFile.model_validate_json(path.read_bytes()).keys
+    except FileNotFoundError:
+        return []
+    except (OSError, ValidationError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else type(exc).__name__
+        raise ValueError(f"{path}: not a valid API key file ({reason})") from None
+
+
+def add_api_key(keys_file: str | Path, name: str) -> str:
+    """Make a new random key named ``name``, store only its hash, and return the key (shown once)."""
+    if not _KEY_NAME.match(name):
+        raise ValueError(f"API key name {name[:70]!r} must be 1-64 letters, digits or _.-")
+    path = Path(keys_file)
+    keys = load_api_keys(path)
+    if any(key.name == name for key in keys):
+        raise ValueError(f"{path}: an API key named {name!r} exists already")
+    secret = secrets.token_urlsafe(32)
+    keys.append(ApiKey(name=name, sha256=_digest(secret), created_at=datetime.now(timezone.utc).isoformat()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(_KeyFile(keys=keys).model_dump_json(indent=2))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)  # readers see the old file or the new one, never half of it
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return secret
+
+
+class _KeyRing:
+    """The keys file, re-read when it changes (a new or removed key applies without a restart)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._keys: tuple[ApiKey, ...] = ()
+        self._lock = threading.Lock()
+
+    def keys(self) -> tuple[ApiKey, ...]:
+        try:
+            stat = self.path.stat()
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        with self._lock:
+            if stamp != self._stamp:
+                self._keys = tuple(load_api_keys(self.path)) if stamp else ()
+                self._stamp = stamp
+            return self._keys
+
+    def identify(self, presented: str | None) -> str | None:
+        """The name of the key presented, compared with every stored hash (no early exit)."""
+        if not presented:
+            return None
+        digest, name = _digest(presented), None
+        for key in self.keys():
+            if hmac.compare_digest(key.sha256, digest):
+                name = key.name
+        return name
+
+
+def _presented_key(headers: Headers) -> str | None:
+    if key := headers.get("x-api-key"):
+        return key
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+# --------------------------------------------------------------------------------- middleware
+class _Gate:
+    """Authenticates every request but /health before its body is read, and writes the access log."""
+
+    def __init__(self, app: ASGIApp, keyring: _KeyRing, routes: Any) -> None:
+        self.app = app
+        self.keyring = keyring
+        self.routes = routes
+
+    def _route(self, scope: Scope) -> str | None:
+        """The matched route's template (``/participants/{participant_id}/...``), never the raw path."""
+        partial = None
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route.path
+            if match is Match.PARTIAL and partial is None:
+                partial = route.path
+        return partial
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        key_name = None
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if scope["path"] in _OPEN_PATHS:
+                await self.app(scope, receive, send_and_note)
+                return
+            key_name = self.keyring.identify(_presented_key(Headers(scope=scope)))
+            if key_name is None:
+                await send_and_note({"type": "http.response.start", "status": 401, "headers": _UNAUTHORIZED_HEADERS})
+                await send_and_note({"type": "http.response.body", "body": b'{"detail":"missing or invalid API key"}'})
+                return
+            await self.app(scope, receive, send_and_note)
+        finally:
+            _ACCESS.info(json.dumps({
+                "method": scope["method"], "route": self._route(scope), "status": status,
+                "duration_ms": round((time.perf_counter() - start) * 1000, 2), "key": key_name,
+            }))
+
+
+# ------------------------------------------------------------------------------------ models
+_KIND_TYPES: dict[str, Any] = {
+    "string": str, "text": str, "number": float, "integer": int, "bool": bool, "date": date, "list": list[str],
+}
+
+
+def _request_model(max_k: int, default_k: int) -> type[BaseModel]:
+    """A participant in the contract's fields plus ``k``; unknown fields are refused.
+
+    Only types are checked here; the contract's value rules run in ``records_to_frame``.
+    """
+    fields: dict[str, Any] = {}
+    for spec in PARTICIPANT_COLUMNS:
+        kind = Literal[spec.allowed] if spec.kind == "enum" else _KIND_TYPES[spec.kind]
+        required = spec.required and spec.default is None and spec.name != "coach_id"  # coach_id: "api"
+        fields[spec.name] = (kind, ...) if required else (kind | None, None)
+    fields["k"] = (int, Field(min(default_k, max_k), ge=1, le=max_k, description="vacancies to return"))
+    return create_model("RecommendationRequest", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+class Recommendation(BaseModel):
+    rank: int
+    vacancy_id: str
+    score: float
+    reasons: list[str]
+    to_check: list[str]
+
+
+class RecommendationList(BaseModel):
+    participant_id: str
+    model_version: str
+    as_of: date
+    run_id: str | None = Field(None, description="the nightly run (GET /participants/{id}/recommendations)")
+    recommendations: list[Recommendation]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model_version: str
+    as_of: date
+    version: str
+
+
+class FeedbackEvent(BaseModel):
+    """One outcome event, in the contract's outcomes form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    participant_id: str
+    vacancy_id: str
+    event: Literal[EVENTS]
+    event_date: date
+
+
+FeedbackBody = Annotated[
+    list[FeedbackEvent],
+    BeforeValidator(lambda value: [value] if isinstance(value, Mapping) else value),
+    Field(min_length=1, description="one outcome event, or a list of them"),
+]
+
+
+class FeedbackStored(BaseModel):
+    stored: int
+
+
+def _split(cell: str) -> list[str]:
+    return cell.split("|") if cell else []
+
+
+# ----------------------------------------------------------------------------------- the app
+def _load_matcher(settings: Settings, as_of: date) -> Matcher:
+    """The champion over the vacancies of ``api.data_dir`` open on ``as_of``."""
+    if settings.api.data_dir is None:
+        raise ValueError("api.data_dir is not set: give the data folder whose vacancies the API serves "
+                         "(ILONA_MATCH_API__DATA_DIR or api.data_dir in --config)")
+    vacancies = load_data(settings.api.data_dir, tables=("vacancies",),
+                          max_text_chars=settings.contract.max_text_chars).vacancies
+    open_now = vacancies[open_on(VacancyDemands.from_frame(vacancies), as_of)].reset_index(drop=True)
+    if open_now.empty:
+        raise ValueError(f"{settings.api.data_dir}: no vacancy is open on {as_of.isoformat()}")
+    return Matcher.load(workdir=settings.workdir, vacancies=open_now, as_of=as_of)
+
+
+def _fault_detail(exc: ContractError, many: bool) -> list[dict[str, Any]]:
+    return [{"loc": ["body", *([fault.row] if many and fault.row is not None else []), *([fault.column] if fault.column else [])],
+             "msg": fault.reason, "type": "contract"} for fault in exc.faults]
+
+
+def create_app(settings: Settings, *, matcher: Matcher | None = None, store: ResultStore | None = None) -> FastAPI:
+    """The API app. Loads the keys, the champion and its vacancies now, so a bad setup fails at start.
+
+    A given ``matcher`` must hold the vacancies open on ``api.as_of`` (default: today).
+    """
+    as_of = settings.api.as_of or date.today()
+    keyring = _KeyRing(default_keys_file(settings))
+    if not keyring.keys():
+        raise ValueError(f"{keyring.path}: no API keys; add one with `ilona-match api-key add NAME`")
+    matcher = matcher or _load_matcher(settings, as_of)
+    store = store or ResultStore.from_settings(settings)
+    scoring = threading.Lock()  # one recommendation computes at a time; the model uses both cores already
+    Request_ = _request_model(settings.api.max_k, settings.batch.k)
+    secured = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
+
+    app = FastAPI(
+        title="ilona-match", version=__version__, docs_url=None, redoc_url=None,
+        max_body_size=settings.api.max_body_bytes,
+        description="Job recommendations for people with partial work capacity. Every route but /health "
+                    "needs an API key (X-API-Key header or Authorization: Bearer).",
+    )
+    app.add_middleware(_Gate, keyring=keyring, routes=app.routes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming the fields; the values sent are never echoed."""
+        detail = [{"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]} for error in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        """Liveness and the model version in use (no API key needed)."""
+        return Health(status="ok", model_version=matcher.model_version, as_of=as_of, version=__version__)
+
+    @app.post("/recommendations", response_model=RecommendationList, dependencies=secured,
+              responses={422: {"description": "a field that is unknown, of the wrong type or breaks the contract"}})
+    def recommend(body: Request_) -> RecommendationList:  # type: ignore[valid-type]
+        """Ranked open vacancies with reasons for one participant given in the contract's fields."""
+        record = body.model_dump(mode="json", exclude={"k"}, exclude_none=True)
+        record.setdefault("coach_id", "api")
+        try:
+            participant = records_to_frame("participants", [record], max_text_chars=settings.contract.max_text_chars)
+        except ContractError as exc:
+            return JSONResponse({"detail": _fault_detail(exc, many=False)}, status_code=422)
+        with scoring:
+            ranked = matcher.recommend(participant, k=body.k)
+        return RecommendationList(participant_id=body.participant_id, model_version=matcher.model_version,
+                                  as_of=as_of, recommendations=ranked)
+
+    @app.get("/participants/{participant_id}/recommendations", response_model=RecommendationList,
+             dependencies=secured, responses={404: {"description": "no nightly list for this participant"}})
+    def nightly(participant_id: str) -> RecommendationList:
+        """The latest published nightly list of a known participant."""
+        rows = store.recommendations_for(participant_id)
+        if rows.empty:
+            raise HTTPException(404, "no published recommendations for this participant")
+        first = rows.iloc[0]
+        return RecommendationList(
+            participant_id=participant_id, model_version=first.model_version, as_of=first.as_of, run_id=first.run_id,
+            recommendations=[Recommendation(rank=r.rank, vacancy_id=r.vacancy_id, score=r.score, reasons=_split(r.reasons),
+                                            to_check=_split(r.to_check)) for r in rows.itertuples()],
+        )
+
+    @app.post("/feedback", response_model=FeedbackStored, status_code=201, dependencies=secured)
+    def feedback(body: FeedbackBody) -> FeedbackStored:
+        """Store outcome events (one, or a list) reported by a coach or a participant's system."""
+        try:
+            events = records_to_frame("outcomes", [event.model_dump(mode="json") for event in body])
+        except ContractError as exc:
+            return JSONResponse({"detail": _fault_detail(exc, many=True)}, status_code=422)
+        return FeedbackStored(stored=store.append_feedback(events))
+
+    return app
+
+
+# --------------------------------------------------------------------------------- serving
+def _server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
+    """Uvicorn without its own access log (it would write raw paths); ours is ``ilona_match.access``."""
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info",
+                                         server_header=False))
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Run the API until interrupted (``ilona-match serve``); access log lines go to stderr as JSON."""
+    app = create_app(settings)
+    if not _ACCESS.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        _ACCESS.addHandler(handler)
+        _ACCESS.setLevel(logging.INFO)
+        _ACCESS.propagate = False
+    _server(app, host or settings.api.host, port or settings.api.port).run()
+
+
+@contextmanager
+def background_server(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
+    """The real server on a free port in a background thread, for tests and benchmarks; yields its URL."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 0))
+    server = _server(app, host, listener.getsockname()[1])
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the API server stopped during start-up")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()
+
