@@ -213,6 +213,13 @@ class Taxonomy:
         """The taxonomy of the shipped ESCO tables, built once per process."""
         return cls(load_esco_tables())
 
+    def label_words(self) -> dict[str, set[str]]:
+        """Every word of every label, by language: what the shipped lemma table must cover."""
+        words: dict[str, set[str]] = defaultdict(set)
+        for lang, loose in zip(self._label_lang, self._label_loose, strict=True):
+            words[lang].update(loose.split())
+        return dict(words)
+
     @staticmethod
     def _make_concepts(tables: EscoTables) -> list[Concept]:
         concepts = [

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache, lru_cache
+from importlib.metadata import version
+from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import Stemmer
 from simplemma.strategies import LOW_MEMORY_DICTIONARY_FACTORY, DictionaryLookupStrategy
 
@@ -32,7 +36,14 @@ __all__ = [
     "token_keys",
     "token_spans",
     "tokenize",
+    "write_lemma_table",
 ]
+
+# Lemmas of every ESCO label word, computed by simplemma when the tables are built: looking them
+# up in simplemma's compressed dictionaries takes ~15 s of CPU per process (every batch run, API
+# start and test), a dict lookup takes none. Used only when made by the installed simplemma.
+LEMMA_TABLE = Path(__file__).resolve().parent / "data" / "esco" / "lemmas.parquet"
+_LEMMATISER = f"simplemma {version('simplemma')}"
 
 Language = Literal["fi", "sv", "en"]
 LANGUAGES: tuple[Language, ...] = ("fi", "sv", "en")
@@ -297,14 +308,57 @@ def _lemma_lookup() -> DictionaryLookupStrategy:
     return DictionaryLookupStrategy(LOW_MEMORY_DICTIONARY_FACTORY)
 
 
+@cache
+def _known_lemmas(path: Path = LEMMA_TABLE) -> Mapping[str, Mapping[str, str]]:
+    """language -> word -> lemma from the shipped table; empty when it is missing or was made by
+    another lemmatiser version (its lemmas could differ from what simplemma says now)."""
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        return {}
+    if (table.schema.metadata or {}).get(b"lemmatiser", b"").decode() != _LEMMATISER:
+        return {}
+    known: dict[str, dict[str, str]] = {}
+    for lang, word, lemma in zip(*(table.column(name).to_pylist() for name in ("lang", "word", "lemma")), strict=True):
+        known.setdefault(lang, {})[word] = lemma or word
+    return known
+
+
+def _simplemma_lemma(word: str, lang: str) -> str:
+    lemma = _lemma_lookup().get_lemma(word, check_language(lang))
+    return lemma.casefold() if lemma else word
+
+
 @lru_cache(maxsize=1 << 18)
 def lemmatize_word(word: str, lang: str) -> str:
     """Dictionary lemma of one casefolded word (simplemma), or the word itself when unknown.
 
-    The first call per language loads simplemma's dictionary (Finnish ≈ 3 s, Swedish ≈ 1 s).
+    ESCO label words come from the shipped lemma table; for any other word the first call per
+    language loads simplemma's dictionary (Finnish ≈ 3 s, Swedish ≈ 1 s).
     """
-    lemma = _lemma_lookup().get_lemma(word, check_language(lang))
-    return lemma.casefold() if lemma else word
+    known = _known_lemmas().get(lang)
+    if known is not None and (lemma := known.get(word)) is not None:
+        return lemma
+    return _simplemma_lemma(word, lang)
+
+
+def write_lemma_table(words: Mapping[str, Iterable[str]], path: Path = LEMMA_TABLE) -> int:
+    """Lemmatise ``words`` (language -> words) with simplemma and store them for ``lemmatize_word``.
+
+    Lemmas equal to their word are stored empty (most are). Returns the number of words stored.
+    """
+    rows = sorted({(check_language(lang), word) for lang, many in words.items() for word in many})
+    lemmas = [_simplemma_lemma(word, lang) for lang, word in rows]
+    table = pa.table(
+        {"lang": [lang for lang, _ in rows], "word": [word for _, word in rows],
+         "lemma": ["" if lemma == word else lemma for (_, word), lemma in zip(rows, lemmas, strict=True)]},
+        metadata={"lemmatiser": _LEMMATISER},
+    )
+    pq.write_table(table, path, compression="zstd")
+    _known_lemmas.cache_clear()
+    lemmatize_word.cache_clear()
+    token_key.cache_clear()
+    return len(rows)
 
 
 @lru_cache(maxsize=1 << 18)

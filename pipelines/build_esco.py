@@ -7,7 +7,8 @@ time)::
 
 It keeps what matching needs: skills and occupations with fi/sv/en preferred labels, English
 alternative labels, skill type and reuse level, occupation ISCO-08 groups, the essential/optional
-occupation-skill relations and the ISCO-08 group names. Output: Parquet with zstd compression in
+occupation-skill relations and the ISCO-08 group names; and the simplemma lemma of every label word
+(``lemmas.parquet``, so that no run pays for looking them up again). Output: Parquet with zstd compression in
 ``ilona_match/data/esco/``.
 """
 
@@ -17,6 +18,10 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+
+from ilona_match.esco import load_esco_tables
+from ilona_match.taxonomy import Taxonomy
+from ilona_match.text import write_lemma_table
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "ilona_match" / "data" / "esco"
 
@@ -102,8 +107,9 @@ def build(source: Path, out_dir: Path = OUT_DIR) -> None:
     concepts.to_parquet(out_dir / "concepts.parquet", **opts)
     rel_out.to_parquet(out_dir / "relations.parquet", **opts)
     isco_out.to_parquet(out_dir / "isco_groups.parquet", **opts)
+    words = write_lemma_table(Taxonomy(load_esco_tables(out_dir)).label_words(), out_dir / "lemmas.parquet")
     print(f"{len(skills)} skills, {len(occupations)} occupations, {len(rel_out)} relations, "
-          f"{len(isco_out)} ISCO groups -> {out_dir}")
+          f"{len(isco_out)} ISCO groups, lemmas of {words} label words -> {out_dir}")
 
 
 def main() -> None:

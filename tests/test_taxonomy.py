@@ -429,3 +429,31 @@ def test_extraction_quality_stays_above_floors(esco: Taxonomy) -> None:
         )
         assert correct / predictions >= precision_floor, lang
         assert found / mentions >= recall_floor, lang
+
+
+# ------------------------------------------------------------------------------ lemma table
+def test_shipped_lemma_table_covers_every_label_word_with_simplemmas_answer() -> None:
+    """The table is what simplemma says (checked on a sample), made by the installed simplemma."""
+    from ilona_match import text
+
+    known = text._known_lemmas()
+    assert known, "lemmas.parquet is missing or was made by another simplemma: run pipelines/build_esco.py"
+    for lang, words in Taxonomy.load().label_words().items():
+        assert words <= known[lang].keys(), lang
+        for word in sorted(words)[:: max(1, len(words) // 150)]:
+            assert known[lang][word] == text._simplemma_lemma(word, lang), (lang, word)
+
+
+def test_lemma_table_of_another_lemmatiser_is_ignored(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from ilona_match import text
+
+    path = tmp_path / "lemmas.parquet"
+    assert text.write_lemma_table({"fi": ["vanhusten", "siivous"]}, path) == 2
+    assert text._known_lemmas(path)["fi"] == {"vanhusten": "vanhus", "siivous": "siivous"}
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({"lemmatiser": "simplemma 0.0"}), path)
+    text._known_lemmas.cache_clear()
+    assert text._known_lemmas(path) == {}
+    text._known_lemmas.cache_clear()
