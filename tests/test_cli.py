@@ -88,47 +88,46 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "work" / "data" / "participants.csv").exists()
 
 
-def test_train_evaluate_batch_from_the_command_line(tmp_path: Path) -> None:
+def test_train_evaluate_batch_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data, work = tmp_path / "data", tmp_path / "work"
     assert run_cli("generate", "--out", str(data), "--participants", "250", "--vacancies", "120",
                    "--seed", "5", "--quiet").returncode == 0
     env_args = ("--quiet",)
     # no model yet: a one-line reason, no traceback
     out = tmp_path / "recs.csv"
-    import os
+    monkeypatch.setenv("ILONA_MATCH_WORKDIR", str(work))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # a small model, trained once (no refit on the held-out period): the CLI is under test here
+    monkeypatch.setenv("ILONA_MATCH_MATCHING__RANKER__N_ESTIMATORS", "60")
+    monkeypatch.setenv("ILONA_MATCH_EVALUATION__REFIT", "false")
+    missing = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out), *env_args)
+    assert missing.returncode == 1 and "no champion model yet" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    trained = run_cli("train", "--data", str(data), *env_args)
+    assert trained.returncode == 0, trained.stderr
+    assert "model version: 1 (promoted to champion" in trained.stdout
+    assert "full pipeline" in trained.stdout
+    subset = tmp_path / "who.csv"
+    subset.write_text("participant_id\nP0000003\nP0000004\n", encoding="utf-8")
+    batch = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out),
+                    "--participants", str(subset), "--k", "3", *env_args)
+    assert batch.returncode == 0, batch.stderr
+    import pandas as pd
 
-    os.environ["ILONA_MATCH_WORKDIR"] = str(work)
-    try:
-        missing = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out), *env_args)
-        assert missing.returncode == 1 and "no champion model yet" in missing.stderr
-        assert "Traceback" not in missing.stderr
-        trained = run_cli("train", "--data", str(data), *env_args)
-        assert trained.returncode == 0, trained.stderr
-        assert "model version: 1 (promoted to champion" in trained.stdout
-        assert "full pipeline" in trained.stdout
-        subset = tmp_path / "who.csv"
-        subset.write_text("participant_id\nP0000003\nP0000004\n", encoding="utf-8")
-        batch = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out),
-                        "--participants", str(subset), "--k", "3", *env_args)
-        assert batch.returncode == 0, batch.stderr
-        import pandas as pd
-
-        recs = pd.read_csv(out, dtype=str, keep_default_na=False)
-        assert list(recs.columns) == ["run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id",
-                                      "score", "reasons", "to_check", "model_version"]
-        assert set(recs["participant_id"]) <= {"P0000003", "P0000004"} and set(recs["model_version"]) == {"1"}
-        assert recs.groupby("participant_id").size().max() <= 3
-        subset.write_text("participant_id\nNOPE\n", encoding="utf-8")
-        unknown = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out),
-                          "--participants", str(subset), *env_args)
-        assert unknown.returncode == 1 and "unknown participant_id" in unknown.stderr
-        evaluated = run_cli("evaluate", "--data", str(data), *env_args)
-        assert evaluated.returncode == 0, evaluated.stderr
-        for system in ("random feasible", "popularity", "tf-idf + filters", "embedding + filters",
-                       "pipeline without ranker", "full pipeline"):
-            assert system in evaluated.stdout
-    finally:
-        del os.environ["ILONA_MATCH_WORKDIR"]
+    recs = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(recs.columns) == ["run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id",
+                                  "score", "reasons", "to_check", "model_version"]
+    assert set(recs["participant_id"]) <= {"P0000003", "P0000004"} and set(recs["model_version"]) == {"1"}
+    assert recs.groupby("participant_id").size().max() <= 3
+    subset.write_text("participant_id\nNOPE\n", encoding="utf-8")
+    unknown = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out),
+                      "--participants", str(subset), *env_args)
+    assert unknown.returncode == 1 and "unknown participant_id" in unknown.stderr
+    evaluated = run_cli("evaluate", "--data", str(data), *env_args)
+    assert evaluated.returncode == 0, evaluated.stderr
+    for system in ("random feasible", "popularity", "tf-idf + filters", "embedding + filters",
+                   "pipeline without ranker", "full pipeline"):
+        assert system in evaluated.stdout
 
 
 def test_serve_and_api_key_from_the_command_line(served_world, tmp_path: Path) -> None:  # noqa: ANN001
