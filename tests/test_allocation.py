@@ -242,3 +242,19 @@ def test_a_run_of_scored_chunks_is_capped_and_keeps_each_persons_order(scored_ch
     assert len(explain_top(pipeline, chunks[0].take(result.chosen_rows(chunks)[0]), state, tops[0])) == len(tops[0])
     with pytest.raises(ValueError, match=f"the chunks hold {len(chunks[0].scores)} rows, the allocation {len(pool)}"):
         result.chosen_rows(chunks[:1])
+
+
+def test_chunk_boundaries_do_not_change_an_allocated_run(served_world: ServedWorld) -> None:
+    """The scale path: a run split into participant chunks of any size (as separate workers would
+    score them) gives the same allocated table, because only the allocation spans chunks."""
+    from ilona_match.batch import run_batch
+
+    pipeline, _ = load_champion(served_world.workdir)
+    bundle = load_data(served_world.data_dir)
+    state = pipeline.prepare_vacancies(bundle.vacancies)
+    people = bundle.participants.head(120)
+    config = AllocationConfig(exposure_per_opening=1.0)
+    tables = [run_batch(pipeline, people, state, served_world.as_of, k=5, chunk_size=size, allocation=config).frame
+              for size in (120, 37)]
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert tables[0]["vacancy_id"].value_counts().max() <= state.jobs.openings.max()
