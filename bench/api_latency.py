@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import sys
 import time
 from datetime import date
@@ -35,7 +34,7 @@ import pandas as pd
 
 from ilona_match.api import add_api_key, background_server, create_app
 from ilona_match.config import EMBEDDING_CACHE_DIR, load_settings
-from ilona_match.contract import load_data
+from ilona_match.contract import frame_to_records, load_data
 from ilona_match.matcher import Matcher
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig
 from ilona_match.ranker import RankerConfig
@@ -45,19 +44,6 @@ from ilona_match.training import default_as_of
 
 def emit(figure: str, value: float, **facts: Any) -> None:
     print(json.dumps({"bench": "api_latency", "figure": figure, "value": round(value, 2), **facts}), flush=True)
-
-
-def as_json_record(row: pd.Series) -> dict[str, Any]:
-    """A contract row as JSON another system would send: lists, ISO dates, no missing values."""
-    record: dict[str, Any] = {}
-    for name, value in row.items():
-        if isinstance(value, tuple):
-            record[name] = list(value)
-        elif isinstance(value, pd.Timestamp):
-            record[name] = value.date().isoformat()
-        elif not (isinstance(value, float) and math.isnan(value)) and value is not pd.NaT:
-            record[name] = value.item() if hasattr(value, "item") else value
-    return record
 
 
 def time_requests(url: str, key: str, bodies: list[dict[str, Any]], warmup: int) -> np.ndarray:
@@ -124,10 +110,10 @@ def main() -> None:
     app = create_app(settings, matcher=matcher)
 
     people = bundle.participants.sample(frac=1.0, random_state=args.seed).reset_index(drop=True)
-    known = {**as_json_record(people.iloc[0]), "k": args.k}
+    known = {**frame_to_records(people.iloc[[0]])[0], "k": args.k}
     fresh = []
     for i in range(args.requests + 3):
-        person = as_json_record(people.iloc[1 + i % (len(people) - 1)])
+        person = frame_to_records(people.iloc[[1 + i % (len(people) - 1)]])[0]
         person.update(participant_id=f"NEW-{i}", k=args.k,
                       profile_text=f"{person.get('profile_text', '')} Haen nyt uutta työtä (viesti {i}, {time.time_ns()}).")
         fresh.append(person)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import math
 import socket
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from ilona_match.api import ACCESS_LOGGER, add_api_key, background_server, creat
 from ilona_match.batch import recommend_frame
 from ilona_match.config import Settings, load_settings
 from ilona_match.constraints import VacancyDemands, open_on
-from ilona_match.contract import load_data
+from ilona_match.contract import frame_to_records, load_data
 from ilona_match.store import ResultStore, RunLog, utc_now
 from ilona_match.tracking import load_champion
 
@@ -38,19 +37,6 @@ class Api:
     person: dict[str, Any]  # a participant of the world in JSON form, with a nightly list
     nightly: pd.DataFrame
     model_version: str
-
-
-def as_json_record(row: pd.Series) -> dict[str, Any]:
-    """A contract row as the JSON another system would send: lists, ISO dates, no missing values."""
-    record: dict[str, Any] = {}
-    for name, value in row.items():
-        if isinstance(value, tuple):
-            record[name] = list(value)
-        elif isinstance(value, pd.Timestamp):
-            record[name] = value.date().isoformat()
-        elif not (isinstance(value, float) and math.isnan(value)) and value is not pd.NaT:
-            record[name] = value.item() if hasattr(value, "item") else value
-    return record
 
 
 def call(api: Api, method: str, path: str, body: Any = None, *, key: str | None = "default",
@@ -94,7 +80,7 @@ def api(served_world, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]
         run_id=nightly["run_id"].iloc[0], as_of=served_world.as_of, model_version=version, started_at=utc_now(),
         finished_at=utc_now(), participants=4, vacancies=len(bundle.vacancies), open_vacancies=len(vacancies),
         rejected_rows=0, recommendations=len(nightly), to_check=int((nightly["to_check"] != "").sum())))
-    person = as_json_record(people.iloc[0])
+    person = frame_to_records(people.iloc[[0]])[0]
     app = create_app(settings)
     with background_server(app) as url:
         yield Api(url, key, settings, store, person, nightly, version)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 import string
@@ -23,6 +24,7 @@ from ilona_match.contract import (
     SUPPORTS,
     ContractError,
     Fault,
+    frame_to_records,
     load_data,
     neutralise_formula,
     read_table,
@@ -399,6 +401,15 @@ def test_records_to_frame_raises_with_kind_and_index() -> None:
         records_to_frame("outcome", [{"participant_id": "P1", "vacancy_id": "V1", "event": "hired"}])
     with pytest.raises(ValueError, match="unknown record kind 'person'"):
         records_to_frame("person", [])
+
+
+def test_frame_to_records_round_trips_every_table_of_the_example() -> None:
+    bundle = load_data(EXAMPLE)
+    for kind, frame in (("participants", bundle.participants), ("vacancies", bundle.vacancies),
+                        ("outcomes", bundle.outcomes)):
+        records = frame_to_records(frame)
+        json.dumps(records)  # plain JSON types only
+        pd.testing.assert_frame_equal(records_to_frame(kind, records), frame.reset_index(drop=True), check_dtype=False)
 
 
 def test_records_to_frame_with_no_records_gives_the_empty_table() -> None:

@@ -16,7 +16,7 @@ fatal for participants and vacancies (nothing to match) and valid for outcomes (
 """
 
 from ilona_match.contract.files import find_table, neutralise_formula, read_table, write_rejects, write_table
-from ilona_match.contract.loading import load_data, records_to_frame, validate_data
+from ilona_match.contract.loading import frame_to_records, load_data, records_to_frame, validate_data
 from ilona_match.contract.spec import (
     COLUMNS,
     DATE_DTYPE,
@@ -42,6 +42,6 @@ from ilona_match.contract.spec import (
 __all__ = [
     "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "HARD_RESTRICTIONS", "ISO_639_1",
     "LANGUAGES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS", "RESTRICTIONS", "SUPPORTS", "TABLES",
-    "VACANCY_COLUMNS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "find_table", "load_data",
+    "VACANCY_COLUMNS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "find_table", "frame_to_records", "load_data",
     "neutralise_formula", "read_table", "records_to_frame", "validate_data", "write_rejects", "write_table",
 ]

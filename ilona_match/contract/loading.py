@@ -3,6 +3,7 @@ parse API records the same way."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -110,5 +111,22 @@ def records_to_frame(kind: str, records: Sequence[Mapping[str, Any]], *, max_tex
     if checked.faults:
         raise ContractError(checked.faults)
     return checked.frame
+
+
+def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a loaded table as JSON-ready records, the inverse of ``records_to_frame``: lists for
+    list cells, ISO dates, plain numbers, and missing values left out (as another system sends them)."""
+    records = []
+    for row in frame.to_dict(orient="records"):
+        record: dict[str, Any] = {}
+        for name, value in row.items():
+            if isinstance(value, (tuple, list)):
+                record[name] = list(value)
+            elif isinstance(value, pd.Timestamp):
+                record[name] = value.date().isoformat()
+            elif value is not None and value is not pd.NaT and not (isinstance(value, float) and math.isnan(value)):
+                record[name] = value.item() if hasattr(value, "item") else value
+        records.append(record)
+    return records
 
 
