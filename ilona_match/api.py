@@ -191,11 +191,23 @@ class _Gate:
         start = time.perf_counter()
         status = 500
         key_name = None
+        logged = False
+
+        def log() -> None:
+            nonlocal logged
+            if not logged:
+                logged = True
+                _ACCESS.info(json.dumps({
+                    "method": scope["method"], "route": self._route(scope), "status": status,
+                    "duration_ms": round((time.perf_counter() - start) * 1000, 2), "key": key_name,
+                }))
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                log()  # before the last bytes go out: a client holding the response finds its line logged
             await send(message)
 
         try:
@@ -209,10 +221,7 @@ class _Gate:
                 return
             await self.app(scope, receive, send_and_note)
         finally:
-            _ACCESS.info(json.dumps({
-                "method": scope["method"], "route": self._route(scope), "status": status,
-                "duration_ms": round((time.perf_counter() - start) * 1000, 2), "key": key_name,
-            }))
+            log()  # a request that ended without a whole response is logged too
 
 
 # ------------------------------------------------------------------------------------ models
