@@ -51,12 +51,15 @@ class Retrieved:
 
 
 def _top_sparse(queries: sparse.csr_matrix, items: sparse.csr_matrix, k: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k positions of queries @ items.T (only positive scores), as flat pair arrays."""
+    """Row-wise top-k positions of queries @ items.T (only positive scores), as flat pair arrays.
+
+    Computed as (items @ queries.T).T: scipy multiplies CSR by CSR, so this transposes the few
+    queries instead of all the items (which made one API request over 50,000 vacancies cost ~1 s).
+    """
     rows, cols = [], []
-    items_t = items.T.tocsc()
     k = min(k, items.shape[0])
     for start in range(0, queries.shape[0], chunk):
-        scores = (queries[start:start + chunk] @ items_t).toarray()
+        scores = np.ascontiguousarray((items @ queries[start:start + chunk].T.tocsr()).toarray().T)
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(scores.shape[1]), (len(scores), 1))
         picked = np.take_along_axis(scores, top, axis=1) > 0
         r = np.repeat(np.arange(start, start + len(scores)), top.shape[1]).reshape(top.shape)
