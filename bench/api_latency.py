@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
+from _report import emit as emit_record
 
 from ilona_match.api import add_api_key, background_server, create_app
 from ilona_match.config import EMBEDDING_CACHE_DIR, load_settings
@@ -43,7 +44,8 @@ from ilona_match.training import default_as_of
 
 
 def emit(figure: str, value: float, **facts: Any) -> None:
-    print(json.dumps({"bench": "api_latency", "figure": figure, "value": round(value, 2), **facts}), flush=True)
+    """One JSON line through the bench scripts' shared printer."""
+    emit_record({"bench": "api_latency", "figure": figure, "value": value, **facts}, digits=2)
 
 
 def time_requests(url: str, key: str, bodies: list[dict[str, Any]], warmup: int) -> np.ndarray:
