@@ -4,7 +4,8 @@
                                 [--requests 100] [--champion] [--seed 7]
 
 Generates a world in WORKDIR/data (kept and reused), fits a pipeline on its outcomes before the last
-day (one LightGBM thread, few trees; or, with --champion, serves WORKDIR's registered champion),
+day (one LightGBM thread, few trees; saved in WORKDIR/model and reused; or, with --champion, serves
+WORKDIR's registered champion),
 prepares ALL its vacancies as open on that day (the served index holds every one of them, as a
 national feed would), starts the real server (uvicorn on loopback, the app of ``ilona-match serve``)
 and times requests over one keep-alive connection:
@@ -37,6 +38,7 @@ from ilona_match.api import add_api_key, background_server, create_app
 from ilona_match.config import EMBEDDING_CACHE_DIR, load_settings
 from ilona_match.contract import frame_to_records, load_data
 from ilona_match.matcher import Matcher
+from ilona_match.persistence import load_pipeline, save_pipeline
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig
 from ilona_match.ranker import RankerConfig
 from ilona_match.synthetic import generate_world
@@ -92,12 +94,20 @@ def main() -> None:
     })
 
     begun = time.perf_counter()
+    model = args.workdir / "model"
     if args.champion:
         matcher = Matcher.load(workdir=args.workdir)
+    elif model.exists():  # fitted by an earlier run on this world
+        matcher = Matcher(load_pipeline(model, cache_dir=args.workdir / EMBEDDING_CACHE_DIR), "bench-fit")
     else:
+        # training needs the vacancies that have outcomes (plus some without, for the lexical vocabulary),
+        # not all 50,000: preparing those is what the served side does below
+        with_outcomes = bundle.vacancies["vacancy_id"].isin(set(bundle.outcomes["vacancy_id"]))
+        training_vacancies = pd.concat([bundle.vacancies[with_outcomes], bundle.vacancies[~with_outcomes].head(1000)])
         config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=100))
         pipeline = MatchingPipeline(config, cache_dir=args.workdir / EMBEDDING_CACHE_DIR)
-        pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, as_of)
+        pipeline.fit(bundle.participants, training_vacancies, bundle.outcomes, as_of)
+        save_pipeline(pipeline, model)
         matcher = Matcher(pipeline, "bench-fit")
         emit("fit_s", time.perf_counter() - begun, **{k: str(v) for k, v in pipeline.training_summary_.items()})
     served = bundle.vacancies.assign(published_at=bundle.vacancies["published_at"].clip(upper=pd.Timestamp(as_of)),

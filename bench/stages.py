@@ -1,13 +1,17 @@
 """Time each stage of the nightly batch on a generated world of a given size, cold and warm cache.
 
     python bench/stages.py [--participants 5000] [--vacancies 2500] [--k 20] [--chunk-size 2000]
-                           [--workdir /tmp/ilona-stages] [--seed 5] [--train-pairs 0]
+                           [--workdir /tmp/ilona-stages] [--seed 5] [--train-pairs 0] [--all-open]
+                           [--cache DIR]
 
-The world is generated once into WORKDIR/P_V/data (the generator's streaming mode) and a pipeline is
-fitted on its outcomes before the default as-of date (one LightGBM thread per the config below).
-Then the batch for every participant over the vacancies open on that date runs twice: ``cold`` (an
-empty embedding cache) and ``warm`` (the cache the cold run filled), stage by stage, exactly as
-``run_batch`` does them:
+The world is generated once into WORKDIR/P_V_SEED/data (the generator's streaming mode) and a
+pipeline is fitted on its outcomes before the default as-of date (on the vacancies that have
+outcomes plus 1,000 others). Then the batch for every participant over the vacancies open on that
+date (with --all-open: every vacancy) runs twice: ``cold`` (an empty embedding cache) and ``warm``
+(the cache the cold run filled), stage by stage, exactly as ``run_batch`` does them. With --cache
+DIR the runs start from that cache instead (the generator makes the same vacancies for the same
+seed and count whatever the number of participants, so a cache filled by another run of the
+world's vacancies spares their hours of encoding); the first run is then ``given_cache``.
 
 vacancy_profiles   ESCO concepts of the vacancy texts (taxonomy extraction)
 vacancy_encode     dense text and concept-label embeddings of the vacancies
@@ -164,6 +168,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ilona-stages"))
     parser.add_argument("--train-pairs", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="an embedding cache to start from and keep (e.g. one holding this world's vacancies): "
+                             "the first run is then 'given_cache', not 'cold'")
     parser.add_argument("--all-open", action="store_true",
                         help="serve every vacancy as open on as-of (a national feed's size), not only the open ones")
     args = parser.parse_args()
@@ -183,8 +190,13 @@ def main() -> None:
     model = folder / "model"
     if not model.exists():  # fitted once per world, with its own cache: the batch's cold run starts empty
         start = time.perf_counter()
-        pipeline = MatchingPipeline(PipelineConfig(ranker=RankerConfig(num_threads=2)), cache_dir=folder / "fit-cache")
-        pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, as_of)
+        # training needs the vacancies that have outcomes (plus some without, for the lexical
+        # vocabulary); preparing all of a national feed's vacancies is the batch's job, timed below
+        with_outcomes = bundle.vacancies["vacancy_id"].isin(set(bundle.outcomes["vacancy_id"]))
+        training_vacancies = pd.concat([bundle.vacancies[with_outcomes], bundle.vacancies[~with_outcomes].head(1000)])
+        pipeline = MatchingPipeline(PipelineConfig(ranker=RankerConfig(num_threads=2)),
+                                    cache_dir=args.cache or folder / "fit-cache")
+        pipeline.fit(bundle.participants, training_vacancies, bundle.outcomes, as_of)
         emit({"figure": "fit_s", "seconds": time.perf_counter() - start, **pipeline.training_summary_})
         save_pipeline(pipeline, model)
 
@@ -195,9 +207,10 @@ def main() -> None:
         vacancies = bundle.vacancies[open_on(VacancyDemands.from_frame(bundle.vacancies), as_of)].reset_index(drop=True)
     facts = {"participants": len(bundle.participants), "open_vacancies": len(vacancies), "k": args.k,
              "chunk_size": args.chunk_size}
-    cache = folder / "batch-cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    for cache_state in ("cold", "warm"):
+    cache = args.cache or folder / "batch-cache"
+    if args.cache is None:
+        shutil.rmtree(cache, ignore_errors=True)
+    for cache_state in ("cold" if args.cache is None else "given_cache", "warm"):
         pipeline = load_pipeline(model, cache_dir=cache)  # a new process would start like this
         out = folder / f"out-{cache_state}"
         out.mkdir(parents=True, exist_ok=True)

@@ -134,6 +134,13 @@ def _haversine(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.nd
     return 2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
+def _has_vector(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Whether each of ``rows`` has a non-zero vector (no text gives a zero vector), looking only at
+    those rows: the vacancy side has every open vacancy, the pairs only a few of them."""
+    unique, inverse = np.unique(rows, return_inverse=True)
+    return (np.abs(vectors[unique]).sum(1) > 0)[inverse]
+
+
 def compute_features(
     people: ParticipantProfiles,
     jobs: VacancyProfiles,
@@ -147,7 +154,7 @@ def compute_features(
     columns: dict[str, np.ndarray] = {}
     columns["dense_text"] = _rowwise_dot(vectors.participant_dense, vectors.vacancy_dense, p, v)
     concept = _rowwise_dot(vectors.participant_concept, vectors.vacancy_concept, p, v)
-    has_concepts = (np.abs(vectors.participant_concept).sum(1)[p] > 0) & (np.abs(vectors.vacancy_concept).sum(1)[v] > 0)
+    has_concepts = _has_vector(vectors.participant_concept, p) & _has_vector(vectors.vacancy_concept, v)
     columns["dense_concept"] = np.where(has_concepts, concept, np.nan).astype(np.float32)
     columns["lexical"] = _sparse_rowwise_dot(vectors.participant_lexical, vectors.vacancy_lexical, p, v)
 
@@ -160,8 +167,7 @@ def compute_features(
     columns["occupation_skill_coverage"] = _share(
         _sparse_rowwise_dot(own, jobs.occupation_skills, p, v), _row_sizes(jobs.occupation_skills)[v]
     )
-    wanted = (jobs.required_skills + jobs.optional_skills + jobs.occupation_skills).sign().tocsr()
-    columns["own_skill_share"] = _share(_sparse_rowwise_dot(people.skills, wanted, p, v), _row_sizes(people.skills)[p])
+    columns["own_skill_share"] = _share(_sparse_rowwise_dot(people.skills, jobs.wanted_skills, p, v), _row_sizes(people.skills)[p])
     columns["occupation_match"] = (_sparse_rowwise_dot(people.occupations, jobs.occupations, p, v) > 0).astype(np.float32)
     columns["isco4_match"] = (_sparse_rowwise_dot(people.isco4, jobs.isco4, p, v) > 0).astype(np.float32)
     columns["isco2_match"] = (_sparse_rowwise_dot(people.isco2, jobs.isco2, p, v) > 0).astype(np.float32)

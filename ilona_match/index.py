@@ -79,6 +79,7 @@ class VectorIndex:
     def __init__(self, config: IndexConfig | None = None) -> None:
         self.config = config or IndexConfig()
         self._index: faiss.Index | None = None
+        self._subset: tuple[np.ndarray, faiss.IndexFlatIP] | None = None
 
     def fit(self, vectors: np.ndarray, ids: np.ndarray | None = None) -> VectorIndex:
         """Build the index over ``vectors`` (float32, L2-normalised rows)."""
@@ -97,6 +98,7 @@ class VectorIndex:
             kind = "hnsw"
         index.add(vectors)
         self._index, self.n_, self.dimension_, self.kind_ = index, n, dimension, kind
+        self._subset = None
         return self
 
     @staticmethod
@@ -143,22 +145,36 @@ class VectorIndex:
         index = self._fitted()
         queries = _check_vectors("queries", queries, self.dimension_)
         k = _check_k(k)
-        allowed = np.unique(np.asarray(allowed_positions))
+        allowed = np.asarray(allowed_positions)
         if allowed.ndim != 1 or (allowed.size and allowed.dtype.kind not in "iu"):
             raise ValueError("allowed_positions must be a 1-D array of integer row positions")
         allowed = allowed.astype(np.int64)
+        if not np.all(allowed[1:] > allowed[:-1]):  # open positions come sorted and unique; others are made so
+            allowed = np.unique(allowed)
         if allowed.size and (allowed[0] < 0 or allowed[-1] >= self.n_):
             raise ValueError(f"allowed_positions must lie in 0..{self.n_ - 1}")
         if allowed.size == 0:
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
+        if allowed.size == self.n_:  # every row allowed: the whole index, no selector
+            params = self._hnsw_params(k) if self.kind_ == "hnsw" else None
+            return _padded(*index.search(queries, k, params=params))
         if self.kind_ == "exact" or allowed.size < self.config.exact_below:
-            subset = faiss.IndexFlatIP(self.dimension_)
-            subset.add(index.reconstruct_batch(allowed))
-            scores, local = subset.search(queries, k)
+            scores, local = self._subset_index(allowed).search(queries, k)
             positions = np.where(local >= 0, allowed[np.maximum(local, 0)], -1)
             return _padded(scores, positions)
         selector = faiss.IDSelectorBatch(allowed)  # kept referenced until the search returns
         return _padded(*index.search(queries, k, params=self._hnsw_params(k, selector)))
+
+    def _subset_index(self, allowed: np.ndarray) -> faiss.IndexFlatIP:
+        """An exact index over the ``allowed`` rows, kept for the next call with the same rows (the
+        vacancies open on one date: every API request and batch chunk of a run asks for the same set)."""
+        cached = self._subset
+        if cached is not None and np.array_equal(cached[0], allowed):
+            return cached[1]
+        subset = faiss.IndexFlatIP(self.dimension_)
+        subset.add(self._fitted().reconstruct_batch(allowed))
+        self._subset = (allowed, subset)
+        return subset
 
     def _hnsw_params(self, k: int, selector: faiss.IDSelector | None = None) -> faiss.SearchParametersHNSW:
         params = faiss.SearchParametersHNSW(efSearch=max(self.config.ef_search, k))

@@ -21,7 +21,7 @@ import pandas as pd
 from ilona_match.batch import recommend_frame
 from ilona_match.contract import records_to_frame
 from ilona_match.features import CandidatePairs
-from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top
+from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top, top_n
 from ilona_match.reasons import Explanation
 
 __all__ = ["Matcher"]
@@ -77,14 +77,21 @@ class Matcher:
         return self._state, self._as_of
 
     def recommend(self, participant: Mapping[str, Any] | pd.DataFrame, k: int = 10) -> list[dict[str, Any]]:
-        """Ranked vacancies for one participant: dicts with rank, vacancy_id, score, reasons, to_check."""
+        """Ranked vacancies for one participant: dicts with rank, vacancy_id, score, reasons, to_check.
+
+        The same stages and order as a batch row (``top_n``, ties by vacancy id), without the run's
+        table bookkeeping: the API calls this while a coach waits.
+        """
         state, as_of = self._ready()
-        frame = recommend_frame(self.pipeline, _participant_frame(participant), state, as_of, k=k,
-                                model_version=self.model_version)
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        scored = self.pipeline.score_candidates(_participant_frame(participant), state, as_of)
+        top = top_n(scored, state, k)
+        explained = explain_top(self.pipeline, scored, state, top)
         return [
-            {"rank": int(r.rank), "vacancy_id": r.vacancy_id, "score": float(r.score),
-             "reasons": r.reasons.split("|") if r.reasons else [], "to_check": r.to_check.split("|") if r.to_check else []}
-            for r in frame.itertuples()
+            {"rank": int(r.rank), "vacancy_id": str(r.vacancy_id), "score": float(r.score), "reasons": list(e.reasons),
+             "to_check": r.to_check.split("|") if r.to_check else []}
+            for r, e in zip(top.itertuples(), explained)
         ]
 
     def recommend_batch(self, participants: pd.DataFrame, vacancies: pd.DataFrame, as_of: date, k: int = 10) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -238,6 +238,12 @@ class VacancyProfiles:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def wanted_skills(self) -> sparse.csr_matrix:
+        """Every skill a vacancy names (required, optional or of its occupation), as 0/1; built once,
+        not per scored pair set (that summed all vacancies' matrices on every API request)."""
+        return (self.required_skills + self.optional_skills + self.occupation_skills).sign().tocsr()
 
 
 def _labels_text(taxonomy: Taxonomy, *uri_rows: Sequence[tuple[str, ...]]) -> list[str]:

@@ -23,7 +23,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 import numpy as np
@@ -646,12 +646,12 @@ class Taxonomy:
             )
         )
 
-    @property
+    @cached_property
     def skill_uris(self) -> tuple[str, ...]:
         """All ESCO skill URIs, in table order."""
         return tuple(c.uri for c in self._concepts[: self._esco_rows] if c.kind == "skill")
 
-    @property
+    @cached_property
     def occupation_uris(self) -> tuple[str, ...]:
         """All ESCO occupation URIs, in table order."""
         return tuple(c.uri for c in self._concepts[: self._esco_rows] if c.kind == "occupation")

@@ -70,6 +70,26 @@ def test_search_subset_returns_only_allowed_rows_with_exact_order(exact_below: i
     np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, positions, axis=1), atol=1e-5)
 
 
+@pytest.mark.parametrize("exact_below", [20_000, 100], ids=["exact", "hnsw"])
+def test_search_subset_alternating_subsets_and_all_rows_match_exact_search(exact_below: int) -> None:
+    """The index keeps the last subset's exact index: a different subset must not reuse it, and
+    allowing every row searches the whole index."""
+    vectors = _random_unit(500, 16, seed=12)
+    queries = _random_unit(4, 16, seed=13)
+    index = VectorIndex(IndexConfig(exact_below=exact_below)).fit(vectors)
+    subsets = [np.arange(0, 500, 5), np.arange(3, 500, 9), np.arange(0, 500, 5), np.arange(500)[::-1]]
+    for allowed in subsets:
+        _, positions = index.search_subset(queries, 4, allowed)
+        ordered = np.sort(allowed)
+        expected = ordered[np.argsort(-(queries @ vectors[ordered].T), axis=1)[:, :4]]
+        if exact_below > 500 or len(allowed) < 500:
+            assert positions.tolist() == expected.tolist()
+        else:  # every row of an HNSW index: approximate, but only real rows and nearly exact
+            assert np.mean([len(set(a) & set(b)) / 4 for a, b in zip(positions, expected)]) >= 0.75
+    with pytest.raises(ValueError, match="1-D array"):
+        index.search_subset(queries, 4, np.arange(10).reshape(2, 5))
+
+
 def test_search_subset_of_a_large_hnsw_subset_uses_only_allowed_rows() -> None:
     vectors = _random_unit(3000, 16, seed=4)
     queries = _random_unit(20, 16, seed=5)

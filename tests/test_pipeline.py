@@ -108,6 +108,10 @@ def test_single_participant_api_equals_batch_and_explains(world) -> None:
     single = matcher.recommend(person, k=5)
     assert [r["vacancy_id"] for r in single] == batch["vacancy_id"].tolist()
     np.testing.assert_array_equal([r["score"] for r in single], batch["score"].to_numpy())
+    assert [r["reasons"] for r in single] == [cell.split("|") for cell in batch["reasons"]]
+    assert [r["to_check"] for r in single] == [cell.split("|") if cell else [] for cell in batch["to_check"]]
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        matcher.recommend(person, k=0)
     why = matcher.explain(person, single[0]["vacancy_id"])
     assert why.vacancy_id == single[0]["vacancy_id"] and why.reasons
     assert set(why.contributions) >= {"required_coverage", "distance_ratio"}

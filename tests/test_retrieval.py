@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
-from ilona_match.constraints import feasible
+from ilona_match.constraints import feasible, open_on
 from ilona_match.contract import HARD_RESTRICTIONS, PHYSICAL_LEVELS, RESTRICTIONS
 from ilona_match.features import TextVectors
 from ilona_match.profiles import build_participants, build_vacancies
@@ -104,6 +104,28 @@ def test_candidates_are_feasible_and_enough(people_rows, job_rows, per_channel, 
     feasible_counts = np.bincount(all_p[feasible(people.limits, jobs.demands, all_p, all_v, AS_OF)], minlength=len(people))
     got_counts = np.bincount(p, minlength=len(people))
     assert (got_counts >= np.minimum(feasible_counts, min_feasible)).all()
+
+
+def test_one_retriever_over_changing_open_sets_equals_fresh_retrievers() -> None:
+    """The retriever keeps the inverted indexes of the last open set: another date's set must be
+    rebuilt, not reused."""
+    taxonomy = Taxonomy.load()
+    rng = np.random.default_rng(3)
+    people_rows = [{"hours": 40.0, "physical": "heavy", "restrictions": []} for _ in range(6)]
+    job_rows = [{"hours": 20.0, "physical": "light", **dict.fromkeys(HARD_RESTRICTIONS.values(), False),
+                 "age": int(rng.integers(0, 30)), "days_left": int(rng.integers(-20, 20))} for _ in range(40)]
+    people, jobs = build_participants(_people(people_rows), taxonomy), build_vacancies(_jobs(job_rows), taxonomy)
+    vectors = _vectors(len(people), len(jobs), seed=4)
+    config = RetrievalConfig(per_channel=3, min_feasible=0, channels=("lexical", "concepts", "dense_text"))
+    reused = CandidateRetriever(config).fit(jobs, vectors)
+    days = [AS_OF, AS_OF - timedelta(days=15), AS_OF, AS_OF + timedelta(days=10)]
+    assert len({tuple(np.flatnonzero(open_on(jobs.demands, day))) for day in days}) == 3
+    for day in days:
+        got = reused.retrieve(people, jobs, vectors, day)
+        fresh = CandidateRetriever(config).fit(jobs, vectors).retrieve(people, jobs, vectors, day)
+        assert got.pairs.participant.tolist() == fresh.pairs.participant.tolist()
+        assert got.pairs.vacancy.tolist() == fresh.pairs.vacancy.tolist()
+        assert open_on(jobs.demands, day)[got.pairs.vacancy].all()
 
 
 def test_retrieve_before_fit_and_mismatched_vacancies_raise() -> None:
