@@ -333,10 +333,11 @@ def explain_top(pipeline: MatchingPipeline, scored: Scored, state: VacancyState,
     """
     pairs = scored.features.pairs
     p_pos = pd.Series(np.arange(len(scored.people)), index=scored.people.ids)
-    v_pos = pd.Series(np.arange(len(state.jobs)), index=state.jobs.ids)
     key = pd.Series(np.arange(len(pairs)), index=pd.MultiIndex.from_arrays([pairs.participant, pairs.vacancy]))
     p = p_pos[top["participant_id"]].to_numpy()
-    v = v_pos[top["vacancy_id"]].to_numpy()
+    v = state.jobs.id_index.get_indexer(top["vacancy_id"])
+    if (v < 0).any():
+        raise ValueError("a vacancy to explain is not among the prepared vacancies")
     rows = key[pd.MultiIndex.from_arrays([p, v])].to_numpy()
     matrix = scored.features.matrix[rows]
     if pipeline.ranker_ is not None:

@@ -240,6 +240,12 @@ class VacancyProfiles:
         return len(self.ids)
 
     @cached_property
+    def id_index(self) -> pd.Index:
+        """The ids as a pandas Index, hashed once: ``id_index.get_indexer(ids)`` finds rows by id
+        without rebuilding a lookup of every vacancy per call."""
+        return pd.Index(self.ids)
+
+    @cached_property
     def wanted_skills(self) -> sparse.csr_matrix:
         """Every skill a vacancy names (required, optional or of its occupation), as 0/1; built once,
         not per scored pair set (that summed all vacancies' matrices on every API request)."""
