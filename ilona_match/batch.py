@@ -16,6 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ilona_match.allocation import Allocation, AllocationConfig, CandidatePool, allocate
+from ilona_match.constraints import VacancyDemands, open_on
 from ilona_match.pipeline import MatchingPipeline, Scored, VacancyState, explain_top, ranked_rows, top_n
 from ilona_match.reasons import Explanation
 
@@ -88,9 +89,10 @@ def run_batch(
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if allocation is not None and candidate_pool < k:
         raise ValueError(f"candidate_pool must be at least k={k}, got {candidate_pool}")
-    state = vacancies if isinstance(vacancies, VacancyState) else pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
+    state = vacancies if isinstance(vacancies, VacancyState) else _prepare_open(pipeline, vacancies, as_of)
+    vacancy_ids = pd.Series(state.jobs.ids) if isinstance(vacancies, VacancyState) else vacancies["vacancy_id"]
     variant = "" if allocation is None else f"{allocation.exposure_per_opening}:{allocation.method}:{candidate_pool}"
-    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], pd.Series(state.jobs.ids), variant)
+    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], vacancy_ids, variant)
     pools: list[Scored] = []
     for start in range(0, len(participants), chunk_size):
         chunk = participants.iloc[start:start + chunk_size].reset_index(drop=True)
@@ -112,6 +114,14 @@ def run_batch(
         parts.append(top)
         explanations.extend(explained)
     return BatchResult(_contract_form(parts, run_id, as_of, model_version), tuple(explanations), allocated)
+
+
+def _prepare_open(pipeline: MatchingPipeline, vacancies: pd.DataFrame, as_of: date) -> VacancyState:
+    """The vacancy side of a run: only the vacancies open on ``as_of`` are profiled, embedded and
+    indexed (a feed with its history may hold many times more closed ones, which no one can be
+    recommended, and a small open share searched through a graph of all of them loses recall)."""
+    served = vacancies[open_on(VacancyDemands.from_frame(vacancies), as_of)]
+    return pipeline.prepare_vacancies((served if len(served) else vacancies).reset_index(drop=True))
 
 
 def recommend_frame(

@@ -348,10 +348,12 @@ def explain_top(pipeline: MatchingPipeline, scored: Scored, state: VacancyState,
     own = (people.skills + people.implied_skills).sign().tocsr()
     skill_uris = taxonomy.skill_uris
     matched, missing, languages = [], [], []
+    required_skills = jobs.required_skills.tocsr()
     for i, j in zip(p.tolist(), v.tolist()):
         lang = str(people.language[i])
-        required = set(jobs.required_skills[j].indices.tolist())
-        have = set(own[i].indices.tolist())
+        # rows read straight from the CSR arrays: scipy's row slicing costs ~30 µs a call
+        required = set(required_skills.indices[required_skills.indptr[j]:required_skills.indptr[j + 1]].tolist())
+        have = set(own.indices[own.indptr[i]:own.indptr[i + 1]].tolist())
         matched.append([taxonomy.label(skill_uris[c], lang) for c in sorted(required & have)])
         missing.append([taxonomy.label(skill_uris[c], lang) for c in sorted(required - have)])
         languages.append(lang)

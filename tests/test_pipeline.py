@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ilona_match.batch import RECOMMENDATION_COLUMNS, recommend_frame
-from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible
+from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.contract import load_data, write_table
 from ilona_match.evaluation import evaluate_systems
 from ilona_match.matcher import Matcher
@@ -117,6 +117,24 @@ def test_single_participant_api_equals_batch_and_explains(world) -> None:
     assert set(why.contributions) >= {"required_coverage", "distance_ratio"}
     with pytest.raises(ValueError, match="unknown vacancy_id"):
         matcher.explain(person, "NOPE")
+
+
+def test_batch_prepares_only_open_vacancies_and_recommends_the_same(world, monkeypatch) -> None:
+    """Closed vacancies (a feed's history) are not profiled or indexed: the table is the same as
+    when only the open ones are given, and the run id still covers every input vacancy."""
+    bundle, pipeline = world
+    is_open = open_on(VacancyDemands.from_frame(bundle.vacancies), SPLIT)
+    assert 0 < is_open.sum() < len(bundle.vacancies)
+    prepared: list[int] = []
+    prepare = pipeline.prepare_vacancies
+    monkeypatch.setattr(pipeline, "prepare_vacancies", lambda frame: prepared.append(len(frame)) or prepare(frame))
+    people = bundle.participants.head(40)
+    everything = recommend_frame(pipeline, people, bundle.vacancies, SPLIT, k=5)
+    assert prepared == [int(is_open.sum())]
+    only_open = recommend_frame(pipeline, people, bundle.vacancies[is_open], SPLIT, k=5)
+    assert not everything.empty
+    pd.testing.assert_frame_equal(everything.drop(columns="run_id"), only_open.drop(columns="run_id"))
+    assert everything["run_id"].iloc[0] != only_open["run_id"].iloc[0]
 
 
 def test_unfitted_and_bad_arguments_raise(world) -> None:
