@@ -91,10 +91,7 @@ class CandidateRetriever:
         self.dense_index_ = VectorIndex(self.index_config).fit(vectors.vacancy_dense)
         self.concept_index_ = VectorIndex(self.index_config).fit(vectors.vacancy_concept)
         self.lexical_ = vectors.vacancy_lexical
-        self.concepts_ = sparse.hstack(
-            [(jobs.required_skills + jobs.optional_skills + jobs.occupation_skills).sign(), jobs.occupations * 3.0],
-            format="csr",
-        )
+        self.concepts_ = sparse.hstack([jobs.wanted_skills, jobs.occupations * 3.0], format="csr")
         self.n_vacancies_ = len(jobs)
         self._open: _OpenVacancies | None = None
         return self
