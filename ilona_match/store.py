@@ -41,7 +41,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ilona_match.batch import RECOMMENDATION_COLUMNS, RECOMMENDATIONS_SCHEMA
 from ilona_match.config import Settings
@@ -145,6 +145,19 @@ _ROW_COLUMNS = [c.name for c in _RECS.columns]
 _LOG_FIELDS = [c.name for c in _RUNS.columns if c.name != "seq"]
 
 
+def _create_tables(engine: Engine) -> None:
+    """Create the missing tables; safe when other processes do the same at the same moment.
+
+    ``MetaData.create_all`` checks, then creates: two writers that both find a table missing both
+    create it and one fails. ``CREATE TABLE IF NOT EXISTS`` lets the database decide.
+    """
+    with engine.begin() as conn:
+        for table in _METADATA.sorted_tables:
+            conn.execute(CreateTable(table, if_not_exists=True))
+            for index in table.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+
+
 def default_database_url(settings: Settings) -> str:
     """``settings.batch.database_url``, else the SQLite file results.db in the work folder."""
     return settings.batch.database_url or f"sqlite:///{Path(settings.workdir).resolve() / 'results.db'}"
@@ -210,10 +223,7 @@ class ResultStore:
         """The engine, with the tables created on first use."""
         with self._lock:
             if not self._created:
-                try:
-                    _METADATA.create_all(self._engine)
-                except DBAPIError:  # another process created them at the same moment
-                    _METADATA.create_all(self._engine)
+                _create_tables(self._engine)
                 self._created = True
         return self._engine
 

@@ -203,6 +203,31 @@ def test_concurrent_feedback_from_processes_and_threads_all_lands(url: str) -> N
     assert stored["received_at"].str.endswith("+00:00").all()
 
 
+def test_stores_opened_at_the_same_moment_on_a_new_database_all_create_their_tables(tmp_path: Path) -> None:
+    """Regression (a CI failure): check-then-create let two first writers both create a table."""
+    for attempt in range(5):
+        url = f"sqlite:///{tmp_path / f'race{attempt}.db'}"
+        stores = [ResultStore(url) for _ in range(8)]
+        start = threading.Barrier(len(stores))
+        failures: list[BaseException] = []
+
+        def first_write(store: ResultStore, writer: int) -> None:
+            start.wait()
+            try:
+                store.append_feedback(pd.DataFrame({"participant_id": [f"W{writer}"], "vacancy_id": ["V1"],
+                                                    "event": ["applied"], "event_date": ["2026-06-02"]}))
+            except BaseException as error:  # noqa: BLE001 - collected and reported below
+                failures.append(error)
+
+        threads = [threading.Thread(target=first_write, args=(store, w)) for w, store in enumerate(stores)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert sorted(stores[0].feedback()["participant_id"]) == sorted(f"W{w}" for w in range(8))
+
+
 def test_feedback_takes_dates_and_refuses_unknown_events(url: str) -> None:
     store = ResultStore(url)
     events = pd.DataFrame({"participant_id": ["P1"], "vacancy_id": ["V1"], "event": ["interview"],
