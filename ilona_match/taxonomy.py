@@ -518,6 +518,10 @@ class Taxonomy:
     ) -> dict[tuple[int, tuple[int, ...]], float]:
         """All label matches: (label id, token positions) -> score."""
         found: dict[tuple[int, tuple[int, ...]], float] = {}
+        # a multi-word label can only match when every one of its keys is somewhere in the text:
+        # checking that first spares most placements (common anchors such as "hoito" begin
+        # hundreds of labels whose other words are absent)
+        present = set().union(*options)
         for position, token_options in enumerate(options):
             for key, weight in token_options.items():
                 for label_id in index.anchors.get(key, ()):
@@ -535,6 +539,8 @@ class Taxonomy:
                         )
                         if score:
                             found[(label_id, (position,))] = score
+                        continue
+                    if not present.issuperset(label_keys):
                         continue
                     match = _match_around(label_keys, position, key, options, segments)
                     if match is not None and match[1] >= _MIN_SCORE:
