@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from sklearn.exceptions import NotFittedError
+from sparse_dot_topn import sp_matmul_topn
 
 from ilona_match.constraints import feasible, open_on
 from ilona_match.features import CandidatePairs, TextVectors
@@ -55,16 +56,18 @@ def _top_sparse(queries: sparse.csr_matrix, items_t: sparse.csr_matrix, k: int, 
 
     ``items_t`` is the items' matrix transposed once, in CSR: one row of item weights per term, an
     inverted index, so the product walks only the posting lists of each query's terms.
+    ``sparse_dot_topn`` keeps only each row's k best while it multiplies: character n-grams make
+    almost every query-vacancy product non-zero, and scipy's product would first build those
+    millions of scores as a sparse matrix, then a dense block, then partially sort it.
     """
-    rows, cols = [], []
     k = min(k, items_t.shape[1])
+    if items_t.dtype != queries.dtype:
+        items_t = items_t.astype(queries.dtype)
+    rows, cols = [], []
     for start in range(0, queries.shape[0], chunk):
-        scores = (queries[start:start + chunk] @ items_t).toarray()
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(scores.shape[1]), (len(scores), 1))
-        picked = np.take_along_axis(scores, top, axis=1) > 0
-        r = np.repeat(np.arange(start, start + len(scores)), top.shape[1]).reshape(top.shape)
-        rows.append(r[picked])
-        cols.append(top[picked])
+        top = sp_matmul_topn(queries[start:start + chunk], items_t, top_n=k, threshold=0.0)
+        rows.append(np.repeat(np.arange(start, start + top.shape[0]), np.diff(top.indptr)))
+        cols.append(top.indices.astype(np.int64))
     return (np.concatenate(rows) if rows else np.empty(0, np.int64)), (np.concatenate(cols) if cols else np.empty(0, np.int64))
 
 

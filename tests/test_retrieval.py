@@ -16,7 +16,7 @@ from ilona_match.constraints import feasible, open_on
 from ilona_match.contract import HARD_RESTRICTIONS, PHYSICAL_LEVELS, RESTRICTIONS
 from ilona_match.features import TextVectors
 from ilona_match.profiles import build_participants, build_vacancies
-from ilona_match.retrieval import CandidateRetriever, RetrievalConfig
+from ilona_match.retrieval import CandidateRetriever, RetrievalConfig, _top_sparse
 from ilona_match.taxonomy import Taxonomy
 
 AS_OF = date(2026, 3, 1)
@@ -142,3 +142,18 @@ def test_retrieve_before_fit_and_mismatched_vacancies_raise() -> None:
         retriever.retrieve(people, two, _vectors(1, 2, 0), AS_OF)
     with pytest.raises(ValueError, match="extra"):
         RetrievalConfig(per_chanel=3)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(("dtype", "k", "chunk"), [(np.float32, 5, 7), (np.float64, 40, 1000), (np.float32, 1, 3)])
+def test_sparse_top_k_equals_the_dense_product_top_k(dtype, k, chunk) -> None:
+    """The sparse channels' top-k (kept while multiplying) against a dense product and a full sort."""
+    rng = np.random.default_rng(3)
+    queries = sparse.random(23, 60, density=0.2, format="csr", dtype=dtype, random_state=rng)
+    items = sparse.random(30, 60, density=0.3, format="csr", dtype=np.float64, random_state=rng)
+    rows, cols = _top_sparse(queries, items.T.tocsr(), k, chunk)
+    scores = (queries @ items.T).toarray()
+    expected = {(r, int(c)) for r in range(len(scores))
+                for c in np.argsort(-scores[r], kind="stable")[:k] if scores[r, c] > 0}
+    assert set(zip(rows.tolist(), cols.tolist())) == expected
+    assert len(rows) == len(expected)  # no pair twice
+    assert (np.diff(rows) >= 0).all()
