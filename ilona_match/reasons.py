@@ -8,7 +8,7 @@ facts the coach already entered or the vacancy states: no health details are spe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from ilona_match.constraints import to_check_items
 from ilona_match.features import FEATURE_NAMES
 
-__all__ = ["CHECK_TEXT", "Explanation", "REASON_TEXT", "explain_rows"]
+__all__ = ["CHECK_TEXT", "Explanation", "FeatureContributions", "REASON_TEXT", "explain_rows"]
 
 # feature -> reason text per language; {skills} is filled with matched skill labels
 REASON_TEXT: dict[str, dict[str, str]] = {
@@ -58,7 +58,37 @@ _FAMILY = {"dense_concept": "dense_text", "hours_share": "hours_margin", "distan
            "same_municipality": "distance_ratio", "isco2_match": "isco4_match"}
 
 
-@dataclass(frozen=True)
+_FEATURE_POSITION = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+class FeatureContributions(Mapping[str, float]):
+    """Feature name -> contribution to the score, read from one row of a run's contribution block.
+
+    A view, not a dict per recommendation: a dict of 32 floats costs ~2 KB, and a run keeps every
+    recommendation's explanation until it is written (1,000,000 people x 20 would need ~45 GB).
+    """
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: np.ndarray) -> None:
+        if row.shape != (len(FEATURE_NAMES),):
+            raise ValueError(f"a contribution row has {len(FEATURE_NAMES)} values, got shape {row.shape}")
+        self._row = row
+
+    def __getitem__(self, name: str) -> float:
+        return float(self._row[_FEATURE_POSITION[name]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FEATURE_NAMES)
+
+    def __len__(self) -> int:
+        return len(FEATURE_NAMES)
+
+    def __repr__(self) -> str:
+        return f"FeatureContributions({dict(self)!r})"
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """Why one vacancy was recommended to one participant: data and text."""
 
@@ -71,7 +101,7 @@ class Explanation:
     missing_skills: tuple[str, ...]
     to_check: tuple[str, ...]  # CHECK_ITEMS keys
     to_check_text: tuple[str, ...]
-    contributions: dict[str, float]
+    contributions: Mapping[str, float]  # per feature; the bias is left out
 
     @property
     def text(self) -> str:
@@ -93,6 +123,7 @@ def explain_rows(
 ) -> list[Explanation]:
     """One Explanation per row: 2–4 reasons from the largest positive contributions that have a text."""
     out = []
+    features_block = np.ascontiguousarray(contributions[:, : len(FEATURE_NAMES)], dtype=np.float64)
     for row, (pid, vid) in enumerate(ids):
         lang = languages[row] if languages[row] in ("fi", "sv", "en") else "fi"
         order = np.argsort(-contributions[row, : len(FEATURE_NAMES)], kind="stable")
@@ -122,7 +153,7 @@ def explain_rows(
                 participant_id=pid, vacancy_id=vid, language=lang, reasons=tuple(reasons[:max_reasons]),
                 reason_features=tuple(chosen), matched_skills=tuple(matched[row]), missing_skills=tuple(missing[row]),
                 to_check=checks, to_check_text=tuple(CHECK_TEXT[c][lang] for c in checks),
-                contributions={FEATURE_NAMES[c]: float(contributions[row, c]) for c in range(len(FEATURE_NAMES))},
+                contributions=FeatureContributions(features_block[row]),
             )
         )
     return out

@@ -13,10 +13,11 @@ from ilona_match.batch import RECOMMENDATION_COLUMNS, recommend_frame
 from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.contract import load_data, write_table
 from ilona_match.evaluation import evaluate_systems
+from ilona_match.features import FEATURE_NAMES
 from ilona_match.matcher import Matcher
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig, strongest_outcomes
 from ilona_match.ranker import RankerConfig
-from ilona_match.reasons import REASON_TEXT
+from ilona_match.reasons import REASON_TEXT, FeatureContributions
 from ilona_match.synthetic import generate_world
 
 SPLIT = date(2026, 6, 1)
@@ -117,6 +118,18 @@ def test_single_participant_api_equals_batch_and_explains(world) -> None:
     assert set(why.contributions) >= {"required_coverage", "distance_ratio"}
     with pytest.raises(ValueError, match="unknown vacancy_id"):
         matcher.explain(person, "NOPE")
+
+
+def test_feature_contributions_read_one_row_of_the_block_by_feature_name() -> None:
+    block = np.arange(3 * (len(FEATURE_NAMES) + 1), dtype=np.float64).reshape(3, -1)
+    parts = FeatureContributions(block[1, : len(FEATURE_NAMES)])
+    assert list(parts) == list(FEATURE_NAMES) and len(parts) == len(FEATURE_NAMES)
+    assert parts == {name: float(block[1, i]) for i, name in enumerate(FEATURE_NAMES)}
+    assert parts[FEATURE_NAMES[-1]] == block[1, len(FEATURE_NAMES) - 1]
+    with pytest.raises(KeyError, match="bias"):
+        parts["bias"]
+    with pytest.raises(ValueError, match=f"a contribution row has {len(FEATURE_NAMES)} values"):
+        FeatureContributions(block[1])
 
 
 def test_batch_prepares_only_open_vacancies_and_recommends_the_same(world, monkeypatch) -> None:

@@ -203,6 +203,15 @@ def test_concurrent_feedback_from_processes_and_threads_all_lands(url: str) -> N
     assert stored["received_at"].str.endswith("+00:00").all()
 
 
+def _first_write(store: ResultStore, writer: int, start: threading.Barrier, failures: list[BaseException]) -> None:
+    start.wait()
+    try:
+        store.append_feedback(pd.DataFrame({"participant_id": [f"W{writer}"], "vacancy_id": ["V1"],
+                                            "event": ["applied"], "event_date": ["2026-06-02"]}))
+    except BaseException as error:  # noqa: BLE001 - collected and reported by the test
+        failures.append(error)
+
+
 def test_stores_opened_at_the_same_moment_on_a_new_database_all_create_their_tables(tmp_path: Path) -> None:
     """Regression (a CI failure): check-then-create let two first writers both create a table."""
     for attempt in range(5):
@@ -211,15 +220,7 @@ def test_stores_opened_at_the_same_moment_on_a_new_database_all_create_their_tab
         start = threading.Barrier(len(stores))
         failures: list[BaseException] = []
 
-        def first_write(store: ResultStore, writer: int) -> None:
-            start.wait()
-            try:
-                store.append_feedback(pd.DataFrame({"participant_id": [f"W{writer}"], "vacancy_id": ["V1"],
-                                                    "event": ["applied"], "event_date": ["2026-06-02"]}))
-            except BaseException as error:  # noqa: BLE001 - collected and reported below
-                failures.append(error)
-
-        threads = [threading.Thread(target=first_write, args=(store, w)) for w, store in enumerate(stores)]
+        threads = [threading.Thread(target=_first_write, args=(store, w, start, failures)) for w, store in enumerate(stores)]
         for thread in threads:
             thread.start()
         for thread in threads:
