@@ -2,7 +2,7 @@
 
     python bench/stages.py [--participants 5000] [--vacancies 2500] [--k 20] [--chunk-size 2000]
                            [--workdir /tmp/ilona-stages] [--seed 5] [--train-pairs 0] [--all-open]
-                           [--cache DIR]
+                           [--cache DIR] [--repeats 3]
 
 The world is generated once into WORKDIR/P_V_SEED/data (the generator's streaming mode) and a
 pipeline is fitted on its outcomes before the default as-of date (on the vacancies that have
@@ -11,7 +11,9 @@ date (with --all-open: every vacancy) runs twice: ``cold`` (an empty embedding c
 (the cache the cold run filled), stage by stage, exactly as ``run_batch`` does them. With --cache
 DIR the runs start from that cache instead (the generator makes the same vacancies for the same
 seed and count whatever the number of participants, so a cache filled by another run of the
-world's vacancies spares their hours of encoding); the first run is then ``given_cache``.
+world's vacancies spares their hours of encoding); the first run is then ``given_cache``. The warm
+run is repeated ``--repeats`` times; each stage's figure is the median of those runs (each with its own
+freshly loaded pipeline, as a new process would start).
 
 vacancy_profiles   ESCO concepts of the vacancy texts (taxonomy extraction)
 vacancy_encode     dense text and concept-label embeddings of the vacancies
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import statistics
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -171,9 +174,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="an embedding cache to start from and keep (e.g. one holding this world's vacancies): "
                              "the first run is then 'given_cache', not 'cold'")
+    parser.add_argument("--repeats", type=int, default=3, help="warm runs; each figure is their median")
     parser.add_argument("--all-open", action="store_true",
                         help="serve every vacancy as open on as-of (a national feed's size), not only the open ones")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     if args.train_pairs:
         time_training(args.train_pairs, args.seed)
@@ -210,18 +216,26 @@ def main() -> None:
     cache = args.cache or folder / "batch-cache"
     if args.cache is None:
         shutil.rmtree(cache, ignore_errors=True)
-    for cache_state in ("cold" if args.cache is None else "given_cache", "warm"):
-        pipeline = load_pipeline(model, cache_dir=cache)  # a new process would start like this
-        out = folder / f"out-{cache_state}"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.db").unlink(missing_ok=True)
-        start = time.perf_counter()
-        clock, rows = run_stages(pipeline, bundle.participants, vacancies, as_of, args.k, args.chunk_size, out)
-        total = time.perf_counter() - start
-        for name, seconds in clock.seconds.items():
-            emit({"figure": "stage_s", "cache": cache_state, "stage": name, "seconds": seconds, **facts})
-        emit({"figure": "batch_total_s", "cache": cache_state, "seconds": total, "rows": rows,
-              "peak_rss_mb": peak_rss_mb(), **facts})
+    first = "cold" if args.cache is None else "given_cache"
+    for cache_state, runs in ((first, 1), ("warm", args.repeats)):
+        stage_runs: dict[str, list[float]] = defaultdict(list)
+        totals: list[float] = []
+        for _ in range(runs):
+            pipeline = load_pipeline(model, cache_dir=cache)  # a new process would start like this
+            out = folder / f"out-{cache_state}"
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.db").unlink(missing_ok=True)
+            start = time.perf_counter()
+            clock, rows = run_stages(pipeline, bundle.participants, vacancies, as_of, args.k, args.chunk_size, out)
+            totals.append(time.perf_counter() - start)
+            for name, seconds in clock.seconds.items():
+                stage_runs[name].append(seconds)
+        for name, seconds in stage_runs.items():
+            emit({"figure": "stage_s", "cache": cache_state, "stage": name, "seconds": statistics.median(seconds),
+                  "runs": runs, **facts})
+        emit({"figure": "batch_total_s", "cache": cache_state, "seconds": statistics.median(totals), "runs": runs,
+              "rows": rows, "peak_rss_mb": peak_rss_mb(), **facts})
+
 
 if __name__ == "__main__":
     main()
