@@ -162,10 +162,24 @@ class CandidateRetriever:
     def _union(
         self, proposals: dict[str, tuple[np.ndarray, np.ndarray]], n: int
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Distinct proposed pairs, sorted, and per channel whether it proposed each (one sort of all keys)."""
         width = np.int64(self.n_vacancies_)
         keys = [rows.astype(np.int64) * width + cols.astype(np.int64) for rows, cols in proposals.values()]
-        unique = np.unique(np.concatenate(keys)) if keys else np.empty(0, np.int64)
-        proposed_by = {c: np.isin(unique, key) for c, key in zip(proposals, keys)}
+        if not keys:
+            return np.empty(0, np.int64), np.empty(0, np.int64), {}
+        every = np.concatenate(keys)
+        channel = np.repeat(np.arange(len(keys)), [len(key) for key in keys])
+        order = np.argsort(every, kind="stable")
+        every, channel = every[order], channel[order]
+        starts = np.ones(len(every), bool)
+        starts[1:] = every[1:] != every[:-1]
+        unique = every[starts]
+        group = np.cumsum(starts) - 1
+        proposed_by = {}
+        for c, name in enumerate(proposals):
+            flags = np.zeros(len(unique), bool)
+            flags[group[channel == c]] = True
+            proposed_by[name] = flags
         return unique // width, unique % width, proposed_by
 
     def _fill(
@@ -180,14 +194,18 @@ class CandidateRetriever:
         short = np.flatnonzero(counts < need)
         if need == 0 or len(short) == 0 or len(open_positions) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        width = np.int64(self.n_vacancies_)
-        already = participant.astype(np.int64) * width + vacancy
+        local = np.full(len(people), -1)
         fill_p, fill_v = [], []
         for start in range(0, len(short), 256):
             block = short[start:start + 256]
+            local[block] = np.arange(len(block))
+            in_block = local[participant] >= 0
+            proposed = np.zeros((len(block), self.n_vacancies_), bool)  # the block's pairs already proposed
+            proposed[local[participant[in_block]], vacancy[in_block]] = True
             p = np.repeat(block, len(open_positions))
             v = np.tile(open_positions, len(block))
-            ok = feasible(people.limits, jobs.demands, p, v, as_of) & ~np.isin(p * width + v, already)
+            ok = feasible(people.limits, jobs.demands, p, v, as_of) & ~proposed[local[p], v]
+            local[block] = -1
             p, v = p[ok], v[ok]
             # score only the vacancies feasible for someone in the block (few, for the strict
             # profiles that need a fill), not every open one
