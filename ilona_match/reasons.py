@@ -123,10 +123,10 @@ def explain_rows(
 ) -> list[Explanation]:
     """One Explanation per row: 2–4 reasons from the largest positive contributions that have a text."""
     out = []
-    features_block = np.ascontiguousarray(contributions[:, : len(FEATURE_NAMES)], dtype=np.float64)
+    per_feature = np.ascontiguousarray(contributions[:, : len(FEATURE_NAMES)], dtype=np.float64)  # bias dropped
     for row, (pid, vid) in enumerate(ids):
         lang = languages[row] if languages[row] in ("fi", "sv", "en") else "fi"
-        order = np.argsort(-contributions[row, : len(FEATURE_NAMES)], kind="stable")
+        order = np.argsort(-per_feature[row], kind="stable")
         chosen: list[str] = []
         families: set[str] = set()
         for column in order:
@@ -153,7 +153,7 @@ def explain_rows(
                 participant_id=pid, vacancy_id=vid, language=lang, reasons=tuple(reasons[:max_reasons]),
                 reason_features=tuple(chosen), matched_skills=tuple(matched[row]), missing_skills=tuple(missing[row]),
                 to_check=checks, to_check_text=tuple(CHECK_TEXT[c][lang] for c in checks),
-                contributions=FeatureContributions(features_block[row]),
+                contributions=FeatureContributions(per_feature[row]),
             )
         )
     return out
