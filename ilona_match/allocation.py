@@ -14,7 +14,7 @@ row at most once) that maximises the total utility of the chosen pairs:
   classical 1/2-approximation); it is vectorised one rank at a time.
 * ``auto`` is exact up to ``exact_max_rows`` pool rows and greedy above.
 
-Deterministic: a person's equal scores keep row order (``CandidatePool.from_scored`` rows are in
+Deterministic: a person's equal scores keep row order (``CandidatePool.from_chunks`` rows are in
 ``top_n`` order, so ties fall back to the vacancy id); the greedy gives equal utilities to the
 earlier participant; the exact solver sees the pool in one canonical (participant, rank) order and
 HiGHS returns the same optimum for the same problem, so the same pool gives the same allocation.
@@ -35,7 +35,7 @@ from scipy.optimize import linprog
 from ilona_match.metrics import gini_exposure
 from ilona_match.pipeline import Scored, VacancyState
 
-__all__ = ["Allocation", "AllocationConfig", "AllocationStats", "CandidatePool", "allocate", "capacities"]
+__all__ = ["Allocation", "AllocationConfig", "AllocationStats", "CandidatePool", "PoolChunk", "allocate", "capacities"]
 
 Method = Literal["exact", "greedy"]
 
@@ -55,6 +55,31 @@ def capacities(openings: np.ndarray, exposure_per_opening: float) -> np.ndarray:
     """People each vacancy may be recommended to: ``max(1, floor(c * openings))``."""
     # the small epsilon keeps e.g. 0.3 * 10 from flooring to 2 through rounding error
     return np.maximum(1, np.floor(exposure_per_opening * np.asarray(openings, np.float64) + 1e-9)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class PoolChunk:
+    """One participant chunk's pool rows, compact (16 bytes a row): all the allocation needs, so a
+    large run need not keep each candidate's features until the allocation is done.
+
+    Rows must be in ``pipeline.ranked_rows`` order (equal scores then fall back to the vacancy id,
+    as in ``top_n``); ``participant`` is the position within the chunk, ``vacancy`` in ``state.jobs``.
+    """
+
+    people: int  # participants in the chunk (some may have no row)
+    participant: np.ndarray  # int32
+    vacancy: np.ndarray  # int32
+    score: np.ndarray  # float64
+
+    @classmethod
+    def from_scored(cls, scored: Scored) -> PoolChunk:
+        """The pool rows of a chunk already cut to its pool (``ranked_rows`` + ``Scored.take``)."""
+        pairs = scored.features.pairs
+        return cls(len(scored.people), pairs.participant.astype(np.int32), pairs.vacancy.astype(np.int32),
+                   np.asarray(scored.scores, np.float64))
+
+    def __len__(self) -> int:
+        return len(self.score)
 
 
 @dataclass(frozen=True)
@@ -102,19 +127,14 @@ class CandidatePool:
                              f"vacancy {self.vacancy[row]})")
 
     @classmethod
-    def from_scored(cls, chunks: Sequence[Scored], state: VacancyState) -> CandidatePool:
-        """One pool of a run's scored chunks, each cut to its pool with ``pipeline.ranked_rows`` + ``Scored.take``.
-
-        Rows follow the chunks in order; participant positions run on from chunk to chunk, vacancy
-        positions index ``state.jobs``. Within a chunk, rows must be in ``ranked_rows`` order (then
-        equal scores fall back to the vacancy id, as in ``top_n``).
-        """
-        offsets = np.cumsum([0] + [len(chunk.people) for chunk in chunks])
-        participant = [chunk.features.pairs.participant + offset for chunk, offset in zip(chunks, offsets)]
+    def from_chunks(cls, chunks: Sequence[PoolChunk], state: VacancyState) -> CandidatePool:
+        """One pool of a run's chunks, in order; participant positions run on from chunk to chunk,
+        vacancy positions index ``state.jobs``."""
+        offsets = np.cumsum([0] + [chunk.people for chunk in chunks])
         return cls(
-            np.concatenate([np.zeros(0, np.int64), *participant]),
-            np.concatenate([np.zeros(0, np.int64), *(chunk.features.pairs.vacancy for chunk in chunks)]),
-            np.concatenate([np.zeros(0), *(chunk.scores for chunk in chunks)]),
+            np.concatenate([np.zeros(0, np.int64), *(chunk.participant + offset for chunk, offset in zip(chunks, offsets))]),
+            np.concatenate([np.zeros(0, np.int64), *(chunk.vacancy for chunk in chunks)]),
+            np.concatenate([np.zeros(0), *(chunk.score for chunk in chunks)]),
             np.rint(state.jobs.openings),
         )
 
@@ -165,9 +185,9 @@ class Allocation:
     before: AllocationStats  # plain top-k
     after: AllocationStats
 
-    def chosen_rows(self, chunks: Sequence[Scored]) -> list[np.ndarray]:
-        """The chosen row positions of each chunk the pool was built from (``from_scored``)."""
-        bounds = np.cumsum([0] + [len(chunk.scores) for chunk in chunks])
+    def chosen_rows(self, chunks: Sequence[PoolChunk]) -> list[np.ndarray]:
+        """The chosen row positions of each chunk the pool was built from (``from_chunks``)."""
+        bounds = np.cumsum([0] + [len(chunk) for chunk in chunks])
         if bounds[-1] != len(self.chosen):
             raise ValueError(f"the chunks hold {bounds[-1]} rows, the allocation {len(self.chosen)}")
         return [np.flatnonzero(self.chosen[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ilona_match.allocation import Allocation, AllocationConfig, CandidatePool, allocate
+from ilona_match.allocation import Allocation, AllocationConfig, CandidatePool, PoolChunk, allocate
 from ilona_match.constraints import VacancyDemands, open_on
+from ilona_match.features import CandidatePairs
 from ilona_match.pipeline import MatchingPipeline, Scored, VacancyState, explain_top, ranked_rows, top_n
 from ilona_match.reasons import Explanation
 
@@ -76,12 +78,18 @@ def run_batch(
     progress: Callable[[int], None] | None = None,
     allocation: AllocationConfig | None = None,
     candidate_pool: int = 50,
+    pool_memory_mb: float = 2048,
 ) -> BatchResult:
     """Top-k feasible vacancies per participant with reasons, in RECOMMENDATION_COLUMNS order.
 
-    With ``allocation``, each participant's top ``candidate_pool`` candidates are kept from every
-    chunk and one allocation across the whole run caps how many people each vacancy goes to
-    (``allocation.k`` is replaced by ``k``); only the chosen rows are explained.
+    Without ``allocation`` each chunk is cut to its top k and explained at once, so memory grows
+    with the recommendations only. With it, each participant's top ``candidate_pool`` candidates
+    are kept from every chunk and one allocation across the whole run caps how many people each
+    vacancy goes to (``allocation.k`` is replaced by ``k``); only the chosen rows are explained.
+    A chunk's pool keeps its candidates' features while the kept ones fit in ``pool_memory_mb``;
+    beyond that it keeps (participant, vacancy, score) alone, 16 bytes a row, and its chosen rows
+    are scored again after the allocation (the same features and scores, at the cost of building
+    the chunk's profiles and vectors twice). The output is the same either way.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -89,31 +97,54 @@ def run_batch(
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if allocation is not None and candidate_pool < k:
         raise ValueError(f"candidate_pool must be at least k={k}, got {candidate_pool}")
+    if pool_memory_mb < 0:
+        raise ValueError(f"pool_memory_mb must be at least 0, got {pool_memory_mb}")
     state = vacancies if isinstance(vacancies, VacancyState) else _prepare_open(pipeline, vacancies, as_of)
     vacancy_ids = pd.Series(state.jobs.ids) if isinstance(vacancies, VacancyState) else vacancies["vacancy_id"]
     variant = "" if allocation is None else f"{allocation.exposure_per_opening}:{allocation.method}:{candidate_pool}"
     run_id = run_id_for(model_version, as_of, k, participants["participant_id"], vacancy_ids, variant)
-    pools: list[Scored] = []
-    for start in range(0, len(participants), chunk_size):
-        chunk = participants.iloc[start:start + chunk_size].reset_index(drop=True)
+    chunks = [participants.iloc[start:start + chunk_size].reset_index(drop=True)
+              for start in range(0, len(participants), chunk_size)]
+    parts: list[pd.DataFrame] = []
+    explanations: list[Explanation] = []
+
+    def explain(chosen: Scored) -> None:
+        top = top_n(chosen, state, k)
+        explained = explain_top(pipeline, chosen, state, top)
+        top["reasons"] = ["|".join(e.reasons) for e in explained]
+        parts.append(top)
+        explanations.extend(explained)
+
+    pools: list[PoolChunk] = []
+    kept: list[Scored | None] = []
+    budget = pool_memory_mb * 2**20
+    for chunk in chunks:
         scored = pipeline.score_candidates(chunk, state, as_of)
-        rows, _ = ranked_rows(scored, state, candidate_pool if allocation is not None else k)
-        pools.append(scored.take(rows))
+        if allocation is None:
+            explain(scored)
+        else:
+            pool = scored.take(ranked_rows(scored, state, candidate_pool)[0])
+            pools.append(PoolChunk.from_scored(pool))
+            size = _feature_bytes(pool)
+            kept.append(pool if size <= budget else None)
+            budget -= size if size <= budget else 0
         if progress is not None:
             progress(len(chunk))
     allocated = None
     if allocation is not None:
-        allocated = allocate(CandidatePool.from_scored(pools, state), allocation.model_copy(update={"k": k}))
-        pools = [pool.take(rows) for pool, rows in zip(pools, allocated.chosen_rows(pools))]
-    parts: list[pd.DataFrame] = []
-    explanations: list[Explanation] = []
-    for pool in pools:
-        top = top_n(pool, state, k)
-        explained = explain_top(pipeline, pool, state, top)
-        top["reasons"] = ["|".join(e.reasons) for e in explained]
-        parts.append(top)
-        explanations.extend(explained)
+        allocated = allocate(CandidatePool.from_chunks(pools, state), allocation.model_copy(update={"k": k}))
+        for chunk, pool, full, rows in zip(chunks, pools, kept, allocated.chosen_rows(pools)):
+            explain(full.take(rows) if full is not None else pipeline.score_pairs(
+                chunk, state, CandidatePairs(pool.participant[rows].astype(np.int64), pool.vacancy[rows].astype(np.int64)),
+                as_of))
     return BatchResult(_contract_form(parts, run_id, as_of, model_version), tuple(explanations), allocated)
+
+
+def _feature_bytes(pool: Scored) -> int:
+    """Memory a chunk's pool keeps for its candidates' features until the allocation is done."""
+    f = pool.features
+    arrays = (f.matrix, f.to_check, f.pairs.participant, f.pairs.vacancy, pool.scores, *pool.proposed_by.values())
+    return sum(a.nbytes for a in arrays)
 
 
 def _prepare_open(pipeline: MatchingPipeline, vacancies: pd.DataFrame, as_of: date) -> VacancyState:

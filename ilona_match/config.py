@@ -66,6 +66,10 @@ class BatchSettings(_Section):
     allocation: bool = Field(True, description="cap how many participants one vacancy is recommended to")
     exposure_per_opening: float = Field(3.0, gt=0, description="c: a vacancy with n openings goes to at most c*n people")
     candidate_pool: int = Field(50, gt=0, description="ranked candidates per participant the allocation chooses from")
+    pool_memory_mb: float = Field(
+        2048, ge=0, description="memory the allocation pool may keep for its candidates' features; chunks beyond it "
+        "keep (participant, vacancy, score) alone and their chosen rows are scored again (bounded memory, slower)",
+    )
 
 
 class ApiSettings(_Section):

@@ -139,7 +139,7 @@ def run_nightly(
                   if settings.batch.allocation else None)
     result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
                        chunk_size=settings.batch.chunk_size, progress=progress, allocation=allocation,
-                       candidate_pool=settings.batch.candidate_pool)
+                       candidate_pool=settings.batch.candidate_pool, pool_memory_mb=settings.batch.pool_memory_mb)
     frame = result.frame
     checked = _check_constraints(frame, participants, bundle.vacancies, as_of)
     run_id = str(frame["run_id"].iloc[0]) if len(frame) else f"run-{as_of:%Y%m%d}-empty"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ilona_match.allocation import AllocationConfig, CandidatePool, allocate, capacities
+from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate, capacities
 from ilona_match.contract import load_data
 from ilona_match.pipeline import MatchingPipeline, Scored, VacancyState, explain_top, ranked_rows, top_n
 from ilona_match.tracking import load_champion
@@ -222,14 +222,15 @@ def scored_chunks(served_world: ServedWorld) -> tuple[MatchingPipeline, VacancyS
 
 def test_a_run_of_scored_chunks_is_capped_and_keeps_each_persons_order(scored_chunks) -> None:
     pipeline, state, chunks = scored_chunks
-    pool = CandidatePool.from_scored(chunks, state)
+    compact = [PoolChunk.from_scored(chunk) for chunk in chunks]
+    pool = CandidatePool.from_chunks(compact, state)
     np.testing.assert_array_equal(pool.rank(), np.concatenate([ranked_rows(c, state, 20)[1] for c in chunks]))
     plain = allocate(pool, AllocationConfig(k=10, exposure_per_opening=1000))
-    for chunk, rows in zip(chunks, plain.chosen_rows(chunks)):  # generous caps: the batch's plain top-10
+    for chunk, rows in zip(chunks, plain.chosen_rows(compact)):  # generous caps: the batch's plain top-10
         pd.testing.assert_frame_equal(top_n(chunk.take(rows), state, 10), top_n(chunk, state, 10))
     result = allocate(pool, AllocationConfig(k=10, exposure_per_opening=1.0, method="exact"))
     assert result.before.over_capacity > 0 and result.after.over_capacity == 0
-    tops = [top_n(chunk.take(rows), state, 10) for chunk, rows in zip(chunks, result.chosen_rows(chunks))]
+    tops = [top_n(chunk.take(rows), state, 10) for chunk, rows in zip(chunks, result.chosen_rows(compact))]
     kept = pd.concat(tops, ignore_index=True)
     assert len(kept) == result.after.recommendations
     per_vacancy = kept.groupby("vacancy_id").size()
@@ -239,22 +240,32 @@ def test_a_run_of_scored_chunks_is_capped_and_keeps_each_persons_order(scored_ch
     for _, rows in kept.groupby("participant_id"):  # each list keeps the person's own order, ranks 1..n
         assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
         assert (np.diff(rows["score"].to_numpy()) <= 0).all()
-    assert len(explain_top(pipeline, chunks[0].take(result.chosen_rows(chunks)[0]), state, tops[0])) == len(tops[0])
+    assert len(explain_top(pipeline, chunks[0].take(result.chosen_rows(compact)[0]), state, tops[0])) == len(tops[0])
     with pytest.raises(ValueError, match=f"the chunks hold {len(chunks[0].scores)} rows, the allocation {len(pool)}"):
-        result.chosen_rows(chunks[:1])
+        result.chosen_rows(compact[:1])
 
 
-def test_chunk_boundaries_do_not_change_an_allocated_run(served_world: ServedWorld) -> None:
+def test_chunk_boundaries_and_the_pool_memory_bound_do_not_change_an_allocated_run(served_world: ServedWorld) -> None:
     """The scale path: a run split into participant chunks of any size (as separate workers would
-    score them) gives the same allocated table, because only the allocation spans chunks."""
-    from ilona_match.batch import run_batch
+    score them) gives the same allocated table, because only the allocation spans chunks; and a pool
+    kept without its features (chosen rows scored again after the allocation) gives the same table
+    and the same explanations as one kept whole."""
+    from ilona_match.batch import _feature_bytes, run_batch
 
     pipeline, _ = load_champion(served_world.workdir)
     bundle = load_data(served_world.data_dir)
     state = pipeline.prepare_vacancies(bundle.vacancies)
     people = bundle.participants.head(120)
     config = AllocationConfig(exposure_per_opening=1.0)
-    tables = [run_batch(pipeline, people, state, served_world.as_of, k=5, chunk_size=size, allocation=config).frame
-              for size in (120, 37)]
-    pd.testing.assert_frame_equal(tables[0], tables[1])
-    assert tables[0]["vacancy_id"].value_counts().max() <= state.jobs.openings.max()
+    first_chunk = pipeline.score_candidates(people.head(37), state, served_world.as_of)
+    first_pool_mb = _feature_bytes(first_chunk.take(ranked_rows(first_chunk, state, 50)[0])) / 2**20
+    runs = [run_batch(pipeline, people, state, served_world.as_of, k=5, chunk_size=size, allocation=config,
+                      pool_memory_mb=memory)
+            for size, memory in ((120, 2048), (37, 2048), (37, 0), (37, first_pool_mb * 1.01))]
+    for run in runs[1:]:
+        pd.testing.assert_frame_equal(run.frame, runs[0].frame)
+        assert [(e.participant_id, e.vacancy_id, e.reasons, dict(e.contributions)) for e in run.explanations] == [
+            (e.participant_id, e.vacancy_id, e.reasons, dict(e.contributions)) for e in runs[0].explanations]
+    assert runs[0].frame["vacancy_id"].value_counts().max() <= state.jobs.openings.max()
+    with pytest.raises(ValueError, match="pool_memory_mb must be at least 0, got -1"):
+        run_batch(pipeline, people, state, served_world.as_of, allocation=config, pool_memory_mb=-1)
