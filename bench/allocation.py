@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from _report import emit, markdown_table
 
-from ilona_match.allocation import AllocationConfig, CandidatePool, allocate, capacities
+from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate, capacities
 from ilona_match.constraints import open_on
 from ilona_match.contract import load_data
 from ilona_match.evaluation import test_relevance
@@ -64,7 +64,8 @@ def main() -> None:
         scored = pipeline.score_candidates(people, state, args.as_of)
         chunks.append(scored.take(ranked_rows(scored, state, args.pool)[0]))
     scored_seconds = time.perf_counter() - start - fitted
-    pool = CandidatePool.from_scored(chunks, state)
+    compact = [PoolChunk.from_scored(chunk) for chunk in chunks]
+    pool = CandidatePool.from_chunks(compact, state)
     relevance = test_relevance(bundle.outcomes, bundle.vacancies, args.as_of, args.horizon)
     n_open = int(open_on(state.jobs.demands, args.as_of).sum())
     in_pool = np.unique(pool.vacancy)
@@ -82,7 +83,7 @@ def main() -> None:
             start = time.perf_counter()
             result = allocate(pool, AllocationConfig(k=args.k, exposure_per_opening=c, method=method))
             seconds = time.perf_counter() - start
-            tops = [top_n(chunk.take(rows_), state, args.k) for chunk, rows_ in zip(chunks, result.chosen_rows(chunks))]
+            tops = [top_n(chunk.take(rows_), state, args.k) for chunk, rows_ in zip(chunks, result.chosen_rows(compact))]
             metrics = evaluate_rankings(_recs(tops), relevance, ks=(10,), n_items=n_open)
             if method == "exact":
                 exact_utility[c] = result.after.utility

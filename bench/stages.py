@@ -2,7 +2,7 @@
 
     python bench/stages.py [--participants 5000] [--vacancies 2500] [--k 20] [--chunk-size 2000]
                            [--workdir /tmp/ilona-stages] [--seed 5] [--train-pairs 0] [--all-open]
-                           [--cache DIR] [--repeats 3]
+                           [--cache DIR] [--repeats 3] [--pool-memory-mb 2048]
 
 The world is generated once into WORKDIR/P_V_SEED/data (the generator's streaming mode) and a
 pipeline is fitted on its outcomes before the default as-of date (on the vacancies that have
@@ -25,6 +25,8 @@ features           pairwise features of all candidates (vectorised)
 rank               LightGBM predict on the feature block
 top_k              the k best per participant (or the allocation pool)
 allocation         the capacity-aware allocation across the run
+rescore            profiles, vectors and features again for the chosen rows of chunks whose pool was
+                   kept without features (beyond --pool-memory-mb; none by default at this size)
 explain            reasons from pred_contrib and ESCO skills, for the chosen rows
 write              the recommendations table (CSV) and the SQLite results database
 
@@ -55,11 +57,11 @@ import numpy as np
 import pandas as pd
 from _report import emit
 
-from ilona_match.allocation import AllocationConfig, CandidatePool, allocate
-from ilona_match.batch import _contract_form
+from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate
+from ilona_match.batch import _contract_form, _feature_bytes
 from ilona_match.constraints import VacancyDemands, open_on
 from ilona_match.contract import load_data, write_table
-from ilona_match.features import FEATURE_NAMES, TextVectors, compute_features
+from ilona_match.features import FEATURE_NAMES, CandidatePairs, TextVectors, compute_features
 from ilona_match.persistence import load_pipeline, save_pipeline
 from ilona_match.pipeline import (
     MatchingPipeline,
@@ -96,7 +98,7 @@ class Clock:
 
 
 def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies: pd.DataFrame, as_of, k: int,
-               chunk_size: int, out: Path) -> tuple[Clock, int]:
+               chunk_size: int, out: Path, pool_memory_mb: float = 2048) -> tuple[Clock, int]:
     """``run_batch`` with allocation, stage by stage; returns the clock and the number of rows written."""
     clock = Clock()
     with clock.stage("vacancy_profiles"):
@@ -110,9 +112,12 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
         vectors = TextVectors(dense[:0], dense, concept[:0], concept, lexical[:0], lexical)
         retriever = CandidateRetriever(pipeline.config.retrieval, pipeline.config.index).fit(jobs, vectors)
     state = VacancyState(jobs, dense, concept, lexical, retriever)
-    pools: list[Scored] = []
-    for start in range(0, len(participants), chunk_size):
-        chunk = participants.iloc[start:start + chunk_size].reset_index(drop=True)
+    chunks = [participants.iloc[start:start + chunk_size].reset_index(drop=True)
+              for start in range(0, len(participants), chunk_size)]
+    pools: list[PoolChunk] = []
+    kept: list[Scored | None] = []
+    budget = pool_memory_mb * 2**20
+    for chunk in chunks:
         with clock.stage("participant_profiles"):
             people = build_participants(chunk, pipeline.taxonomy)
         with clock.stage("participant_encode"):
@@ -125,18 +130,26 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
             scores = np.asarray(pipeline.predict(features.matrix), dtype=np.float64)
         with clock.stage("top_k"):
             scored = Scored(people, features, scores, retrieved.proposed_by)
-            rows, _ = ranked_rows(scored, state, 50)
-            pools.append(scored.take(rows))
+            pool = scored.take(ranked_rows(scored, state, 50)[0])
+            pools.append(PoolChunk.from_scored(pool))
+            size = _feature_bytes(pool)
+            kept.append(pool if size <= budget else None)
+            budget -= size if size <= budget else 0
     with clock.stage("allocation"):
-        allocated = allocate(CandidatePool.from_scored(pools, state), AllocationConfig(k=k))
-        pools = [pool.take(rows) for pool, rows in zip(pools, allocated.chosen_rows(pools))]
-    with clock.stage("explain"):
-        parts = []
-        for pool in pools:
-            top = top_n(pool, state, k)
-            top["reasons"] = ["|".join(e.reasons) for e in explain_top(pipeline, pool, state, top)]
+        allocated = allocate(CandidatePool.from_chunks(pools, state), AllocationConfig(k=k))
+    parts = []
+    for chunk, pool, full, rows in zip(chunks, pools, kept, allocated.chosen_rows(pools)):
+        if full is None:
+            with clock.stage("rescore"):  # the chunk's profiles and vectors again, for its chosen rows only
+                chosen = pipeline.score_pairs(chunk, state, CandidatePairs(pool.participant[rows].astype(np.int64),
+                                                                            pool.vacancy[rows].astype(np.int64)), as_of)
+        else:
+            chosen = full.take(rows)
+        with clock.stage("explain"):
+            top = top_n(chosen, state, k)
+            top["reasons"] = ["|".join(e.reasons) for e in explain_top(pipeline, chosen, state, top)]
             parts.append(top)
-        frame = _contract_form(parts, "bench-run", as_of, "bench")
+    frame = _contract_form(parts, "bench-run", as_of, "bench")
     with clock.stage("write"):
         write_table(frame, out / "recommendations.csv")
         now = datetime.now(timezone.utc).isoformat()
@@ -175,6 +188,9 @@ def main() -> None:
                         help="an embedding cache to start from and keep (e.g. one holding this world's vacancies): "
                              "the first run is then 'given_cache', not 'cold'")
     parser.add_argument("--repeats", type=int, default=3, help="warm runs; each figure is their median")
+    parser.add_argument("--pool-memory-mb", type=float, default=2048,
+                        help="batch.pool_memory_mb: pool features kept up to this; beyond it chosen rows are re-scored "
+                             "(stage 'rescore'); 0 re-scores every chunk")
     parser.add_argument("--all-open", action="store_true",
                         help="serve every vacancy as open on as-of (a national feed's size), not only the open ones")
     args = parser.parse_args()
@@ -212,7 +228,7 @@ def main() -> None:
     else:
         vacancies = bundle.vacancies[open_on(VacancyDemands.from_frame(bundle.vacancies), as_of)].reset_index(drop=True)
     facts = {"participants": len(bundle.participants), "open_vacancies": len(vacancies), "k": args.k,
-             "chunk_size": args.chunk_size}
+             "chunk_size": args.chunk_size, "pool_memory_mb": args.pool_memory_mb}
     cache = args.cache or folder / "batch-cache"
     if args.cache is None:
         shutil.rmtree(cache, ignore_errors=True)
@@ -226,7 +242,8 @@ def main() -> None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "results.db").unlink(missing_ok=True)
             start = time.perf_counter()
-            clock, rows = run_stages(pipeline, bundle.participants, vacancies, as_of, args.k, args.chunk_size, out)
+            clock, rows = run_stages(pipeline, bundle.participants, vacancies, as_of, args.k, args.chunk_size, out,
+                                     args.pool_memory_mb)
             totals.append(time.perf_counter() - start)
             for name, seconds in clock.seconds.items():
                 stage_runs[name].append(seconds)

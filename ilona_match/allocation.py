@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from scipy.optimize import linprog
 
-from ilona_match.metrics import gini_exposure
+from ilona_match.metrics import gini_of_counts
 from ilona_match.pipeline import Scored, VacancyState
 
 __all__ = ["Allocation", "AllocationConfig", "AllocationStats", "CandidatePool", "PoolChunk", "allocate", "capacities"]
@@ -101,7 +101,7 @@ class CandidatePool:
             value = np.asarray(getattr(self, name))
             if value.ndim != 1:
                 raise ValueError(f"CandidatePool.{name} must be a 1-D array, got shape {value.shape}")
-            if name != "score" and len(value) and not np.array_equal(value, np.round(value)):
+            if name != "score" and value.dtype.kind == "f" and len(value) and not np.array_equal(value, np.round(value)):
                 raise ValueError(f"CandidatePool.{name} must hold whole numbers (row {_first(value != np.round(value))})")
             object.__setattr__(self, name, value.astype(dtype))
         n = len(self.participant)
@@ -120,9 +120,9 @@ class CandidatePool:
                 row = _first(bad)
                 raise ValueError(f"CandidatePool.{name} row {row}: {getattr(self, name)[row]} {what}")
         key = self.participant * len(self.openings) + self.vacancy
-        repeated = pd.Series(key).duplicated().to_numpy()
-        if repeated.any():
-            row = _first(repeated)
+        key.sort()  # a sort, not a hash table: a national run's pool has tens of millions of rows
+        if len(key) > 1 and (key[1:] == key[:-1]).any():
+            row = _first(pd.Series(self.participant * len(self.openings) + self.vacancy).duplicated().to_numpy())
             raise ValueError(f"CandidatePool row {row} repeats the pair (participant {self.participant[row]}, "
                              f"vacancy {self.vacancy[row]})")
 
@@ -143,7 +143,7 @@ class CandidatePool:
 
     def rank(self) -> np.ndarray:
         """1-based rank of each row in its participant's own list (score descending, then row order)."""
-        order = np.lexsort((np.arange(len(self)), -self.score, self.participant))
+        order = np.lexsort((-self.score, self.participant))  # stable: equal scores keep row order
         grouped = self.participant[order]
         rank = np.empty(len(self), dtype=np.int64)
         rank[order] = np.arange(len(self)) - np.searchsorted(grouped, grouped) + 1
@@ -205,11 +205,13 @@ def allocate(pool: CandidatePool, config: AllocationConfig) -> Allocation:
     utility = 1.0 / np.log2(1.0 + rank)
     method: Method = config.method if config.method != "auto" else (
         "exact" if len(pool) <= config.exact_max_rows else "greedy")
-    # one canonical row order (participant, rank): the solvers see the same problem for the same pool
-    order = np.lexsort((rank, pool.participant))
-    solve = _exact if method == "exact" else _greedy
-    chosen = np.zeros(len(pool), dtype=bool)
-    chosen[order] = solve(pool.participant[order], pool.vacancy[order], rank[order], utility[order], config.k, capacity)
+    if method == "exact":
+        # one canonical row order (participant, rank): the solver sees the same problem for the same pool
+        order = np.lexsort((rank, pool.participant))
+        chosen = np.zeros(len(pool), dtype=bool)
+        chosen[order] = _exact(pool.participant[order], pool.vacancy[order], utility[order], config.k, capacity)
+    else:
+        chosen = _greedy(pool.participant, pool.vacancy, rank, config.k, capacity)
     top_k = rank <= config.k
     return Allocation(
         chosen=chosen,
@@ -221,7 +223,7 @@ def allocate(pool: CandidatePool, config: AllocationConfig) -> Allocation:
     )
 
 
-def _exact(participant: np.ndarray, vacancy: np.ndarray, rank: np.ndarray, utility: np.ndarray, k: int,
+def _exact(participant: np.ndarray, vacancy: np.ndarray, utility: np.ndarray, k: int,
            capacity: np.ndarray) -> np.ndarray:
     """The LP optimum of the b-matching (integral: the incidence matrix is totally unimodular)."""
     n = len(participant)
@@ -241,31 +243,32 @@ def _exact(participant: np.ndarray, vacancy: np.ndarray, rank: np.ndarray, utili
     return result.x > 0.5
 
 
-def _greedy(participant: np.ndarray, vacancy: np.ndarray, rank: np.ndarray, utility: np.ndarray, k: int,
+def _greedy(participant: np.ndarray, vacancy: np.ndarray, rank: np.ndarray, k: int,
             capacity: np.ndarray) -> np.ndarray:
-    """Rows by descending utility (= ascending rank; equal ranks in row order), kept while both sides have room.
+    """Rows by descending utility (= ascending rank; equal ranks by participant position), kept while
+    both sides have room.
 
     Utility falls with rank alone, so all rows of one rank are decided together: a row whose person
     still has room takes a place if fewer rows earlier in order asked for the same vacancy than it has left.
+    Works on the pool's arrays in place (no reordered copies): pools of a national run are large.
     """
     chosen = np.zeros(len(participant), dtype=bool)
     if len(participant) == 0:
         return chosen
-    _, person = np.unique(participant, return_inverse=True)
-    taken = np.zeros(person.max() + 1, dtype=np.int64)
+    taken = np.zeros(participant.max() + 1, dtype=np.int32)
     room = capacity.copy()
-    by_rank = np.argsort(rank, kind="stable")
+    by_rank = np.lexsort((participant, rank))
     bounds = np.searchsorted(rank[by_rank], np.arange(1, rank.max() + 2))
     for start, stop in zip(bounds[:-1], bounds[1:]):
         rows = by_rank[start:stop]
-        rows = rows[taken[person[rows]] < k]
+        rows = rows[taken[participant[rows]] < k]
         rows = rows[np.argsort(vacancy[rows], kind="stable")]
         wanted = vacancy[rows]
         place = np.arange(len(rows)) - np.searchsorted(wanted, wanted)
         rows = rows[place < room[wanted]]
         chosen[rows] = True
         np.subtract.at(room, vacancy[rows], 1)
-        taken[person[rows]] += 1
+        taken[participant[rows]] += 1
     return chosen
 
 
@@ -281,14 +284,13 @@ def _new_rank(participant: np.ndarray, rank: np.ndarray, chosen: np.ndarray) -> 
 def _stats(pool: CandidatePool, chosen: np.ndarray, rank: np.ndarray, utility: np.ndarray, capacity: np.ndarray,
            k: int) -> AllocationStats:
     exposure = np.bincount(pool.vacancy[chosen], minlength=len(pool.openings))
-    recs = pd.DataFrame({"query_id": pool.participant[chosen], "item_id": pool.vacancy[chosen],
-                         "rank": _new_rank(pool.participant, rank, chosen)[chosen]})
-    people = np.unique(pool.participant)
-    per_person = np.bincount(pool.participant[chosen], minlength=people.max() + 1 if len(people) else 0)
+    in_pool = np.bincount(pool.vacancy, minlength=len(pool.openings)) > 0
+    people = np.bincount(pool.participant) > 0 if len(pool) else np.zeros(0, dtype=bool)
+    per_person = np.bincount(pool.participant[chosen], minlength=len(people))
     return AllocationStats(
         max_per_opening=float((exposure / pool.openings).max()) if len(exposure) else 0.0,
         over_capacity=int((exposure > capacity).sum()),
-        gini=gini_exposure(recs, n_items=max(1, len(np.unique(pool.vacancy)))) if chosen.any() else float("nan"),
+        gini=gini_of_counts(exposure[in_pool]) if chosen.any() else float("nan"),
         utility=float(utility[chosen].sum()),
         short=int((per_person[people] < k).sum()),
         recommendations=int(chosen.sum()),

@@ -155,7 +155,12 @@ def gini_exposure(recs: pd.DataFrame, n_items: int | None = None, k: int | None 
     Items never recommended count as 0 when ``n_items`` gives the catalogue size; without it only
     recommended items are compared. NaN when nothing is recommended.
     """
-    counts = np.sort(_item_counts(recs, n_items, k)).astype(np.float64)
+    return gini_of_counts(_item_counts(recs, n_items, k))
+
+
+def gini_of_counts(counts: np.ndarray) -> float:
+    """Gini coefficient of per-item counts (``gini_exposure`` when the counts are already known)."""
+    counts = np.sort(np.asarray(counts)).astype(np.float64)
     n, total = len(counts), counts.sum()
     if total == 0:
         return float("nan")
