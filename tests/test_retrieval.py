@@ -144,13 +144,15 @@ def test_retrieve_before_fit_and_mismatched_vacancies_raise() -> None:
         RetrievalConfig(per_chanel=3)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize(("dtype", "k", "chunk"), [(np.float32, 5, 7), (np.float64, 40, 1000), (np.float32, 1, 3)])
-def test_sparse_top_k_equals_the_dense_product_top_k(dtype, k, chunk) -> None:
-    """The sparse channels' top-k (kept while multiplying) against a dense product and a full sort."""
+@pytest.mark.parametrize(("dtype", "k", "chunk", "threads"),
+                         [(np.float32, 5, 7, 1), (np.float64, 40, 1000, 1), (np.float32, 1, 3, 1), (np.float32, 5, 1000, 3)])
+def test_sparse_top_k_equals_the_dense_product_top_k(dtype, k, chunk, threads) -> None:
+    """The sparse channels' top-k (kept while multiplying, on one thread or several) against a dense
+    product and a full sort."""
     rng = np.random.default_rng(3)
     queries = sparse.random(23, 60, density=0.2, format="csr", dtype=dtype, random_state=rng)
     items = sparse.random(30, 60, density=0.3, format="csr", dtype=np.float64, random_state=rng)
-    rows, cols = _top_sparse(queries, items.T.tocsr(), k, chunk)
+    rows, cols = _top_sparse(queries, items.T.tocsr(), k, chunk, threads)
     scores = (queries @ items.T).toarray()
     expected = {(r, int(c)) for r in range(len(scores))
                 for c in np.argsort(-scores[r], kind="stable")[:k] if scores[r, c] > 0}
