@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numba
 import numpy as np
 from scipy import sparse
 
@@ -116,7 +117,38 @@ def _rowwise_dot(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray, c
 
 
 def _sparse_rowwise_dot(a: sparse.csr_matrix, b: sparse.csr_matrix, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
-    return np.asarray(a[ia].multiply(b[ib]).sum(axis=1), dtype=np.float32).ravel()
+    """``a[ia[i]] . b[ib[i]]`` for each i, without building the gathered rows.
+
+    Gathering and multiplying the rows with scipy copied every pair's rows first (a vacancy's
+    lexical row has ~900 character n-grams: 175 M values for one chunk of 2,000 people); the
+    compiled kernel walks the two sorted index lists of each pair instead.
+    """
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"the two sides have {a.shape[1]} and {b.shape[1]} columns")
+    a, b = (m.tocsr() for m in (a, b))
+    a, b = (m if m.has_sorted_indices else m.sorted_indices() for m in (a, b))
+    return _merge_dots(a.indptr, a.indices, a.data.astype(np.float64, copy=False), b.indptr, b.indices,
+                       b.data.astype(np.float64, copy=False), np.asarray(ia, np.int64), np.asarray(ib, np.int64))
+
+
+@numba.njit(cache=True, nogil=True)  # serial: numba's parallel layers are not all thread-safe (the API serves from threads)
+def _merge_dots(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, ia, ib):  # type: ignore[no-untyped-def]  # pragma: no cover
+    out = np.empty(len(ia), dtype=np.float32)
+    for n in range(len(ia)):
+        i, i_end = a_ptr[ia[n]], a_ptr[ia[n] + 1]
+        j, j_end = b_ptr[ib[n]], b_ptr[ib[n] + 1]
+        total = 0.0
+        while i < i_end and j < j_end:
+            if a_idx[i] == b_idx[j]:
+                total += a_val[i] * b_val[j]
+                i += 1
+                j += 1
+            elif a_idx[i] < b_idx[j]:
+                i += 1
+            else:
+                j += 1
+        out[n] = total
+    return out
 
 
 def _row_sizes(m: sparse.csr_matrix) -> np.ndarray:

@@ -96,3 +96,32 @@ def test_lexical_encoder_checks_its_inputs() -> None:
     rows = enc.transform(["siivooja", "kouluun siivoojaksi"], ["fi", "fi"])
     assert isinstance(rows, sparse.csr_matrix)
     assert np.allclose(sparse.linalg.norm(rows, axis=1), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8])
+def test_sparse_rowwise_dot_equals_the_dense_row_products(dtype) -> None:
+    """The compiled pair kernel against dense row products: unsorted indices, empty rows, repeated
+    pairs, any value type; and a clear error when the two sides do not share columns."""
+    from ilona_match.features import _sparse_rowwise_dot
+
+    rng = np.random.default_rng(5)
+    a = sparse.random(40, 70, density=0.15, format="csr", dtype=np.float64, random_state=rng)
+    b = sparse.random(25, 70, density=0.3, format="csr", dtype=np.float64, random_state=rng)
+    a = (sparse.diags((np.arange(40) != 3).astype(np.float64)) @ a).tocsr()  # row 3 of a, row 7 of b empty
+    b = (sparse.diags((np.arange(25) != 7).astype(np.float64)) @ b).tocsr()
+    for m in (a, b):
+        m.eliminate_zeros()
+        m.sort_indices()
+        m.data = np.ceil(m.data * 5).astype(dtype)
+    within_row = np.concatenate([np.arange(start, stop)[::-1] for start, stop in zip(b.indptr[:-1], b.indptr[1:])])
+    b = sparse.csr_matrix((b.data[within_row], b.indices[within_row], b.indptr), shape=b.shape)  # each row reversed
+    assert not b.has_sorted_indices
+    ia, ib = rng.integers(0, 40, 500), rng.integers(0, 25, 500)
+    ia[:3], ib[:3] = 3, 7
+    expected = (a.toarray()[ia].astype(np.float64) * b.toarray()[ib]).sum(axis=1)
+    got = _sparse_rowwise_dot(a, b, ia, ib)
+    assert got.dtype == np.float32 and (got[:3] == 0).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert len(_sparse_rowwise_dot(a, b, ia[:0], ib[:0])) == 0
+    with pytest.raises(ValueError, match="the two sides have 70 and 71 columns"):
+        _sparse_rowwise_dot(a, sparse.csr_matrix((25, 71)), ia, ib)
