@@ -83,7 +83,7 @@ def main() -> None:
             start = time.perf_counter()
             result = allocate(pool, AllocationConfig(k=args.k, exposure_per_opening=c, method=method))
             seconds = time.perf_counter() - start
-            tops = [top_n(chunk.take(rows_), state, args.k) for chunk, rows_ in zip(chunks, result.chosen_rows(compact))]
+            tops = [top_n(chunk.take(rows_), state, args.k) for chunk, rows_ in zip(chunks, result.chosen_rows([len(rows) for rows in compact]))]
             metrics = evaluate_rankings(_recs(tops), relevance, ks=(10,), n_items=n_open)
             if method == "exact":
                 exact_utility[c] = result.after.utility

@@ -136,13 +136,18 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
             kept.append(pool if size <= budget else None)
             budget -= size if size <= budget else 0
     with clock.stage("allocation"):
-        allocated = allocate(CandidatePool.from_chunks(pools, state), AllocationConfig(k=k))
+        candidates = CandidatePool.from_chunks(pools, state)
+        sizes = [len(pool) for pool in pools]
+        pools.clear()
+        allocated = allocate(candidates, AllocationConfig(k=k))
+    starts, offsets = np.cumsum([0, *sizes]), np.cumsum([0, *map(len, chunks)])
     parts = []
-    for chunk, pool, full, rows in zip(chunks, pools, kept, allocated.chosen_rows(pools)):
+    for i, (chunk, full, rows) in enumerate(zip(chunks, kept, allocated.chosen_rows(sizes))):
         if full is None:
             with clock.stage("rescore"):  # the chunk's profiles and vectors again, for its chosen rows only
-                chosen = pipeline.score_pairs(chunk, state, CandidatePairs(pool.participant[rows].astype(np.int64),
-                                                                            pool.vacancy[rows].astype(np.int64)), as_of)
+                at = starts[i] + rows
+                pairs = CandidatePairs(candidates.participant[at] - offsets[i], candidates.vacancy[at])
+                chosen = pipeline.score_pairs(chunk, state, pairs, as_of)
         else:
             chosen = full.take(rows)
         with clock.stage("explain"):

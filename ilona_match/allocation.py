@@ -185,9 +185,10 @@ class Allocation:
     before: AllocationStats  # plain top-k
     after: AllocationStats
 
-    def chosen_rows(self, chunks: Sequence[PoolChunk]) -> list[np.ndarray]:
-        """The chosen row positions of each chunk the pool was built from (``from_chunks``)."""
-        bounds = np.cumsum([0] + [len(chunk) for chunk in chunks])
+    def chosen_rows(self, sizes: Sequence[int]) -> list[np.ndarray]:
+        """The chosen row positions within each chunk the pool was built from (``from_chunks``), given
+        the chunks' numbers of rows."""
+        bounds = np.cumsum([0, *sizes])
         if bounds[-1] != len(self.chosen):
             raise ValueError(f"the chunks hold {bounds[-1]} rows, the allocation {len(self.chosen)}")
         return [np.flatnonzero(self.chosen[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]

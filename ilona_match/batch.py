@@ -132,11 +132,18 @@ def run_batch(
             progress(len(chunk))
     allocated = None
     if allocation is not None:
-        allocated = allocate(CandidatePool.from_chunks(pools, state), allocation.model_copy(update={"k": k}))
-        for chunk, pool, full, rows in zip(chunks, pools, kept, allocated.chosen_rows(pools)):
-            explain(full.take(rows) if full is not None else pipeline.score_pairs(
-                chunk, state, CandidatePairs(pool.participant[rows].astype(np.int64), pool.vacancy[rows].astype(np.int64)),
-                as_of))
+        candidates = CandidatePool.from_chunks(pools, state)
+        sizes = [len(pool) for pool in pools]
+        pools.clear()  # the allocation's own copy holds the rows now: one copy less at its memory peak
+        allocated = allocate(candidates, allocation.model_copy(update={"k": k}))
+        starts, offsets = np.cumsum([0, *sizes]), np.cumsum([0, *map(len, chunks)])
+        for i, (chunk, full, rows) in enumerate(zip(chunks, kept, allocated.chosen_rows(sizes))):
+            if full is not None:
+                explain(full.take(rows))
+            else:  # features not kept: score the chosen rows again
+                at = starts[i] + rows
+                pairs = CandidatePairs(candidates.participant[at] - offsets[i], candidates.vacancy[at])
+                explain(pipeline.score_pairs(chunk, state, pairs, as_of))
     return BatchResult(_contract_form(parts, run_id, as_of, model_version), tuple(explanations), allocated)
 
 
