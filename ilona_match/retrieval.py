@@ -43,6 +43,9 @@ class RetrievalConfig(BaseModel):
     threads: int = Field(0, ge=0, description="threads of the sparse channels' product; 0 = every core")
 
 
+_FILL_PAIRS = 2_000_000  # pairs one exhaustive-fill block scans: bounds its memory at any feed size
+
+
 @dataclass(frozen=True)
 class Retrieved:
     """Feasible candidate pairs and, per channel, whether the channel proposed the pair."""
@@ -202,8 +205,10 @@ class CandidateRetriever:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         local = np.full(len(people), -1)
         fill_p, fill_v = [], []
-        for start in range(0, len(short), 256):
-            block = short[start:start + 256]
+        # a block's scan holds (people x open vacancies) pairs in a dozen arrays: ~2 M pairs at most
+        rows = max(1, min(256, _FILL_PAIRS // len(open_positions)))
+        for start in range(0, len(short), rows):
+            block = short[start:start + rows]
             local[block] = np.arange(len(block))
             in_block = local[participant] >= 0
             proposed = np.zeros((len(block), self.n_vacancies_), bool)  # the block's pairs already proposed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
+from ilona_match import retrieval
 from ilona_match.constraints import feasible, open_on
 from ilona_match.contract import HARD_RESTRICTIONS, PHYSICAL_LEVELS, RESTRICTIONS
 from ilona_match.features import TextVectors
@@ -104,6 +106,10 @@ def test_candidates_are_feasible_and_enough(people_rows, job_rows, per_channel, 
     feasible_counts = np.bincount(all_p[feasible(people.limits, jobs.demands, all_p, all_v, AS_OF)], minlength=len(people))
     got_counts = np.bincount(p, minlength=len(people))
     assert (got_counts >= np.minimum(feasible_counts, min_feasible)).all()
+    with mock.patch.object(retrieval, "_FILL_PAIRS", 1):  # the exhaustive fill one person per block
+        small = CandidateRetriever(config).fit(jobs, vectors).retrieve(people, jobs, vectors, AS_OF)
+    np.testing.assert_array_equal(small.pairs.participant, p)
+    np.testing.assert_array_equal(small.pairs.vacancy, v)
 
 
 def test_one_retriever_over_changing_open_sets_equals_fresh_retrievers() -> None:
