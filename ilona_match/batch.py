@@ -103,8 +103,11 @@ def run_batch(
     vacancy_ids = pd.Series(state.jobs.ids) if isinstance(vacancies, VacancyState) else vacancies["vacancy_id"]
     variant = "" if allocation is None else f"{allocation.exposure_per_opening}:{allocation.method}:{candidate_pool}"
     run_id = run_id_for(model_version, as_of, k, participants["participant_id"], vacancy_ids, variant)
-    chunks = [participants.iloc[start:start + chunk_size].reset_index(drop=True)
-              for start in range(0, len(participants), chunk_size)]
+    firsts = range(0, len(participants), chunk_size)  # each chunk's first participant position
+
+    def chunk_at(first: int) -> pd.DataFrame:
+        return participants.iloc[first:first + chunk_size].reset_index(drop=True)
+
     parts: list[pd.DataFrame] = []
     explanations: list[Explanation] = []
 
@@ -118,7 +121,8 @@ def run_batch(
     pools: list[PoolChunk] = []
     kept: list[Scored | None] = []
     budget = pool_memory_mb * 2**20
-    for chunk in chunks:
+    for first in firsts:
+        chunk = chunk_at(first)
         scored = pipeline.score_candidates(chunk, state, as_of)
         if allocation is None:
             explain(scored)
@@ -136,14 +140,14 @@ def run_batch(
         sizes = [len(pool) for pool in pools]
         pools.clear()  # the allocation's own copy holds the rows now: one copy less at its memory peak
         allocated = allocate(candidates, allocation.model_copy(update={"k": k}))
-        starts, offsets = np.cumsum([0, *sizes]), np.cumsum([0, *map(len, chunks)])
-        for i, (chunk, full, rows) in enumerate(zip(chunks, kept, allocated.chosen_rows(sizes))):
+        starts = np.cumsum([0, *sizes])
+        for i, (first, full, rows) in enumerate(zip(firsts, kept, allocated.chosen_rows(sizes))):
             if full is not None:
                 explain(full.take(rows))
             else:  # features not kept: score the chosen rows again
                 at = starts[i] + rows
-                pairs = CandidatePairs(candidates.participant[at] - offsets[i], candidates.vacancy[at])
-                explain(pipeline.score_pairs(chunk, state, pairs, as_of))
+                pairs = CandidatePairs(candidates.participant[at] - first, candidates.vacancy[at])
+                explain(pipeline.score_pairs(chunk_at(first), state, pairs, as_of))
     return BatchResult(_contract_form(parts, run_id, as_of, model_version), tuple(explanations), allocated)
 
 
