@@ -8,8 +8,10 @@ Missing inputs stay NaN: LightGBM learns what "unknown" means instead of the eng
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numba
 import numpy as np
@@ -131,7 +133,19 @@ def _sparse_rowwise_dot(a: sparse.csr_matrix, b: sparse.csr_matrix, ia: np.ndarr
                        b.data.astype(np.float64, copy=False), np.asarray(ia, np.int64), np.asarray(ib, np.int64))
 
 
-@numba.njit(cache=True, nogil=True)  # serial: numba's parallel layers are not all thread-safe (the API serves from threads)
+def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` compiled by numba and cached on disk where numba finds a writable place (next to
+    the module or in the user's cache folder); without one (a read-only install and no home
+    folder) compiled once per process instead of failing at import. Serial on purpose: numba's
+    parallel layers are not all thread-safe, and the API scores from threads (``nogil`` lets
+    them run side by side)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
+
+
+@_compiled
 def _merge_dots(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, ia, ib):  # type: ignore[no-untyped-def]  # pragma: no cover
     out = np.empty(len(ia), dtype=np.float32)
     for n in range(len(ia)):

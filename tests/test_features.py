@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from scipy import sparse
@@ -125,3 +126,15 @@ def test_sparse_rowwise_dot_equals_the_dense_row_products(dtype) -> None:
     assert len(_sparse_rowwise_dot(a, b, ia[:0], ib[:0])) == 0
     with pytest.raises(ValueError, match="the two sides have 70 and 71 columns"):
         _sparse_rowwise_dot(a, sparse.csr_matrix((25, 71)), ia, ib)
+
+
+def test_a_kernel_numba_cannot_cache_still_compiles() -> None:
+    """A function numba finds no cache place for (here: one without a source file, as in a read-only
+    install with no home folder) is compiled without the disk cache instead of failing at import."""
+    from ilona_match.features import _compiled
+
+    namespace: dict = {}
+    exec("def twice(x):\n    return 2 * x\n", namespace)  # noqa: S102 - a function with no source file
+    with pytest.raises(RuntimeError, match="no locator available"):
+        numba.njit(cache=True)(namespace["twice"])
+    assert _compiled(namespace["twice"])(21) == 42
