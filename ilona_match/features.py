@@ -129,8 +129,10 @@ def _sparse_rowwise_dot(a: sparse.csr_matrix, b: sparse.csr_matrix, ia: np.ndarr
         raise ValueError(f"the two sides have {a.shape[1]} and {b.shape[1]} columns")
     a, b = (m.tocsr() for m in (a, b))
     a, b = (m if m.has_sorted_indices else m.sorted_indices() for m in (a, b))
-    return _merge_dots(a.indptr, a.indices, a.data.astype(np.float64, copy=False), b.indptr, b.indices,
-                       b.data.astype(np.float64, copy=False), np.asarray(ia, np.int64), np.asarray(ib, np.int64))
+    # the values go in as they are (float32 here): converting the whole vacancy side on every call
+    # copied ~18 M values per chunk at 20,000 vacancies; the kernel widens each product instead
+    return _merge_dots(a.indptr, a.indices, a.data, b.indptr, b.indices, b.data,
+                       np.asarray(ia, np.int64), np.asarray(ib, np.int64))
 
 
 def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,7 +156,7 @@ def _merge_dots(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, ia, ib):  # type: igno
         total = 0.0
         while i < i_end and j < j_end:
             if a_idx[i] == b_idx[j]:
-                total += a_val[i] * b_val[j]
+                total += np.float64(a_val[i]) * np.float64(b_val[j])
                 i += 1
                 j += 1
             elif a_idx[i] < b_idx[j]:
