@@ -409,7 +409,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 @contextmanager
 def background_server(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
     """The real server on a free port in a background thread, for tests and benchmarks; yields its URL."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, 0))
     server = _server(app, host, listener.getsockname()[1])

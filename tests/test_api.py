@@ -7,7 +7,9 @@ import http.client
 import json
 import logging
 import socket
+import statistics
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,3 +293,21 @@ def test_key_files_and_settings_that_cannot_serve_are_refused(api: Api, tmp_path
     no_data = api.settings.model_copy(update={"api": api.settings.api.model_copy(update={"data_dir": None})})
     with pytest.raises(ValueError, match="api.data_dir is not set"):
         create_app(no_data)
+
+
+def test_responses_are_not_held_back_by_nagles_algorithm(api: Api) -> None:
+    """A keep-alive client waits ~40 ms per response when the server socket batches small writes
+    (Nagle) and the client delays its ACK; the server must send at once (TCP_NODELAY)."""
+    parts = urlsplit(api.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        times = []
+        for _ in range(15):
+            start = time.perf_counter()
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            assert response.status == 200 and response.read()
+            times.append(time.perf_counter() - start)
+    finally:
+        connection.close()
+    assert statistics.median(times) < 0.025, f"median /health round trip {statistics.median(times) * 1000:.0f} ms"
