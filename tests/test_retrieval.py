@@ -18,7 +18,7 @@ from ilona_match.constraints import feasible, open_on
 from ilona_match.contract import HARD_RESTRICTIONS, PHYSICAL_LEVELS, RESTRICTIONS
 from ilona_match.features import TextVectors
 from ilona_match.profiles import build_participants, build_vacancies
-from ilona_match.retrieval import CandidateRetriever, RetrievalConfig, _top_sparse
+from ilona_match.retrieval import CandidateRetriever, RetrievalConfig, _top_sparse, _used_postings
 from ilona_match.taxonomy import Taxonomy
 
 AS_OF = date(2026, 3, 1)
@@ -150,14 +150,18 @@ def test_retrieve_before_fit_and_mismatched_vacancies_raise() -> None:
         RetrievalConfig(per_chanel=3)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize(("dtype", "k", "chunk", "threads"),
-                         [(np.float32, 5, 7, 1), (np.float64, 40, 1000, 1), (np.float32, 1, 3, 1), (np.float32, 5, 1000, 3)])
-def test_sparse_top_k_equals_the_dense_product_top_k(dtype, k, chunk, threads) -> None:
-    """The sparse channels' top-k (kept while multiplying, on one thread or several) against a dense
-    product and a full sort."""
+@pytest.mark.parametrize(("dtype", "k", "chunk", "threads", "n_queries", "terms"), [
+    (np.float32, 5, 7, 1, 23, 60), (np.float64, 40, 1000, 1, 23, 60), (np.float32, 1, 3, 1, 23, 60),
+    (np.float32, 5, 1000, 3, 80, 60),  # one block of 80 rows: on 3 threads
+    (np.float32, 5, 1, 1, 9, 600),  # one row per block uses ~12 of 600 terms: the index is cut to them
+    (np.float64, 3, 4, 2, 9, 600),
+])
+def test_sparse_top_k_equals_the_dense_product_top_k(dtype, k, chunk, threads, n_queries, terms) -> None:
+    """The sparse channels' top-k (kept while multiplying, on one thread or several, over the
+    whole inverted index or the terms a block uses) against a dense product and a full sort."""
     rng = np.random.default_rng(3)
-    queries = sparse.random(23, 60, density=0.2, format="csr", dtype=dtype, random_state=rng)
-    items = sparse.random(30, 60, density=0.3, format="csr", dtype=np.float64, random_state=rng)
+    queries = sparse.random(n_queries, terms, density=12 / terms, format="csr", dtype=dtype, random_state=rng)
+    items = sparse.random(30, terms, density=0.3, format="csr", dtype=np.float64, random_state=rng)
     rows, cols = _top_sparse(queries, items.T.tocsr(), k, chunk, threads)
     scores = (queries @ items.T).toarray()
     expected = {(r, int(c)) for r in range(len(scores))
@@ -165,3 +169,18 @@ def test_sparse_top_k_equals_the_dense_product_top_k(dtype, k, chunk, threads) -
     assert set(zip(rows.tolist(), cols.tolist())) == expected
     assert len(rows) == len(expected)  # no pair twice
     assert (np.diff(rows) >= 0).all()
+
+
+def test_a_block_using_few_terms_is_multiplied_by_their_postings_only() -> None:
+    """One API request's query uses a few hundred of tens of thousands of terms: the inverted index
+    is cut to those rows (in order) instead of being copied whole; a block using most terms is not cut."""
+    rng = np.random.default_rng(5)
+    items_t = sparse.random(400, 50, density=0.2, format="csr", dtype=np.float32, random_state=rng)
+    one = sparse.csr_matrix((np.array([0.5, 2.0, 1.0], np.float32), np.array([7, 120, 333], np.int32),
+                             np.array([0, 3])), shape=(1, 400))
+    block, postings = _used_postings(one, items_t)
+    assert postings.shape == (3, 50) and block.shape == (1, 3)
+    assert np.array_equal(postings.toarray(), items_t[[7, 120, 333]].toarray())
+    np.testing.assert_array_equal((block @ postings).toarray(), (one @ items_t).toarray())
+    most = sparse.random(50, 400, density=0.2, format="csr", dtype=np.float32, random_state=rng)
+    assert _used_postings(most, items_t)[1] is items_t
