@@ -102,12 +102,12 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
     """``run_batch`` with allocation, stage by stage; returns the clock and the number of rows written."""
     clock = Clock()
     with clock.stage("vacancy_profiles"):
-        jobs = build_vacancies(vacancies, pipeline.taxonomy)
+        jobs = build_vacancies(vacancies, pipeline.taxonomy, pipeline._extract())
     with clock.stage("vacancy_encode"):
         dense = pipeline._dense(jobs.texts, "passage")
         concept = pipeline._dense(jobs.concept_texts, "passage")
     with clock.stage("vacancy_lexical"):
-        lexical = pipeline.lexical_.transform(jobs.texts, list(jobs.language))
+        lexical = pipeline._lexical(jobs.texts, list(jobs.language))
     with clock.stage("index_build"):
         vectors = TextVectors(dense[:0], dense, concept[:0], concept, lexical[:0], lexical)
         retriever = CandidateRetriever(pipeline.config.retrieval, pipeline.config.index).fit(jobs, vectors)
@@ -119,7 +119,7 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
     budget = pool_memory_mb * 2**20
     for chunk in chunks:
         with clock.stage("participant_profiles"):
-            people = build_participants(chunk, pipeline.taxonomy)
+            people = build_participants(chunk, pipeline.taxonomy, pipeline._extract())
         with clock.stage("participant_encode"):
             vectors = pipeline._vectors(people, state)
         with clock.stage("retrieve"):

@@ -71,7 +71,9 @@ class EmbeddingCache:
 
     WAL mode lets many readers work while one writer commits; a second writer waits up to
     ``timeout_s``. Vectors are little-endian float32 blobs. Texts are hashed here, before anything
-    touches the file, so no caller can store a text by mistake.
+    touches the file, so no caller can store a text by mistake. The same file keeps other per-text
+    results as opaque blobs (``get_blobs``/``put_blobs``: ESCO mentions, lexical rows), apart from
+    the vectors.
     """
 
     FILENAME = "embeddings.sqlite3"
@@ -101,43 +103,63 @@ class EmbeddingCache:
                 "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, text_sha256 BLOB NOT NULL, "
                 "vector BLOB NOT NULL, PRIMARY KEY (model, text_sha256)) WITHOUT ROWID"
             )
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS blobs (kind TEXT NOT NULL, text_sha256 BLOB NOT NULL, "
+                "value BLOB NOT NULL, PRIMARY KEY (kind, text_sha256)) WITHOUT ROWID"
+            )
             self._connection = connection
         return self._connection
 
-    def get(self, model_key: str, texts: Sequence[str]) -> list[np.ndarray | None]:
-        """The cached vector of each text under ``model_key``, or None where there is none."""
+    def _read(self, table: str, key: str, texts: Sequence[str]) -> list[bytes | None]:
         keys = [self.text_key(text) for text in texts]
         found: dict[bytes, bytes] = {}
+        key_column, value_column = ("model", "vector") if table == "vectors" else ("kind", "value")
         with self._lock:
             connection = self._connect()
             for start in range(0, len(keys), self._PARAMS_PER_QUERY):
                 chunk = keys[start : start + self._PARAMS_PER_QUERY]
                 placeholders = ",".join("?" * len(chunk))
                 rows = connection.execute(
-                    f"SELECT text_sha256, vector FROM vectors WHERE model = ? AND text_sha256 IN ({placeholders})",
-                    (model_key, *chunk),
+                    f"SELECT text_sha256, {value_column} FROM {table} "
+                    f"WHERE {key_column} = ? AND text_sha256 IN ({placeholders})",
+                    (key, *chunk),
                 )
                 found.update(rows)
-        return [np.frombuffer(found[key], dtype="<f4").astype(np.float32) if key in found else None for key in keys]
+        return [found.get(k) for k in keys]
+
+    def _write(self, table: str, key: str, texts: Sequence[str], values: Sequence[bytes]) -> None:
+        rows = [(key, self.text_key(text), value) for text, value in zip(texts, values, strict=True)]
+        with self._lock:
+            connection = self._connect()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", rows)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def get(self, model_key: str, texts: Sequence[str]) -> list[np.ndarray | None]:
+        """The cached vector of each text under ``model_key``, or None where there is none."""
+        return [None if blob is None else np.frombuffer(blob, dtype="<f4").astype(np.float32)
+                for blob in self._read("vectors", model_key, texts)]
 
     def put(self, model_key: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store one vector per text under ``model_key`` in a single transaction."""
         vectors = np.asarray(vectors)
         if vectors.ndim != 2 or vectors.shape[0] != len(texts):
             raise ValueError(f"expected one vector per text: {len(texts)} texts, vectors of shape {vectors.shape}")
-        rows = [
-            (model_key, self.text_key(text), vector.astype("<f4").tobytes())
-            for text, vector in zip(texts, vectors, strict=True)
-        ]
-        with self._lock:
-            connection = self._connect()
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                connection.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+        self._write("vectors", model_key, texts, [vector.astype("<f4").tobytes() for vector in vectors])
+
+    def get_blobs(self, kind: str, texts: Sequence[str]) -> list[bytes | None]:
+        """The blob stored for each text under ``kind``, or None where there is none."""
+        return self._read("blobs", kind, texts)
+
+    def put_blobs(self, kind: str, texts: Sequence[str], values: Sequence[bytes]) -> None:
+        """Store one blob per text under ``kind`` in a single transaction."""
+        if len(values) != len(texts):
+            raise ValueError(f"expected one blob per text: {len(texts)} texts, {len(values)} blobs")
+        self._write("blobs", kind, texts, values)
 
     def count(self, model_key: str | None = None) -> int:
         """Number of cached vectors, for one model key or for all."""

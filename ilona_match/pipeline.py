@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
 from ilona_match.constraints import feasible, to_check_items
@@ -23,11 +24,18 @@ from ilona_match.embedding import EmbedderConfig, TextEmbedder
 from ilona_match.features import FEATURE_NAMES, CandidatePairs, PairFeatures, TextVectors, compute_features
 from ilona_match.index import IndexConfig
 from ilona_match.lexical import LexicalEncoder
-from ilona_match.profiles import ParticipantProfiles, VacancyProfiles, build_participants, build_vacancies
+from ilona_match.profiles import (
+    ExtractMentions,
+    ParticipantProfiles,
+    VacancyProfiles,
+    build_participants,
+    build_vacancies,
+)
 from ilona_match.ranker import GRADES, LambdaRanker, RankerConfig, _prior_terms, prior_score
 from ilona_match.reasons import Explanation, explain_rows
 from ilona_match.retrieval import CandidateRetriever, RetrievalConfig
 from ilona_match.taxonomy import Taxonomy
+from ilona_match.text_analysis import TextAnalysisCache
 
 __all__ = ["explain_top", "ranked_rows", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig", "VacancyState", "strongest_outcomes"]
 
@@ -105,6 +113,7 @@ class MatchingPipeline:
         self.cache_dir = cache_dir
         self.taxonomy = taxonomy or Taxonomy.load()
         self._embedder: TextEmbedder | None = None
+        self._analysis: TextAnalysisCache | None = None
 
     # ------------------------------------------------------------------------------ text channels
     @property
@@ -112,6 +121,23 @@ class MatchingPipeline:
         if self._embedder is None:
             self._embedder = TextEmbedder(self.config.embedder, cache_dir=self.cache_dir)
         return self._embedder
+
+    @property
+    def analysis(self) -> TextAnalysisCache | None:
+        """ESCO mentions and lexical rows kept by text hash in the embedding cache's file (with a cache_dir)."""
+        if self._analysis is None and self.embedder.cache is not None:
+            self._analysis = TextAnalysisCache(self.embedder.cache)
+        return self._analysis
+
+    def _extract(self) -> ExtractMentions | None:
+        analysis = self.analysis
+        return None if analysis is None else lambda texts, languages: analysis.mentions(self.taxonomy, texts, languages)
+
+    def _lexical(self, texts: list[str], languages: list[str]) -> sparse.csr_matrix:
+        analysis = self.analysis
+        if analysis is None:
+            return self.lexical_.transform(texts, languages)
+        return analysis.lexical(self.lexical_, texts, languages)
 
     def _dense(self, texts: list[str], role: str) -> np.ndarray:
         vectors = self.embedder.encode(texts, role=role)  # type: ignore[arg-type]
@@ -126,10 +152,10 @@ class MatchingPipeline:
     def prepare_vacancies(self, vacancies: pd.DataFrame) -> VacancyState:
         """Profiles, embeddings and retrieval indexes of the vacancies (once per run)."""
         self._check_fitted()
-        jobs = build_vacancies(vacancies, self.taxonomy)
+        jobs = build_vacancies(vacancies, self.taxonomy, self._extract())
         dense = self._dense(jobs.texts, "passage")
         concept = self._dense(jobs.concept_texts, "passage")
-        lexical = self.lexical_.transform(jobs.texts, list(jobs.language))
+        lexical = self._lexical(jobs.texts, list(jobs.language))
         vectors = TextVectors(dense[:0], dense, concept[:0], concept, lexical[:0], lexical)
         retriever = CandidateRetriever(self.config.retrieval, self.config.index).fit(jobs, vectors)
         return VacancyState(jobs, dense, concept, lexical, retriever)
@@ -138,7 +164,7 @@ class MatchingPipeline:
         return TextVectors(
             self._dense(people.texts, "query"), state.dense,
             self._dense(people.concept_texts, "query"), state.concept,
-            self.lexical_.transform(people.texts, list(people.language)), state.lexical,  # type: ignore[arg-type]
+            self._lexical(people.texts, list(people.language)), state.lexical,
         )
 
     # ------------------------------------------------------------------------------------ scoring
@@ -146,7 +172,7 @@ class MatchingPipeline:
                          use_ranker: bool = True) -> Scored:
         """Retrieve feasible candidates for the participants and score them."""
         self._check_fitted()
-        people = build_participants(participants, self.taxonomy)
+        people = build_participants(participants, self.taxonomy, self._extract())
         vectors = self._vectors(people, state)
         retrieved = state.retriever.retrieve(people, state.jobs, vectors, as_of)
         features = compute_features(people, state.jobs, retrieved.pairs, vectors, as_of)
@@ -158,7 +184,7 @@ class MatchingPipeline:
         """Score given (participant, vacancy) positions — e.g. one pair to explain — with the same
         features and ranker as ``score_candidates``. Pairs must be feasible: that is checked."""
         self._check_fitted()
-        people = build_participants(participants, self.taxonomy)
+        people = build_participants(participants, self.taxonomy, self._extract())
         if not feasible(people.limits, state.jobs.demands, pairs.participant, pairs.vacancy, as_of).all():
             raise ValueError(f"a pair to score is not open on {as_of} or breaks a hard constraint")
         vectors = self._vectors(people, state)
@@ -226,7 +252,7 @@ class MatchingPipeline:
         as of the day the participant was first logged (vacancy age then, not now)."""
         people_frame = participants[participants["participant_id"].isin(pairs["participant_id"])].reset_index(drop=True)
         state = self.prepare_vacancies(vacancies.reset_index(drop=True))
-        people = build_participants(people_frame, self.taxonomy)
+        people = build_participants(people_frame, self.taxonomy, self._extract())
         vectors = self._vectors(people, state)
         p_pos = pd.Series(np.arange(len(people)), index=people.ids)
         v_pos = pd.Series(np.arange(len(state.jobs)), index=state.jobs.ids)

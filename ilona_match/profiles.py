@@ -9,7 +9,7 @@ over a fixed concept space, so pair features are vectorised sparse operations.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -21,7 +21,13 @@ from ilona_match.constraints import ParticipantLimits, VacancyDemands
 from ilona_match.contract import EMPLOYER_TYPES, ISO_639_1, SUPPORTS
 from ilona_match.taxonomy import Taxonomy
 
-__all__ = ["ConceptSpace", "ParticipantProfiles", "VacancyProfiles", "build_participants", "build_vacancies"]
+__all__ = [
+    "ConceptSpace", "ExtractMentions", "Mentioned", "ParticipantProfiles", "VacancyProfiles", "build_participants",
+    "build_vacancies", "mentions_in",
+]
+
+Mentioned = tuple[tuple[str, str], ...]  # (kind, uri) of each ESCO concept a text mentions
+ExtractMentions = Callable[[Sequence[str], Sequence[str]], list[Mentioned]]  # (texts, languages) -> per text
 
 
 @dataclass(frozen=True)
@@ -117,16 +123,23 @@ class _Resolved:
     unresolved: int
 
 
+def mentions_in(taxonomy: Taxonomy, texts: Sequence[str], languages: Sequence[str]) -> list[Mentioned]:
+    """The skills and occupations each text mentions (``Taxonomy.extract``), as (kind, uri) pairs."""
+    return [tuple((m.kind, m.uri) for m in taxonomy.extract(t, lang=lang)) if t else () for t, lang in zip(texts, languages)]
+
+
 def _resolve(
     taxonomy: Taxonomy,
     skill_cells: Iterable[object],
     occupation_cells: Iterable[object],
     texts: Sequence[str],
     languages: Sequence[str],
+    extract: ExtractMentions | None = None,
 ) -> _Resolved:
     """Listed skills/occupations resolved, plus concepts extracted from the texts (per row)."""
     skills, occupations, isco, unresolved = [], [], [], 0
-    for skill_cell, occupation_cell, text, lang in zip(skill_cells, occupation_cells, texts, languages):
+    mentioned = extract(texts, languages) if extract is not None else mentions_in(taxonomy, texts, languages)
+    for skill_cell, occupation_cell, mentions in zip(skill_cells, occupation_cells, mentioned, strict=True):
         row_skills: set[str] = set()
         row_occupations: set[str] = set()
         row_isco: set[str] = set()
@@ -144,11 +157,10 @@ def _resolve(
                 row_isco.add(concept.isco_group[:4])
             else:
                 row_isco.add(concept.code[:4])
-        if text:
-            for mention in taxonomy.extract(text, lang=lang):
-                (row_skills if mention.kind == "skill" else row_occupations).add(mention.uri)
-                if mention.kind == "occupation":
-                    row_isco.add(taxonomy.isco_group(mention.uri))
+        for kind, uri in mentions:
+            (row_skills if kind == "skill" else row_occupations).add(uri)
+            if kind == "occupation":
+                row_isco.add(taxonomy.isco_group(uri))
         skills.append(tuple(sorted(row_skills)))
         occupations.append(tuple(sorted(row_occupations)))
         isco.append(tuple(sorted(row_isco)))
@@ -260,14 +272,16 @@ def _joined(parts: Iterable[object]) -> str:
     return ". ".join(str(p) for p in parts if isinstance(p, str) and p.strip())
 
 
-def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy) -> ParticipantProfiles:
-    """Resolve a contract-checked participants frame into profiles."""
+def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy,
+                       extract: ExtractMentions | None = None) -> ParticipantProfiles:
+    """Resolve a contract-checked participants frame into profiles (``extract``: ESCO mentions of
+    the profile texts, e.g. through ``TextAnalysisCache``; by default ``mentions_in``)."""
     space = ConceptSpace.of(taxonomy)
     language = _column(participants, "language", "fi").fillna("fi").to_numpy(dtype=object)
     profile_text = _column(participants, "profile_text", "").fillna("").astype(str).tolist()
     skill_cells = _column(participants, "skills", ()).tolist()
     occupation_cells = _column(participants, "occupations", ()).tolist()
-    resolved = _resolve(taxonomy, skill_cells, occupation_cells, profile_text, language.tolist())
+    resolved = _resolve(taxonomy, skill_cells, occupation_cells, profile_text, language.tolist(), extract)
     implied = _implied_skills(taxonomy, resolved.occupations)
     restrictions = _column(participants, "restrictions", ()).map(_items)
     isco4, isco2 = isco_matrices(resolved.isco)
@@ -304,8 +318,9 @@ def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy) -> Partic
     )
 
 
-def build_vacancies(vacancies: pd.DataFrame, taxonomy: Taxonomy) -> VacancyProfiles:
-    """Resolve a contract-checked vacancies frame into profiles."""
+def build_vacancies(vacancies: pd.DataFrame, taxonomy: Taxonomy,
+                    extract: ExtractMentions | None = None) -> VacancyProfiles:
+    """Resolve a contract-checked vacancies frame into profiles (``extract`` as in ``build_participants``)."""
     space = ConceptSpace.of(taxonomy)
     language = _column(vacancies, "language", "fi").fillna("fi").to_numpy(dtype=object)
     title = _column(vacancies, "title", "").fillna("").astype(str).tolist()
@@ -314,7 +329,7 @@ def build_vacancies(vacancies: pd.DataFrame, taxonomy: Taxonomy) -> VacancyProfi
     required_cells = _column(vacancies, "required_skills", ()).tolist()
     optional_cells = _column(vacancies, "optional_skills", ()).tolist()
     occupation_cells = [(o,) if isinstance(o, str) and o else () for o in _column(vacancies, "occupation", None)]
-    required = _resolve(taxonomy, required_cells, occupation_cells, full_text, language.tolist())
+    required = _resolve(taxonomy, required_cells, occupation_cells, full_text, language.tolist(), extract)
     optional = [
         tuple(sorted({c.uri for c in taxonomy.resolve_many(_items(cell), kind="skill") if c is not None}))
         for cell in optional_cells

@@ -16,6 +16,7 @@ never pays for it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -196,6 +197,10 @@ class Taxonomy:
     def __init__(self, tables: EscoTables) -> None:
         start = time.perf_counter()
         self._concepts = self._make_concepts(tables)
+        # what the tables hold, so results stored by text hash (TextAnalysisCache) name their taxonomy
+        self.fingerprint = hashlib.sha256(b"".join(
+            pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()
+            for table in (tables.concepts, tables.relations, tables.isco_groups))).hexdigest()[:16]
         self._esco_rows = len(tables.concepts)
         self._by_uri = {concept.uri: index for index, concept in enumerate(self._concepts)}
         self._by_code = {c.code: i for i, c in enumerate(self._concepts) if c.kind != "skill"}
