@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -86,57 +86,50 @@ class TextAnalysisCache:
         self.hits = 0
         self.misses = 0
 
-    def _stored(self, kind: str, keys: list[str]) -> tuple[list[str], list[bytes | None]]:
+    def _blobs(self, kind: str, texts: Sequence[str], languages: Sequence[str],
+               compute: Callable[[list[str], list[str]], list[bytes]]) -> list[bytes]:
+        """The stored blob of each (text, language), computing and storing the missing ones at once."""
+        keys = _keys(texts, languages)
         unique = list(dict.fromkeys(keys))
         found = self.cache.get_blobs(kind, unique)
-        missing = sum(blob is None for blob in found)
-        self.hits += len(unique) - missing
-        self.misses += missing
-        return unique, found
+        missing = [i for i, blob in enumerate(found) if blob is None]
+        self.hits += len(unique) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            first = {key: i for i, key in reversed(list(enumerate(keys)))}
+            rows = [first[unique[i]] for i in missing]
+            computed = compute([texts[r] for r in rows], [languages[r] for r in rows])
+            self.cache.put_blobs(kind, [unique[i] for i in missing], computed)
+            for i, blob in zip(missing, computed):
+                found[i] = blob
+        position = {key: i for i, key in enumerate(unique)}
+        return [found[position[key]] for key in keys]  # type: ignore[misc]
 
     def mentions(self, taxonomy: Taxonomy, texts: Sequence[str], languages: Sequence[str]) -> list[Mentioned]:
         """``profiles.mentions_in`` of each text, read where stored and stored where not."""
-        keys = _keys(texts, languages)
         kind = f"esco-mentions|{taxonomy.fingerprint}|{_code_fingerprint()}"
-        unique, found = self._stored(kind, keys)
-        missing = [i for i, blob in enumerate(found) if blob is None]
-        if missing:
-            first = {key: i for i, key in reversed(list(enumerate(keys)))}
-            fresh = mentions_in(taxonomy, [texts[first[unique[i]]] for i in missing],
-                                [languages[first[unique[i]]] for i in missing])
-            blobs = [_mentions_blob(row) for row in fresh]
-            self.cache.put_blobs(kind, [unique[i] for i in missing], blobs)
-            for i, blob in zip(missing, blobs):
-                found[i] = blob
-        by_key = {key: _mentions_of(blob) for key, blob in zip(unique, found)}  # type: ignore[arg-type]
-        return [by_key[key] for key in keys]
+        blobs = self._blobs(kind, texts, languages, lambda t, lang: [
+            _mentions_blob(row) for row in mentions_in(taxonomy, t, lang)])
+        return [_mentions_of(blob) for blob in blobs]
 
     def lexical(self, encoder: LexicalEncoder, texts: Sequence[str], languages: Sequence[str]) -> sparse.csr_matrix:
         """``encoder.transform`` of the texts (the same rows: each row depends on its text alone)."""
-        keys = _keys(texts, languages)
+        def transform(t: list[str], lang: list[str]) -> list[bytes]:
+            rows = encoder.transform(t, lang)
+            return [_row_blob(rows.indices[a:b], rows.data[a:b]) for a, b in zip(rows.indptr[:-1], rows.indptr[1:])]
+
         kind = f"lexical|{_lexical_fingerprint(encoder)}|{_code_fingerprint()}"
-        unique, found = self._stored(kind, keys)
-        missing = [i for i, blob in enumerate(found) if blob is None]
-        if missing:
-            first = {key: i for i, key in reversed(list(enumerate(keys)))}
-            fresh = encoder.transform([texts[first[unique[i]]] for i in missing],
-                                      [languages[first[unique[i]]] for i in missing])
-            blobs = [_row_blob(fresh.indices[a:b], fresh.data[a:b]) for a, b in zip(fresh.indptr[:-1], fresh.indptr[1:])]
-            self.cache.put_blobs(kind, [unique[i] for i in missing], blobs)
-            for i, blob in zip(missing, blobs):
-                found[i] = blob
+        blobs = self._blobs(kind, texts, languages, transform)
         width = len(encoder.words_.vocabulary_) + len(encoder.chars_.vocabulary_)
-        position = {key: i for i, key in enumerate(unique)}
-        blobs = [found[position[key]] for key in keys]
-        lengths = np.array([len(blob) // 8 for blob in blobs], dtype=np.int64)  # type: ignore[arg-type]
-        if any(len(blob) % 8 for blob in blobs):  # type: ignore[arg-type]
+        lengths = np.array([len(blob) // 8 for blob in blobs], dtype=np.int64)
+        if any(len(blob) % 8 for blob in blobs):
             raise ValueError(f"a stored lexical row in {self.cache.path} is damaged: delete the file to rebuild it")
         indices = np.empty(int(lengths.sum()), dtype=np.int32)
         data = np.empty(int(lengths.sum()), dtype=np.float32)
         at = 0
         for blob, n in zip(blobs, lengths):
-            indices[at:at + n] = np.frombuffer(blob, dtype="<i4", count=n)  # type: ignore[arg-type]
-            data[at:at + n] = np.frombuffer(blob, dtype="<f4", offset=4 * n)  # type: ignore[arg-type]
+            indices[at:at + n] = np.frombuffer(blob, dtype="<i4", count=n)
+            data[at:at + n] = np.frombuffer(blob, dtype="<f4", offset=4 * n)
             at += n
         indptr = np.concatenate([[0], np.cumsum(lengths)])
-        return sparse.csr_matrix((data, indices, indptr), shape=(len(keys), width))
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(blobs), width))
