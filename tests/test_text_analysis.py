@@ -32,14 +32,14 @@ def _same_sparse(a, b) -> None:
 
 
 def test_cached_mentions_and_lexical_rows_give_the_same_run_in_a_new_process(tmp_path) -> None:
-    generate_world(tmp_path / "data", participants=120, vacancies=70, seed=11)
+    generate_world(tmp_path / "data", participants=80, vacancies=40, seed=11)
     bundle = load_data(tmp_path / "data")
     as_of = default_as_of(bundle)
     fresh = MatchingPipeline(PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=30))).fit(
         bundle.participants, bundle.vacancies, bundle.outcomes, as_of)
     assert fresh.analysis is None  # no cache_dir: everything computed
     save_pipeline(fresh, tmp_path / "model")
-    people = bundle.participants.head(40).reset_index(drop=True)
+    people = bundle.participants.head(30).reset_index(drop=True)
     runs = {}
     for name in ("cold", "warm"):  # two loads, as two nights' processes would
         pipeline = load_pipeline(tmp_path / "model", cache_dir=tmp_path / "cache")
@@ -48,6 +48,7 @@ def test_cached_mentions_and_lexical_rows_give_the_same_run_in_a_new_process(tmp
     plain_state = fresh.prepare_vacancies(bundle.vacancies)
     plain = fresh.score_candidates(people, plain_state, as_of)
     cold, warm = runs["cold"][0].analysis, runs["warm"][0].analysis
+    assert len(plain.scores) > 0 and plain_state.jobs.occupations.nnz > 0 and plain_state.lexical.nnz > 0
     assert cold.misses > 0 and cold.hits == 0
     assert warm.misses == 0 and warm.hits == cold.misses
     for _, state, scored in runs.values():
