@@ -16,12 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ilona_match.contract import (
+    COLUMNS,
     EVENT_STRENGTH,
     EVENTS,
     LANGUAGES,
     PHYSICAL_LEVELS,
     RESTRICTIONS,
     SUPPORTS,
+    ColumnSpec,
     ContractError,
     Fault,
     frame_to_records,
@@ -33,6 +35,7 @@ from ilona_match.contract import (
     write_rejects,
     write_table,
 )
+from ilona_match.contract.checking import check_plain_records, check_table
 
 EXAMPLE = Path(__file__).parent / "data" / "example"
 
@@ -403,6 +406,18 @@ def test_records_to_frame_raises_with_kind_and_index() -> None:
         records_to_frame("person", [])
 
 
+def test_records_with_nested_numeric_or_doubled_fields_get_faults_not_crashes() -> None:
+    """Found by comparing the value-by-value path with the column path on odd cells."""
+    with pytest.raises(ContractError, match=r"participant row 0, column available_from: holds a list or mapping, not one value"):
+        records_to_frame("participant", [participant_record(available_from=["2026-09-01"])])
+    with pytest.raises(ContractError, match=r"participant row 0, column coach_id: holds a list or mapping, not one value"):
+        records_to_frame("participant", [participant_record(coach_id={"id": "C1"})])
+    with pytest.raises(ContractError, match=r"participant row 0, column available_from: '20260901' is not an ISO 8601 date"):
+        records_to_frame("participant", [participant_record(available_from=20260901)])
+    with pytest.raises(ContractError, match=r"participant, column skills: appears more than once \(names are compared"):
+        records_to_frame("participant", [participant_record(**{" skills": "a"})])
+
+
 def test_frame_to_records_round_trips_every_table_of_the_example() -> None:
     bundle = load_data(EXAMPLE)
     for kind, frame in (("participants", bundle.participants), ("vacancies", bundle.vacancies),
@@ -415,6 +430,135 @@ def test_frame_to_records_round_trips_every_table_of_the_example() -> None:
 def test_records_to_frame_with_no_records_gives_the_empty_table() -> None:
     frame = records_to_frame("vacancy", [])
     assert frame.empty and frame["published_at"].dtype == "datetime64[us]"
+
+
+# ------------------------------------------------- records checked value by value (the API path)
+_SHORT_LIMIT = 30  # max_text_chars in these tests, so that the length rules are met too
+_ODD_CELLS = [
+    None, "", " ", "  x ", "x ", "\x1c", "\xa0", "\u3000ab", "abc", "12", " 12 ", "1_000", "1e3", "nan", "inf", "true",
+    "0", True, False, 0, -1, 1.5, 59.5, 61, 100, 1e300, float("nan"), float("inf"), 2**60, "2026-02-30", "2026-9-1",
+    "2026-09-01T10:00", "0001-01-01", "1899-12-31", "9999-12-31", "2026-09-01", ["a", " b "], ["a", 1], [], [""],
+    ["fi", "xx"], ["FI"], "fi|sv", "a||b", "light", "heavy", "no_driving", ["no_driving", "nope"], "x" * 40, ["x" * 40], "x" * 201, ["x" * 201],
+    "P1", "P2",
+]
+_WILD_CELLS = st.sampled_from(_ODD_CELLS)
+
+
+def _valid_cell(spec: ColumnSpec) -> st.SearchStrategy:
+    """Canonical JSON values that break no rule of ``spec`` (ids from a small set, to meet duplicates)."""
+    words = st.text(string.ascii_letters + "åäö0123456789", min_size=1, max_size=8)
+    if spec.unique:
+        return st.sampled_from(["P1", "P2", "P3", "V1", "V2"])
+    if spec.kind == "enum":
+        return st.sampled_from(spec.allowed)
+    if spec.kind == "list":
+        items = spec.allowed or (("fi", "sv", "en") if spec.language_codes else ("hoitaa", "siivota lattioita", "x y"))
+        return st.one_of(st.lists(st.sampled_from(items), max_size=3).filter(
+            lambda chosen: sum(map(len, chosen)) <= _SHORT_LIMIT), st.sampled_from(items))
+    if spec.kind in ("number", "integer"):
+        low = spec.minimum if spec.minimum is not None else (spec.above + 0.5 if spec.above is not None else -50)
+        high = spec.maximum if spec.maximum is not None else 500
+        return st.integers(int(np.ceil(low)), int(high)) | (st.floats(low, high) if spec.kind == "number" else st.nothing())
+    if spec.kind == "bool":
+        return st.booleans()
+    if spec.kind == "date":
+        return st.dates(dt.date(1950, 1, 1), dt.date(2150, 12, 31)).map(dt.date.isoformat)
+    if spec.kind == "text":
+        return st.text(string.ascii_letters + "äö .,\n", min_size=1, max_size=_SHORT_LIMIT).filter(
+            lambda text: any(map(str.isalnum, text)))
+    return words
+
+
+@st.composite
+def _records(draw: st.DrawFn, table: str, wild: bool) -> list[dict]:
+    """Valid records; with ``wild``, one or two cells of each are odd, missing or misnamed."""
+    specs = COLUMNS[table]
+    records = []
+    for _ in range(draw(st.integers(1, 3))):
+        record = {spec.name: draw(_valid_cell(spec)) for spec in specs
+                  if spec.required or draw(st.integers(0, 4))}  # optional columns are sometimes left out
+        for name in draw(st.lists(st.sampled_from([spec.name for spec in specs]), min_size=1, max_size=2)) if wild else ():
+            if draw(st.integers(0, 9)):
+                record[name] = draw(_WILD_CELLS)
+            else:
+                record.pop(name, None)
+                if draw(st.booleans()):
+                    record[draw(st.sampled_from(["note", f" {name}", name.title()]))] = "x"
+        records.append(record)
+    return records
+
+
+def _compare_the_two_paths(table: str, records: list[dict]) -> pd.DataFrame | None:
+    plain = check_plain_records(table, records, _SHORT_LIMIT)
+    if plain is not None:  # the plain path may leave a record to the column path, never accept what it rejects
+        column_path = check_table(table, pd.DataFrame(records), "record", 0, _SHORT_LIMIT, {})
+        assert column_path.faults == []
+        pd.testing.assert_frame_equal(plain, column_path.frame, check_exact=True)
+    return plain
+
+
+@pytest.mark.parametrize("table", ["participants", "vacancies", "outcomes"])
+def test_every_odd_cell_in_every_column_is_taken_as_the_column_path_takes_it(table: str) -> None:
+    """A valid record with one cell replaced by each odd value (or left out), in every column: what
+    the value-by-value path accepts, the column path accepts too, into the same frame row."""
+    base = frame_to_records(getattr(load_data(EXAMPLE), table).iloc[[0]])[0]
+    limit = 200  # above the example's texts, below the longest odd cells
+    variants = []
+    for spec in COLUMNS[table]:
+        for cell in [*_ODD_CELLS, "left out"]:
+            record = {**base, spec.name: cell}
+            if cell == "left out":
+                del record[spec.name]
+            variants.append((spec, record))
+    # one column-path run over many records (fast), each with its own id, so only the varied cell can fault;
+    # the varied ids themselves (" 12 " and "12" are one id) each alone
+    id_spec = COLUMNS[table][0]
+    together = [{**record, id_spec.name: f"ROW-{n}"} if id_spec.unique else record
+                for n, (spec, record) in enumerate(variants) if spec is not id_spec or not id_spec.unique]
+    column_path = check_table(table, pd.DataFrame(together), "record", 0, limit, {})
+    faulty = {fault.row for fault in column_path.faults}
+    assert None not in faulty
+    compared = [(record, column_path.frame.iloc[[row]].reset_index(drop=True), row not in faulty)
+                for row, record in enumerate(together)]
+    for spec, record in variants:
+        if spec is id_spec and id_spec.unique:
+            alone = check_table(table, pd.DataFrame([record]), "record", 0, limit, {})
+            compared.append((record, alone.frame, not alone.faults))
+    accepted = 0
+    for record, column_frame, column_valid in compared:
+        plain = check_plain_records(table, [record], limit)
+        if plain is not None:
+            assert column_valid, record
+            pd.testing.assert_frame_equal(plain, column_frame, check_exact=True)
+            accepted += 1
+    assert accepted > len(compared) // 5  # the comparison is not vacuous
+
+
+@pytest.mark.parametrize("table", ["participants", "vacancies", "outcomes"])
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_records_checked_value_by_value_match_the_column_path(table: str, data: st.DataObject) -> None:
+    _compare_the_two_paths(table, data.draw(_records(table, wild=True)))
+
+
+@pytest.mark.parametrize("table", ["participants", "vacancies", "outcomes"])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_plain_valid_records_take_the_value_by_value_path(table: str, data: st.DataObject) -> None:
+    records = data.draw(_records(table, wild=False))
+    unique = [record[spec.name] for spec in COLUMNS[table] if spec.unique for record in records]
+    if len(set(unique)) == len(unique):
+        assert _compare_the_two_paths(table, records) is not None
+
+
+def test_an_api_record_is_checked_without_the_column_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's one record (plain JSON) never goes through pandas and pandera: ~1 ms, not ~20."""
+    import ilona_match.contract.loading as loading
+
+    record = {**frame_to_records(load_data(EXAMPLE).participants.iloc[[0]])[0], "available_from": "2026-09-01"}
+    monkeypatch.setattr(loading, "check_table", lambda *args, **kwargs: pytest.fail("took the column path"))
+    frame = records_to_frame("participants", [record])
+    assert frame.loc[0, "participant_id"] == record["participant_id"] and frame["available_from"].dtype == "datetime64[us]"
 
 
 # ---------------------------------------------------------------- writing

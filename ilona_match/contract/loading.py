@@ -10,7 +10,14 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ilona_match.contract.checking import CheckedTable, TableIds, bad_rows, check_table, table_ids
+from ilona_match.contract.checking import (
+    CheckedTable,
+    TableIds,
+    bad_rows,
+    check_plain_records,
+    check_table,
+    table_ids,
+)
 from ilona_match.contract.files import find_table, read_table
 from ilona_match.contract.parsing import empty_raw_table
 from ilona_match.contract.spec import COLUMNS, RECORD_LABELS, TABLES, ContractError, DataBundle, Fault
@@ -96,6 +103,9 @@ def _rejects(table: str, frame: pd.DataFrame, faults: list[Fault]) -> pd.DataFra
     })
 
 
+_PLAIN_RECORDS = 64  # up to this many records are first tried value by value (the API sends one)
+
+
 def records_to_frame(kind: str, records: Sequence[Mapping[str, Any]], *, max_text_chars: int = 20_000) -> pd.DataFrame:
     """Parse and check records (dicts in the contract's form, e.g. from the API) like a table file.
 
@@ -106,6 +116,8 @@ def records_to_frame(kind: str, records: Sequence[Mapping[str, Any]], *, max_tex
     table = {**{name: name for name in TABLES}, **{label: name for name, label in RECORD_LABELS.items()}}.get(kind)
     if table is None:
         raise ValueError(f"unknown record kind {kind!r}; use one of {sorted(RECORD_LABELS.values())}")
+    if len(records) <= _PLAIN_RECORDS and (frame := check_plain_records(table, records, max_text_chars)) is not None:
+        return frame
     raw = pd.DataFrame(list(records)) if records else empty_raw_table(table)
     checked = check_table(table, raw, RECORD_LABELS[table], 0, max_text_chars, {})
     if checked.faults:
