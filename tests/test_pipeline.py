@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ilona_match import embedding, retrieval
 from ilona_match.batch import RECOMMENDATION_COLUMNS, recommend_frame
 from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.contract import load_data, write_table
@@ -19,6 +20,7 @@ from ilona_match.pipeline import MatchingPipeline, PipelineConfig, strongest_out
 from ilona_match.ranker import RankerConfig
 from ilona_match.reasons import REASON_TEXT, FeatureContributions
 from ilona_match.synthetic import generate_world
+from ilona_match.taxonomy import Taxonomy
 
 SPLIT = date(2026, 6, 1)
 
@@ -118,6 +120,26 @@ def test_single_participant_api_equals_batch_and_explains(world) -> None:
     assert set(why.contributions) >= {"required_coverage", "distance_ratio"}
     with pytest.raises(ValueError, match="unknown vacancy_id"):
         matcher.explain(person, "NOPE")
+
+
+def test_the_first_request_after_use_vacancies_loads_and_builds_nothing(world, monkeypatch) -> None:
+    """Once the vacancies' text analysis comes from the cache, preparing them loads no model, lemmatiser
+    or label index; use_vacancies warms these up, so a coach's first request does not wait seconds."""
+    bundle, pipeline = world
+    Matcher(pipeline).use_vacancies(bundle.vacancies, SPLIT)  # the cache holds every vacancy's analysis now
+    pipeline.taxonomy._languages.clear()  # as in a new process
+    pipeline._embedder = pipeline._analysis = None
+    matcher = Matcher(pipeline).use_vacancies(bundle.vacancies, SPLIT)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loaded or built while answering a request")
+
+    monkeypatch.setattr(Taxonomy, "_build_language", refuse)
+    monkeypatch.setattr(embedding._SentenceTransformerBackend, "__init__", refuse)
+    monkeypatch.setattr(retrieval, "_OpenVacancies", refuse)
+    for language, text in (("fi", "Olen kokki"), ("sv", "Jag är kock"), ("en", "I am a cook")):
+        person = {**bundle.participants.iloc[0].to_dict(), "language": language, "profile_text": text}
+        assert matcher.recommend(person, k=3)
 
 
 def test_feature_contributions_read_one_row_of_the_block_by_feature_name() -> None:
