@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,12 @@ RESTRICTION_OF_FLAG: dict[str, str] = {flag: restriction for restriction, flag i
 CHECK_ITEMS: tuple[str, ...] = ("hours_per_week", "physical_load", *FLAG_COLUMNS)
 _PHYSICAL_RANK = {level: rank for rank, level in enumerate(PHYSICAL_LEVELS)}
 _HEAVIEST = len(PHYSICAL_LEVELS) - 1
+
+
+def _bits(flags: np.ndarray) -> np.ndarray:
+    """Each row of a (n, len(FLAG_COLUMNS)) bool array as one uint8: a pair breaks a restriction when
+    the vacancy's set flags and the person's ruled-out flags share a bit (one AND, no (pairs x 5) array)."""
+    return (flags.astype(np.uint8) << np.arange(flags.shape[1], dtype=np.uint8)).sum(axis=1, dtype=np.uint8)
 
 
 def _ranks(values: pd.Series) -> np.ndarray:
@@ -65,6 +72,11 @@ class ParticipantLimits:
                         forbids[row, FLAG_COLUMNS.index(flag)] = True
         return cls(participants["max_hours_per_week"].to_numpy(dtype=np.float64), physical, forbids)
 
+    @cached_property
+    def forbid_bits(self) -> np.ndarray:
+        """``forbids`` as one uint8 per person (bit j = FLAG_COLUMNS[j] ruled out)."""
+        return _bits(self.forbids)
+
     def __len__(self) -> int:
         return len(self.max_hours)
 
@@ -95,6 +107,11 @@ class VacancyDemands:
         hours = vacancies["hours_per_week"].to_numpy(dtype=np.float64) if "hours_per_week" in vacancies else np.full(len(vacancies), np.nan)
         return cls(hours, physical, flags, vacancies["published_at"].to_numpy(dtype="datetime64[D]"), closes)
 
+    @cached_property
+    def flag_bits(self) -> np.ndarray:
+        """The flags known to be set, as one uint8 per vacancy (bit j = FLAG_COLUMNS[j])."""
+        return _bits(self.flags == 1)
+
     def __len__(self) -> int:
         return len(self.hours)
 
@@ -114,13 +131,15 @@ def feasible(
 ) -> np.ndarray:
     """True for each pair (participant_idx[i], vacancy_idx[i]) that breaks no hard constraint.
 
-    With ``as_of`` the vacancy must also be open on that date.
+    With ``as_of`` the vacancy must also be open on that date. The index arrays broadcast like
+    NumPy's: ``people[:, None]`` and ``vacancies[None, :]`` check a whole grid without gathering
+    every pair's values.
     """
     hours = demands.hours[vacancy_idx]
     ok = ~(hours > limits.max_hours[participant_idx])  # NaN (unknown) never excludes
     physical = demands.physical[vacancy_idx]
     ok &= ~((physical >= 0) & (physical > limits.physical[participant_idx]))
-    ok &= ~((demands.flags[vacancy_idx] == 1) & limits.forbids[participant_idx]).any(axis=1)
+    ok &= (demands.flag_bits[vacancy_idx] & limits.forbid_bits[participant_idx]) == 0
     if as_of is not None:
         ok &= open_on(demands, as_of)[vacancy_idx]
     return ok

@@ -233,11 +233,12 @@ class CandidateRetriever:
             in_block = local[participant] >= 0
             proposed = np.zeros((len(block), self.n_vacancies_), bool)  # the block's pairs already proposed
             proposed[local[participant[in_block]], vacancy[in_block]] = True
-            p = np.repeat(block, len(open_positions))
-            v = np.tile(open_positions, len(block))
-            ok = feasible(people.limits, jobs.demands, p, v, as_of) & ~proposed[local[p], v]
             local[block] = -1
-            p, v = p[ok], v[ok]
+            # the block's (person x open vacancy) grid, checked by broadcasting rather than per gathered pair
+            ok = feasible(people.limits, jobs.demands, block[:, None], open_positions[None, :], as_of)
+            ok &= ~proposed[:, open_positions]
+            row, column = np.nonzero(ok)  # person by person, vacancies in open order
+            p, v = block[row], open_positions[column]
             # score only the vacancies feasible for someone in the block (few, for the strict
             # profiles that need a fill), not every open one
             columns, column_of = np.unique(v, return_inverse=True)

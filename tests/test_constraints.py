@@ -139,6 +139,9 @@ def test_feasible_matches_the_contract_exactly(people: list[dict], jobs: list[di
     ok = feasible(limits, demands, p, v, as_of=as_of)
     expected = np.array([not _breaks(people[i], jobs[j], as_of) for i, j in zip(p, v)])
     np.testing.assert_array_equal(ok, expected)
+    # the same pairs as a broadcast grid (the exhaustive fill's form): row i, column j
+    grid = feasible(limits, demands, np.arange(len(people))[:, None], np.arange(len(jobs))[None, :], as_of=as_of)
+    np.testing.assert_array_equal(grid, expected.reshape(len(people), len(jobs)))
     # every unknown value that could hide a break is flagged for the coach
     masks = to_check_mask(limits, demands, p, v)
     for i, j, mask in zip(p, v, masks):
