@@ -11,7 +11,15 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from ilona_match.contract.parsing import KIND_DTYPES, Unusual, empty_column, parse_table, plain_cell, quote
+from ilona_match.contract.parsing import (
+    COLUMN_NAMES,
+    KIND_DTYPES,
+    Unusual,
+    empty_column,
+    parse_table,
+    plain_cell,
+    quote,
+)
 from ilona_match.contract.spec import (
     COLUMNS,
     ISO_639_1,
@@ -218,7 +226,7 @@ def check_plain_records(table: str, records: Sequence[Mapping[str, Any]], max_te
     compares the two on generated records).
     """
     specs = COLUMNS[table]
-    if not records or any(not _NAMES[table].issuperset(record) for record in records):
+    if not records or any(not COLUMN_NAMES[table].issuperset(record) for record in records):
         return None  # extra or misspelt fields: the column path keeps or reports them
     rules = _schema_without_ids(table, max_text_chars)[1]
     index = pd.RangeIndex(len(records))
@@ -255,9 +263,6 @@ def _plain_column(spec: ColumnSpec, values: list[Any], index: pd.Index) -> pd.Se
         cells[:] = values
         return pd.Series(cells, index=index, dtype=object)
     return pd.Series(values, index=index, dtype=KIND_DTYPES.get(spec.kind, "str"))
-
-
-_NAMES = {table: frozenset(spec.name for spec in specs) for table, specs in COLUMNS.items()}
 
 
 def table_ids(table: str, checked: CheckedTable, row_offset: int) -> TableIds | None:

@@ -13,10 +13,11 @@ import pyarrow
 
 from ilona_match.contract.spec import COLUMNS, DATE_DTYPE, ColumnSpec, Fault
 
-__all__ = ["KIND_DTYPES", "Unusual", "as_str", "empty_column", "empty_raw_table", "parse_table", "plain_cell", "quote"]
+__all__ = ["COLUMN_NAMES", "KIND_DTYPES", "Unusual", "as_str", "empty_column", "empty_raw_table", "parse_table", "plain_cell", "quote"]
 
 _QUOTE_LIMIT = 40
 _BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+COLUMN_NAMES = {table: frozenset(spec.name for spec in specs) for table, specs in COLUMNS.items()}
 KIND_DTYPES = {"number": "float64", "integer": "float64", "bool": "boolean", "date": DATE_DTYPE}  # others: "str"
 
 
@@ -175,18 +176,13 @@ def parse_table(table: str, raw: pd.DataFrame, label: str, row_offset: int) -> t
         if spec.default is not None:
             values = values.fillna(spec.default)
         columns[spec.name] = values
-    extras = {name: raw[name] for name in raw.columns if name not in columns and name not in _names(table)}
+    extras = {name: raw[name] for name in raw.columns if name not in columns and name not in COLUMN_NAMES[table]}
     return pd.DataFrame({**columns, **extras}, index=raw.index), faults
 
 
 def empty_raw_table(table: str) -> pd.DataFrame:
     """A raw table with every contract column and no rows."""
     return pd.DataFrame({spec.name: pd.Series([], dtype=object) for spec in COLUMNS[table]})
-
-
-def _names(table: str) -> set[str]:
-    return {spec.name for spec in COLUMNS[table]}
-
 
 
 # ------------------------------------------------------------------ one record, value by value
