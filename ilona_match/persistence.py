@@ -38,7 +38,7 @@ from ilona_match.ranker import LambdaRanker
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST_FILE", "load_pipeline", "save_pipeline"]
 
 FORMAT = "ilona-match/pipeline"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: listed ESCO URIs and codes enter the texts as labels, so a version-1 model read other texts
 MANIFEST_FILE = "pipeline.json"
 _LEXICAL_FILE = "lexical.json"
 _IDF_FILE = "lexical_idf.npz"
@@ -174,7 +174,8 @@ def _checked_manifest(directory: Path) -> dict[str, Any]:
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{directory / MANIFEST_FILE} is not a version-{FORMAT_VERSION} {FORMAT} manifest "
-            f"(found {manifest.get('format')!r} version {manifest.get('format_version')!r})"
+            f"(found {manifest.get('format')!r} version {manifest.get('format_version')!r}); "
+            "fit and save it again with this version of ilona-match"
         )
     files = manifest.get("files")
     if not isinstance(files, dict) or _LEXICAL_FILE not in files:

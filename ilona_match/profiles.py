@@ -179,7 +179,7 @@ class ParticipantProfiles:
     ids: np.ndarray
     coach_ids: np.ndarray
     language: np.ndarray
-    texts: list[str]  # profile text plus listed skills/occupations, for the text channels
+    texts: list[str]  # profile text plus listed skills/occupations (URIs and codes as labels), for the text channels
     concept_texts: list[str]  # English labels of the person's ESCO concepts (cross-lingual channel)
     skills: sparse.csr_matrix  # listed + extracted ESCO skills
     implied_skills: sparse.csr_matrix  # essential skills of past occupations
@@ -272,6 +272,23 @@ def _joined(parts: Iterable[object]) -> str:
     return ". ".join(str(p) for p in parts if isinstance(p, str) and p.strip())
 
 
+def _readable(taxonomy: Taxonomy, items: Iterable[str], lang: str) -> list[str]:
+    """Listed items as words for the text channels: an ESCO/ISCO URI or code becomes the concept's
+    label in the row's language (English when it has none); names stay as the person wrote them.
+
+    A URI is ~25 word pieces that say nothing to the sentence encoder, and its character n-grams
+    ("esco/skill/") are shared by every text that lists one, so they made the lexical channel's
+    postings long without telling texts apart."""
+    words = []
+    for item in items:
+        concept = taxonomy.resolve(item) if isinstance(item, str) else None
+        if concept is not None and item.strip() in (concept.uri, concept.code):
+            words.append(concept.labels.get(lang) or concept.labels["en"])
+        else:
+            words.append(item)
+    return words
+
+
 def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy,
                        extract: ExtractMentions | None = None) -> ParticipantProfiles:
     """Resolve a contract-checked participants frame into profiles (``extract``: ESCO mentions of
@@ -286,7 +303,8 @@ def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy,
     restrictions = _column(participants, "restrictions", ()).map(_items)
     isco4, isco2 = isco_matrices(resolved.isco)
     texts = [
-        _joined([text, *_items(s), *_items(o)]) for text, s, o in zip(profile_text, skill_cells, occupation_cells)
+        _joined([text, *_readable(taxonomy, (*_items(s), *_items(o)), lang)])
+        for text, s, o, lang in zip(profile_text, skill_cells, occupation_cells, language, strict=True)
     ]
     return ParticipantProfiles(
         ids=participants["participant_id"].to_numpy(dtype=object),
@@ -338,7 +356,8 @@ def build_vacancies(vacancies: pd.DataFrame, taxonomy: Taxonomy,
     employer = {name: i for i, name in enumerate(EMPLOYER_TYPES)}
     isco4, isco2 = isco_matrices(required.isco)
     sector = _column(vacancies, "sector", "").fillna("").to_numpy(dtype=object)
-    texts = [_joined([t, *_items(r), *_items(o)]) for t, r, o in zip(full_text, required_cells, optional_cells)]
+    texts = [_joined([t, *_readable(taxonomy, (*_items(r), *_items(o)), lang)])
+             for t, r, o, lang in zip(full_text, required_cells, optional_cells, language, strict=True)]
     return VacancyProfiles(
         ids=vacancies["vacancy_id"].to_numpy(dtype=object),
         language=language,

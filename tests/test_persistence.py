@@ -172,7 +172,8 @@ def test_corrupt_idf_file_with_matching_checksum(saved: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"format_version": 99}, "is not a version-1 ilona-match/pipeline manifest"),
+        ({"format_version": 99}, "is not a version-2 ilona-match/pipeline manifest"),
+        ({"format_version": 1}, r"version 1\); fit and save it again with this version"),
         ({"taxonomy_version": "ESCO v0.9"}, "uses taxonomy 'ESCO v0.9'"),
         ({"embedder_model_id": "other-model==1.0"}, "trained with embedder 'other-model==1.0'"),
         ({"feature_names": ["dense_text"]}, "trained on other features"),

@@ -1,0 +1,46 @@
+"""Profiles: the text channels read listed ESCO URIs and codes as labels, and names as written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ilona_match.contract import load_data
+from ilona_match.profiles import build_participants, build_vacancies
+from ilona_match.taxonomy import Taxonomy
+
+EXAMPLE = Path(__file__).parent / "data" / "example"
+SKILL_URI = "http://data.europa.eu/esco/skill/000bb1e4-89f0-4b86-be05-05ece3641724"  # perform toxicological studies
+
+
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return Taxonomy.load()
+
+
+@pytest.mark.parametrize(("lang", "skill_label", "group_label"), [
+    ("sv", "utföra toxikologiska studier", "Hemtjänstassistenter, personliga assistenter m.fl."),
+    ("fi", "tehdä toksikologisia tutkimuksia", "Kodinhoitajat (kotipalvelutoiminta)"),
+    ("en", "perform toxicological studies", "Home-based personal care workers"),
+])
+def test_listed_uris_and_codes_enter_the_text_as_labels_in_the_rows_language(taxonomy, lang, skill_label,
+                                                                              group_label) -> None:
+    people = load_data(EXAMPLE, tables=("participants",)).participants.head(1).copy()
+    people["language"] = lang
+    people.at[people.index[0], "skills"] = [SKILL_URI, "pestä pyykkiä", "juggling chainsaws"]
+    people.at[people.index[0], "occupations"] = ["5322", "5322.1"]
+    text = build_participants(people, taxonomy).texts[0]
+    assert "http" not in text and "5322" not in text
+    home_care_aide = taxonomy.resolve("5322.1").labels[lang]
+    listed = text.split(". ")[-5:]
+    assert listed == [skill_label, "pestä pyykkiä", "juggling chainsaws", group_label, home_care_aide]
+
+
+def test_vacancy_texts_write_listed_skill_uris_as_labels(taxonomy) -> None:
+    jobs = load_data(EXAMPLE, tables=("vacancies",)).vacancies.head(1).copy()
+    jobs["language"] = "fi"
+    jobs.at[jobs.index[0], "required_skills"] = [SKILL_URI]
+    jobs.at[jobs.index[0], "optional_skills"] = ["huolehtia vanhuksista"]
+    text = build_vacancies(jobs, taxonomy).texts[0]
+    assert text.endswith(". tehdä toksikologisia tutkimuksia. huolehtia vanhuksista")
