@@ -1,15 +1,17 @@
 """The engine's embedder and retrieval beside what a team would write by hand, measured in the same run.
 
     python bench/reference_ratios.py [--texts 2000] [--queries 500] [--repeats 3] [--seed 11] [--out DIR]
+                                     [--static DIR]
 
 encode     ``TextEmbedder.encode`` (no cache: every text encoded) against a plain
            ``SentenceTransformer.encode`` of the same model on the same texts with the same batch
            size and normalisation; and the int8 mode (``EmbedderConfig(quantize="int8")``) against
-           the default. Texts are vacancy texts of a generated world (title + description, as
+           the default; with --static DIR also that static model (``ilona-match distill-embedder``)
+           against the default. Texts are vacancy texts of a generated world (title + description, as
            written, mixed fi/sv/en). Throughput in texts/s, median of --repeats runs, run in
            alternating order after one untimed warm-up each.
-int8_loss  how much the int8 vectors change retrieval: recall@10 of int8 top-10 against the default
-           top-10 on the same queries (the ranking-level NDCG loss needs a trained ranker: see
+int8_loss  how much the int8 (and static) vectors change retrieval: recall@10 of their top-10 against
+           the default top-10 on the same queries (the ranking-level NDCG loss needs a trained ranker: see
            docs/benchmarks.md).
 retrieval  ``VectorIndex`` (exact FAISS inner product) against
            ``sentence_transformers.util.semantic_search`` on the same normalised vectors, top-100,
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=None, help="world folder (default: a temporary one)")
+    parser.add_argument("--static", type=Path, default=None, help="a static model folder to time beside the default")
     args = parser.parse_args()
     torch.set_num_threads(2)
     faiss.omp_set_num_threads(1)
@@ -82,27 +85,31 @@ def main() -> None:
     config = EmbedderConfig()
     plain = SentenceTransformer(str(_bundled_minilm_dir()), local_files_only=True)
     plain.max_seq_length = config.max_seq_length
-    engine, engine_int8 = TextEmbedder(config), TextEmbedder(EmbedderConfig(quantize="int8"))
+    engine = TextEmbedder(config)
+    modes = {"engine_int8": TextEmbedder(EmbedderConfig(quantize="int8"))}
+    if args.static is not None:
+        modes["engine_static"] = TextEmbedder(EmbedderConfig(model=str(args.static)))
     seconds = _median_seconds({
         "plain": lambda: plain.encode(texts, batch_size=config.batch_size, normalize_embeddings=True,
                                       convert_to_numpy=True, show_progress_bar=False),
         "engine": lambda: engine.encode(texts),
-        "engine_int8": lambda: engine_int8.encode(texts),
+        **{name: (lambda mode=mode: mode.encode(texts)) for name, mode in modes.items()},
     }, args.repeats)
     rate = {name: len(texts) / value for name, value in seconds.items()}
     emit({"figure": "encode_texts_per_s", **facts, **{name: round(value, 1) for name, value in rate.items()},
-          "engine_vs_plain": rate["engine"] / rate["plain"], "int8_vs_default": rate["engine_int8"] / rate["engine"]})
+          "engine_vs_plain": rate["engine"] / rate["plain"],
+          **{f"{name.removeprefix('engine_')}_vs_default": rate[name] / rate["engine"] for name in modes}})
 
     # ----------------------------------------------------------------- what int8 changes in retrieval
     vectors = engine.encode(texts)
     rng = np.random.default_rng(args.seed)
     picked = rng.choice(len(texts), size=min(args.queries, len(texts)), replace=False)
-    queries_default = vectors[picked]
-    queries_int8 = engine_int8.encode([texts[i] for i in picked])
-    top_default = _top(vectors, queries_default, 11)[:, 1:]  # the query's own text is first: left out
-    top_int8 = _top(engine_int8.encode(texts), queries_int8, 11)[:, 1:]
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top_default, top_int8)])
-    emit({"figure": "int8_recall_at_10_of_default", **facts, "queries": len(picked), "value": overlap})
+    top_default = _top(vectors, vectors[picked], 11)[:, 1:]  # the query's own text is first: left out
+    for name, mode in modes.items():
+        top_mode = _top(mode.encode(texts), mode.encode([texts[i] for i in picked]), 11)[:, 1:]
+        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top_default, top_mode)])
+        emit({"figure": f"{name.removeprefix('engine_')}_recall_at_10_of_default", **facts, "queries": len(picked),
+              "value": overlap})
 
     # ------------------------------------------------------------------------------- retrieval
     k = 100
