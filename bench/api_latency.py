@@ -1,11 +1,12 @@
 """Latency of ``POST /recommendations`` over real HTTP with 50,000 vacancies served.
 
     python bench/api_latency.py [--workdir /tmp/ilona-api-bench] [--vacancies 50000] [--participants 400]
-                                [--requests 100] [--champion] [--seed 7]
+                                [--requests 100] [--champion] [--seed 7] [--embedder-model DIR]
 
 Generates a world in WORKDIR/data (kept and reused), fits a pipeline on its outcomes before the last
 day (one LightGBM thread, few trees; saved in WORKDIR/model and reused; or, with --champion, serves
-WORKDIR's registered champion),
+WORKDIR's registered champion; --embedder-model fits with that embedder instead, e.g. a static model
+of ``ilona-match distill-embedder``, saved in WORKDIR/model-NAME),
 prepares ALL its vacancies as open on that day (the served index holds every one of them, as a
 national feed would), starts the real server (uvicorn on loopback, the app of ``ilona-match serve``)
 and times requests over one keep-alive connection:
@@ -37,6 +38,7 @@ from _report import emit as emit_record
 from ilona_match.api import add_api_key, background_server, create_app
 from ilona_match.config import EMBEDDING_CACHE_DIR, load_settings
 from ilona_match.contract import frame_to_records, load_data
+from ilona_match.embedding import DEFAULT_MODEL, EmbedderConfig
 from ilona_match.matcher import Matcher
 from ilona_match.persistence import load_pipeline, save_pipeline
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig
@@ -78,6 +80,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--champion", action="store_true", help="serve WORKDIR's registered champion instead of fitting")
+    parser.add_argument("--embedder-model", help="fit with this embedder (EmbedderConfig.model) instead of the default")
     args = parser.parse_args()
 
     data = args.workdir / "data"
@@ -94,7 +97,7 @@ def main() -> None:
     })
 
     begun = time.perf_counter()
-    model = args.workdir / "model"
+    model = args.workdir / ("model" if args.embedder_model is None else f"model-{Path(args.embedder_model).name}")
     if args.champion:
         matcher = Matcher.load(workdir=args.workdir)
     elif model.exists():  # fitted by an earlier run on this world
@@ -104,7 +107,8 @@ def main() -> None:
         # not all 50,000: preparing those is what the served side does below
         with_outcomes = bundle.vacancies["vacancy_id"].isin(set(bundle.outcomes["vacancy_id"]))
         training_vacancies = pd.concat([bundle.vacancies[with_outcomes], bundle.vacancies[~with_outcomes].head(1000)])
-        config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=100))
+        config = PipelineConfig(embedder=EmbedderConfig(model=args.embedder_model or DEFAULT_MODEL),
+                                ranker=RankerConfig(num_threads=1, n_estimators=100))
         pipeline = MatchingPipeline(config, cache_dir=args.workdir / EMBEDDING_CACHE_DIR)
         pipeline.fit(bundle.participants, training_vacancies, bundle.outcomes, as_of)
         save_pipeline(pipeline, model)

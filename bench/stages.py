@@ -2,7 +2,7 @@
 
     python bench/stages.py [--participants 5000] [--vacancies 2500] [--k 20] [--chunk-size 2000]
                            [--workdir /tmp/ilona-stages] [--seed 5] [--train-pairs 0] [--all-open]
-                           [--cache DIR] [--repeats 3] [--pool-memory-mb 2048]
+                           [--cache DIR] [--repeats 3] [--pool-memory-mb 2048] [--embedder-model DIR]
 
 The world is generated once into WORKDIR/P_V_SEED/data (the generator's streaming mode) and a
 pipeline is fitted on its outcomes before the default as-of date (on the vacancies that have
@@ -13,7 +13,9 @@ DIR the runs start from that cache instead (the generator makes the same vacanci
 seed and count whatever the number of participants, so a cache filled by another run of the
 world's vacancies spares their hours of encoding); the first run is then ``given_cache``. The warm
 run is repeated ``--repeats`` times; each stage's figure is the median of those runs (each with its own
-freshly loaded pipeline, as a new process would start).
+freshly loaded pipeline, as a new process would start). With --embedder-model the pipeline is fitted
+with that embedder (e.g. a static model of ``ilona-match distill-embedder``) and saved in
+P_V_SEED/model-NAME.
 
 vacancy_profiles   ESCO concepts of the vacancy texts (taxonomy extraction)
 vacancy_encode     dense text and concept-label embeddings of the vacancies
@@ -61,6 +63,7 @@ from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, a
 from ilona_match.batch import _contract_form, _feature_bytes
 from ilona_match.constraints import VacancyDemands, open_on
 from ilona_match.contract import load_data, write_table
+from ilona_match.embedding import DEFAULT_MODEL, EmbedderConfig
 from ilona_match.features import FEATURE_NAMES, CandidatePairs, TextVectors, compute_features
 from ilona_match.persistence import load_pipeline, save_pipeline
 from ilona_match.pipeline import (
@@ -193,6 +196,7 @@ def main() -> None:
                         help="an embedding cache to start from and keep (e.g. one holding this world's vacancies): "
                              "the first run is then 'given_cache', not 'cold'")
     parser.add_argument("--repeats", type=int, default=3, help="warm runs; each figure is their median")
+    parser.add_argument("--embedder-model", help="fit with this embedder (EmbedderConfig.model) instead of the default")
     parser.add_argument("--pool-memory-mb", type=float, default=2048,
                         help="batch.pool_memory_mb: pool features kept up to this; beyond it chosen rows are re-scored "
                              "(stage 'rescore'); 0 re-scores every chunk")
@@ -214,14 +218,15 @@ def main() -> None:
         emit({"figure": "generate_s", "seconds": time.perf_counter() - start})
     bundle = load_data(data)
     as_of = default_as_of(bundle)
-    model = folder / "model"
+    model = folder / ("model" if args.embedder_model is None else f"model-{Path(args.embedder_model).name}")
     if not model.exists():  # fitted once per world, with its own cache: the batch's cold run starts empty
         start = time.perf_counter()
         # training needs the vacancies that have outcomes (plus some without, for the lexical
         # vocabulary); preparing all of a national feed's vacancies is the batch's job, timed below
         with_outcomes = bundle.vacancies["vacancy_id"].isin(set(bundle.outcomes["vacancy_id"]))
         training_vacancies = pd.concat([bundle.vacancies[with_outcomes], bundle.vacancies[~with_outcomes].head(1000)])
-        pipeline = MatchingPipeline(PipelineConfig(ranker=RankerConfig(num_threads=2)),
+        embedder = EmbedderConfig(model=args.embedder_model or DEFAULT_MODEL)
+        pipeline = MatchingPipeline(PipelineConfig(embedder=embedder, ranker=RankerConfig(num_threads=2)),
                                     cache_dir=args.cache or folder / "fit-cache")
         pipeline.fit(bundle.participants, training_vacancies, bundle.outcomes, as_of)
         emit({"figure": "fit_s", "seconds": time.perf_counter() - start, **pipeline.training_summary_})
