@@ -53,14 +53,24 @@ def test_strongest_outcome_wins_per_pair() -> None:
 
 
 def test_learns_from_outcomes_and_beats_baselines(world) -> None:
+    """Judged on the mean of three ranker seeds: this world has ~20 judged people, and one seed's
+    NDCG@10 alone spans 0.57-0.73 over seeds, so a single fit would test the seed, not the learning."""
     bundle, pipeline = world
     assert pipeline.ranker_ is not None and pipeline.training_summary_["ranker"] == "lambdarank"
     result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, SPLIT, horizon_days=60)
     table = result.table
     assert (table["constraint_breaks"] == 0).all()
-    baselines = table.drop(index=["full pipeline", "pipeline without ranker"])
-    assert table.loc["full pipeline", "ndcg@10"] > baselines["ndcg@10"].max()
-    assert table.loc["full pipeline", "ndcg@10"] > table.loc["random feasible", "ndcg@10"] * 1.2
+    full = [table.loc["full pipeline", "ndcg@10"]]
+    for seed in (1, 2):
+        config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=200, seed=seed))
+        refitted = MatchingPipeline(config, cache_dir=pipeline.cache_dir).fit(bundle.participants, bundle.vacancies,
+                                                                    bundle.outcomes, SPLIT)
+        other = evaluate_systems(refitted, bundle.participants, bundle.vacancies, bundle.outcomes, SPLIT, horizon_days=60)
+        assert (other.table["constraint_breaks"] == 0).all()
+        full.append(other.table.loc["full pipeline", "ndcg@10"])
+    baselines = table.drop(index=["full pipeline", "pipeline without ranker"])  # no seed: the same in every fit
+    assert np.mean(full) > baselines["ndcg@10"].max()
+    assert np.mean(full) > table.loc["random feasible", "ndcg@10"] * 1.2
 
 
 def test_batch_is_feasible_complete_and_deterministic(world, tmp_path) -> None:
