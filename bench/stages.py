@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="an embedding cache to start from and keep (e.g. one holding this world's vacancies): "
                              "the first run is then 'given_cache', not 'cold'")
-    parser.add_argument("--repeats", type=int, default=3, help="warm runs; each figure is their median")
+    parser.add_argument("--repeats", type=int, default=3, help="warm runs; each figure is their median (0: none)")
     parser.add_argument("--embedder-model", help="fit with this embedder (EmbedderConfig.model) instead of the default")
     parser.add_argument("--pool-memory-mb", type=float, default=2048,
                         help="batch.pool_memory_mb: pool features kept up to this; beyond it chosen rows are re-scored "
@@ -243,7 +243,7 @@ def main() -> None:
     if args.cache is None:
         shutil.rmtree(cache, ignore_errors=True)
     first = "cold" if args.cache is None else "given_cache"
-    for cache_state, runs in ((first, 1), ("warm", args.repeats)):
+    for cache_state, runs in ((first, 1), ("warm", args.repeats))[:2 if args.repeats else 1]:
         stage_runs: dict[str, list[float]] = defaultdict(list)
         totals: list[float] = []
         for _ in range(runs):
