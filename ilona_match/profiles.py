@@ -277,8 +277,8 @@ def _readable(taxonomy: Taxonomy, items: Iterable[str], lang: str) -> list[str]:
     label in the row's language (English when it has none); names stay as the person wrote them.
 
     A URI is ~25 word pieces that say nothing to the sentence encoder, and its character n-grams
-    ("esco/skill/") are shared by every text that lists one, so they made the lexical channel's
-    postings long without telling texts apart."""
+    ("esco/skill/") are shared by every text that lists one: they told texts apart by whether they
+    list URIs, not by what they list (NDCG@10 +1.4 to +2.7 % with labels, docs/benchmarks.md)."""
     words = []
     for item in items:
         concept = taxonomy.resolve(item) if isinstance(item, str) else None
