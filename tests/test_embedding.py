@@ -236,7 +236,7 @@ def test_a_distilled_static_model_serves_as_a_local_model(no_network: None, tiny
     assert ids
     row = table[ids].mean(axis=0)
     np.testing.assert_allclose(vectors[2], row / np.linalg.norm(row), atol=1e-5)
-    # the same texts give the same vectors, and the folder keeps its vectors apart in a cache
+    # encoding again gives the same vector
     np.testing.assert_array_equal(static.encode([NURSE]), vectors[:1])
 
 
