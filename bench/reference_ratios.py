@@ -1,7 +1,7 @@
 """The engine's embedder and retrieval beside what a team would write by hand, measured in the same run.
 
     python bench/reference_ratios.py [--texts 2000] [--queries 500] [--repeats 3] [--seed 11] [--out DIR]
-                                     [--static DIR]
+                                     [--static DIR] [--no-int8]
 
 encode     ``TextEmbedder.encode`` (no cache: every text encoded) against a plain
            ``SentenceTransformer.encode`` of the same model on the same texts with the same batch
@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=None, help="world folder (default: a temporary one)")
     parser.add_argument("--static", type=Path, default=None, help="a static model folder to time beside the default")
+    parser.add_argument("--no-int8", action="store_true",
+                        help="time only plain encode and the engine (other models in the process slow both unevenly)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     faiss.omp_set_num_threads(1)
@@ -86,7 +88,7 @@ def main() -> None:
     plain = SentenceTransformer(str(_bundled_minilm_dir()), local_files_only=True)
     plain.max_seq_length = config.max_seq_length
     engine = TextEmbedder(config)
-    modes = {"engine_int8": TextEmbedder(EmbedderConfig(quantize="int8"))}
+    modes = {} if args.no_int8 else {"engine_int8": TextEmbedder(EmbedderConfig(quantize="int8"))}
     if args.static is not None:
         modes["engine_static"] = TextEmbedder(EmbedderConfig(model=str(args.static)))
     seconds = _median_seconds({
