@@ -283,7 +283,7 @@ def _readable(taxonomy: Taxonomy, items: Iterable[str], lang: str) -> list[str]:
     for item in items:
         concept = taxonomy.resolve(item) if isinstance(item, str) else None
         if concept is not None and item.strip() in (concept.uri, concept.code):
-            words.append(concept.labels.get(lang) or concept.labels["en"])
+            words.append(taxonomy.label(concept.uri, lang))
         else:
             words.append(item)
     return words
