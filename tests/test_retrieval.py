@@ -184,3 +184,43 @@ def test_a_block_using_few_terms_is_multiplied_by_their_postings_only() -> None:
     np.testing.assert_array_equal((block @ postings).toarray(), (one @ items_t).toarray())
     most = sparse.random(50, 400, density=0.2, format="csr", dtype=np.float32, random_state=rng)
     assert _used_postings(most, items_t)[1] is items_t
+
+
+def test_terms_in_most_vacancies_leave_the_lexical_index() -> None:
+    """A term found in more than ``max_df`` of the items has its posting list emptied; the others
+    keep theirs exactly, under the same term ids; at 1.0 the index is returned as it is."""
+    items = sparse.csr_matrix(np.array([[1.0, 0.5, 0.0], [2.0, 0.0, 0.0], [3.0, 0.0, 0.7], [4.0, 0.2, 0.0]],
+                                       np.float32))  # term 0 in 4/4 items, term 1 in 2/4, term 2 in 1/4
+    items_t = items.T.tocsr()
+    assert retrieval._without_common_terms(items_t, 1.0) is items_t
+    half = retrieval._without_common_terms(items_t, 0.5).toarray()
+    np.testing.assert_array_equal(half, np.array([[0, 0, 0, 0], [0.5, 0, 0, 0.2], [0, 0, 0.7, 0]], np.float32))
+    quarter = retrieval._without_common_terms(items_t, 0.25).toarray()
+    np.testing.assert_array_equal(quarter[2], np.array([0, 0, 0.7, 0], np.float32))
+    assert not quarter[:2].any()
+
+
+def test_the_lexical_channel_ignores_common_terms_when_asked() -> None:
+    """Known answer: a term every vacancy shares, heaviest in V2, outweighs the rare term only V3 has.
+    With every term the lexical channel proposes V2; without the common one it proposes V3."""
+    taxonomy = Taxonomy.load()
+    rows = [{"hours": 40.0, "physical": "heavy", "restrictions": []}]
+    jrows = [{"hours": 10.0, "physical": "light", **dict.fromkeys(HARD_RESTRICTIONS.values(), False), "age": 1,
+              "days_left": None}] * 4
+    people, jobs = build_participants(_people(rows), taxonomy), build_vacancies(_jobs(jrows), taxonomy)
+    vectors = _vectors(1, 4, 0)
+    lexical_jobs = sparse.csr_matrix(np.array([[1, 0], [1, 0], [3, 0], [1, 0.5]], np.float32))
+    vectors = TextVectors(vectors.participant_dense, vectors.vacancy_dense, vectors.participant_concept,
+                          vectors.vacancy_concept, sparse.csr_matrix(np.array([[1, 1]], np.float32)), lexical_jobs)
+    proposed = {}
+    for max_df in (1.0, 0.5):
+        config = RetrievalConfig(channels=("lexical",), per_channel=1, min_feasible=0, lexical_max_df=max_df)
+        got = CandidateRetriever(config).fit(jobs, vectors).retrieve(people, jobs, vectors, AS_OF)
+        proposed[max_df] = jobs.ids[got.pairs.vacancy].tolist()
+    assert proposed == {1.0: ["V2"], 0.5: ["V3"]}
+
+
+@pytest.mark.parametrize("max_df", [0.0, -0.1, 1.5])
+def test_lexical_max_df_must_be_a_share(max_df) -> None:
+    with pytest.raises(ValueError, match="lexical_max_df"):
+        RetrievalConfig(lexical_max_df=max_df)
