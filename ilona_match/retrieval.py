@@ -262,17 +262,21 @@ class CandidateRetriever:
             ok = feasible(people.limits, jobs.demands, block[:, None], open_positions[None, :], as_of)
             ok &= ~proposed[:, open_positions]
             row, column = np.nonzero(ok)  # person by person, vacancies in open order
-            p, v = block[row], open_positions[column]
             # score only the vacancies feasible for someone in the block (few, for the strict
             # profiles that need a fill), not every open one
-            columns, column_of = np.unique(v, return_inverse=True)
-            block_scores = vectors.participant_dense[block] @ vectors.vacancy_dense[columns].T
-            score = block_scores[np.searchsorted(block, p), column_of]
-            order = np.lexsort((-score, p))  # by person, best first
-            p, v = p[order], v[order]
-            first = np.searchsorted(p, p)  # position of each person's first row
-            gap = need - counts[p]
-            keep = (np.arange(len(p)) - first) < gap
-            fill_p.append(p[keep])
-            fill_v.append(v[keep])
+            used = ok.any(axis=0)
+            column_of = np.cumsum(used) - 1
+            used = np.flatnonzero(used)
+            scores = vectors.participant_dense[block] @ vectors.vacancy_dense[open_positions[used]].T
+            score = scores[row, column_of[column]].astype(np.float64)
+            # by person, best first, ties in open order: one stable sort of person * 4 + (1 - score)
+            # (exact in float64 for a float32 cosine in [-1, 1]) instead of a two-key lexsort
+            order = np.argsort(row * 4.0 + (1.0 - score), kind="stable")
+            row, column = row[order], column[order]
+            first = np.searchsorted(row, row)  # position of each person's first pair
+            keep = (np.arange(len(row)) - first) < (need - counts[block])[row]
+            fill_p.append(block[row[keep]])
+            fill_v.append(open_positions[column[keep]])
+        if not fill_p:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
         return np.concatenate(fill_p), np.concatenate(fill_v)

@@ -224,3 +224,30 @@ def test_the_lexical_channel_ignores_common_terms_when_asked() -> None:
 def test_lexical_max_df_must_be_a_share(max_df) -> None:
     with pytest.raises(ValueError, match="lexical_max_df"):
         RetrievalConfig(lexical_max_df=max_df)
+
+
+@pytest.mark.parametrize("fill_pairs", [1, 50, 2_000_000])
+def test_the_fill_takes_the_best_dense_scores_first_ties_in_open_order(fill_pairs) -> None:
+    """Known answer from a plain per-person loop: with no channel proposing anything, each person
+    gets their ``min_feasible`` feasible open vacancies of highest dense-text score, equal scores
+    (duplicate vacancy vectors) in open order, whatever the block size of the scan."""
+    taxonomy = Taxonomy.load()
+    rng = np.random.default_rng(11)
+    people_rows = [{"hours": float(h), "physical": rng.choice(PHYSICAL_LEVELS), "restrictions": []}
+                   for h in rng.integers(5, 40, 9)]
+    job_rows = [{"hours": float(rng.integers(5, 40)), "physical": rng.choice(PHYSICAL_LEVELS),
+                 **dict.fromkeys(HARD_RESTRICTIONS.values(), False), "age": int(rng.integers(-3, 30)),
+                 "days_left": None} for _ in range(60)]
+    people, jobs = build_participants(_people(people_rows), taxonomy), build_vacancies(_jobs(job_rows), taxonomy)
+    vectors = _vectors(len(people), len(jobs), seed=2)
+    vectors.vacancy_dense[1::3] = vectors.vacancy_dense[0]  # a third of the vacancies score alike
+    config = RetrievalConfig(channels=("concepts",), min_feasible=5)  # nobody lists a concept: all is fill
+    with mock.patch.object(retrieval, "_FILL_PAIRS", fill_pairs):
+        got = CandidateRetriever(config).fit(jobs, vectors).retrieve(people, jobs, vectors, AS_OF)
+    assert got.filled.all()
+    opened = np.flatnonzero(open_on(jobs.demands, AS_OF))
+    for person in range(len(people)):
+        ok = opened[feasible(people.limits, jobs.demands, np.full(len(opened), person), opened, AS_OF)]
+        score = vectors.vacancy_dense[ok] @ vectors.participant_dense[person]
+        expected = ok[sorted(range(len(ok)), key=lambda i: (-score[i], ok[i]))[:5]]
+        assert sorted(got.pairs.vacancy[got.pairs.participant == person].tolist()) == sorted(expected.tolist())
