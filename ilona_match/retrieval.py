@@ -273,7 +273,9 @@ class CandidateRetriever:
             scores = vectors.participant_dense[block] @ vectors.vacancy_dense[open_positions[used]].T
             score = scores[row, column_of[column]].astype(np.float64)
             # by person, best first, ties in open order: one stable sort of person * 4 + (1 - score)
-            # (exact in float64 for a float32 cosine in [-1, 1]) instead of a two-key lexsort
+            # instead of a two-key lexsort. The scores are cosines (VectorIndex accepts only
+            # L2-normalised vectors), so each person's keys stay within their own [4p - eps, 4p + 2 + eps];
+            # scores closer than ~1e-15 count as a tie
             order = np.argsort(row * 4.0 + (1.0 - score), kind="stable")
             row, column = row[order], column[order]
             first = np.searchsorted(row, row)  # position of each person's first pair
