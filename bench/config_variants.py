@@ -61,34 +61,26 @@ def variant_config(changes: dict[str, dict[str, Any]]) -> PipelineConfig:
     return PipelineConfig.model_validate(base)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/tmp/w2031"))
-    parser.add_argument("--world-seed", type=int, default=2031, help="seed of a world generated into --data")
-    parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 7, 1))
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--cache-dir", default="/tmp/embcache")
-    parser.add_argument("--variant", action="append", required=True, help="NAME[:section.field=value,...]")
-    args = parser.parse_args()
-    variants = dict(parse_variant(text) for text in args.variant)
+def compare(variants: dict[str, dict[str, dict[str, Any]]], data: Path, world_seed: int, as_of: date,
+            seeds: list[int], cache_dir: str) -> None:
+    """Fit and evaluate every variant (changed fields per section) with every ranker seed; print the figures."""
     configs = {name: variant_config(changes) for name, changes in variants.items()}  # all checked before any fit
-    if not (args.data / "outcomes.csv").exists():
-        generate_world(args.data, participants=3000, vacancies=1200, seed=args.world_seed)
-    bundle = load_data(args.data)
-    seeds = [int(seed) for seed in args.seeds.split(",")]
-    relevance = test_relevance(bundle.outcomes, bundle.vacancies, args.as_of, 60)
+    if not (data / "outcomes.csv").exists():
+        generate_world(data, participants=3000, vacancies=1200, seed=world_seed)
+    bundle = load_data(data)
+    relevance = test_relevance(bundle.outcomes, bundle.vacancies, as_of, 60)
     judged = bundle.participants[bundle.participants["participant_id"].isin(relevance["query_id"])].reset_index(drop=True)
     ndcg: dict[str, list[float]] = {}
     for name, config in configs.items():
         for seed in seeds:
             seeded = config.model_copy(update={"ranker": config.ranker.model_copy(update={"seed": seed, "num_threads": 1})})
             start = time.perf_counter()
-            pipeline = MatchingPipeline(seeded, cache_dir=args.cache_dir).fit(
-                bundle.participants, bundle.vacancies, bundle.outcomes, args.as_of)
-            result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, args.as_of)
+            pipeline = MatchingPipeline(seeded, cache_dir=cache_dir).fit(
+                bundle.participants, bundle.vacancies, bundle.outcomes, as_of)
+            result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, as_of)
             seconds = time.perf_counter() - start
             trees = pipeline.ranker_.best_iteration_ if pipeline.ranker_ is not None else 0
-            scored = pipeline.score_candidates(judged, pipeline.prepare_vacancies(bundle.vacancies), args.as_of)
+            scored = pipeline.score_candidates(judged, pipeline.prepare_vacancies(bundle.vacancies), as_of)
             explain_start = time.perf_counter()
             if pipeline.ranker_ is not None:
                 pipeline.ranker_.contributions(scored.features.matrix)
@@ -105,6 +97,19 @@ def main() -> None:
         spread = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
         emit({"bench": "config_variants", "variant": name, "changes": variants[name], "mean_ndcg@10": mean,
               "standard_error": spread, "seeds": len(values), "relative_change": (mean - reference) / reference})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/w2031"))
+    parser.add_argument("--world-seed", type=int, default=2031, help="seed of a world generated into --data")
+    parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 7, 1))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--cache-dir", default="/tmp/embcache")
+    parser.add_argument("--variant", action="append", required=True, help="NAME[:section.field=value,...]")
+    args = parser.parse_args()
+    compare(dict(parse_variant(text) for text in args.variant), args.data, args.world_seed, args.as_of,
+            [int(seed) for seed in args.seeds.split(",")], args.cache_dir)
 
 
 if __name__ == "__main__":

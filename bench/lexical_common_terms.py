@@ -31,7 +31,7 @@ import pandas as pd
 from _report import emit
 
 from ilona_match.contract import load_data
-from ilona_match.evaluation import test_relevance
+from ilona_match.evaluation import _as_recs, test_relevance
 from ilona_match.metrics import evaluate_rankings
 from ilona_match.persistence import load_pipeline
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig, top_n
@@ -89,7 +89,7 @@ def judged(bundle, cache: Path, values: list[float], refit: bool) -> None:
         start = time.perf_counter()
         scored = pipeline.score_candidates(people, state, as_of)
         seconds = time.perf_counter() - start
-        recs = top_n(scored, state, 50).rename(columns={"participant_id": "query_id", "vacancy_id": "item_id"})
+        recs = _as_recs(top_n(scored, state, 50))
         metrics = evaluate_rankings(recs, relevance, ks=(10, 50), n_items=len(state.jobs))
         top20 = recs[recs["rank"] <= 20]
         shown = set(zip(top20["query_id"], top20["item_id"]))

@@ -243,7 +243,9 @@ def main() -> None:
     if args.cache is None:
         shutil.rmtree(cache, ignore_errors=True)
     first = "cold" if args.cache is None else "given_cache"
-    for cache_state, runs in ((first, 1), ("warm", args.repeats))[:2 if args.repeats else 1]:
+    for cache_state, runs in ((first, 1), ("warm", args.repeats)):
+        if runs == 0:
+            continue
         stage_runs: dict[str, list[float]] = defaultdict(list)
         totals: list[float] = []
         for _ in range(runs):
