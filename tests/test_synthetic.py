@@ -36,7 +36,8 @@ def _files(directory: Path) -> dict[str, bytes]:
 
 def test_world_loads_under_the_contract_without_faults(world: tuple[Path, object, DataBundle]) -> None:
     directory, summary, bundle = world
-    assert sorted(path.name for path in directory.iterdir()) == ["outcomes.csv", "participants.csv", "vacancies.csv"]
+    assert sorted(path.name for path in directory.iterdir()) == ["outcomes.csv", "participants.csv", "vacancies.csv",
+                                                                 "world.json"]
     assert bundle.rejects.empty
     assert (len(bundle.participants), len(bundle.vacancies), len(bundle.outcomes)) == (2000, 800, summary.outcomes)
     assert summary.participants_path == directory / "participants.csv"
@@ -177,7 +178,8 @@ def test_parquet_world_uses_native_types_and_replaces_a_csv_world(tmp_path: Path
     calls: list[int] = []
     summary = generate_world(tmp_path, participants=300, vacancies=100, seed=2, fmt="parquet", chunk_size=100,
                              progress=calls.append)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["outcomes.parquet", "participants.parquet", "vacancies.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outcomes.parquet", "participants.parquet", "vacancies.parquet",
+                                                          "world.json"]
     assert sum(calls) == 300
     schema = pq.read_schema(tmp_path / "vacancies.parquet")
     assert schema.field("required_skills").type == pa.list_(pa.string())

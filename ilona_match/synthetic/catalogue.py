@@ -67,6 +67,7 @@ class Catalogue:
     entry_weight: np.ndarray  # within its sector, sums to 1
     entry_load: np.ndarray  # rank in LOADS
     entry_flags: np.ndarray  # (entries, 5) probabilities in FLAGS order
+    occupation_code: np.ndarray  # the catalogue's ESCO occupation codes
     occupation_uri: np.ndarray
     occupation_isco: np.ndarray
     occupation_labels: np.ndarray  # (occupations, 3)
@@ -186,6 +187,7 @@ def _build(raw: dict[str, Any]) -> Catalogue:
         entry_weight=_readonly(entry_weight),
         entry_load=_readonly([e[3] for e in entries], np.int8),
         entry_flags=_readonly([e[4] for e in entries], np.float64),
+        occupation_code=_readonly(codes, object),
         occupation_uri=_readonly(concepts.uri.to_numpy()[occupation_rows], object),
         occupation_isco=_readonly(concepts.isco_group.to_numpy()[occupation_rows], object),
         occupation_labels=_readonly(concepts[labels].to_numpy()[occupation_rows], object),

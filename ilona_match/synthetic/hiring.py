@@ -12,7 +12,7 @@ import numpy as np
 
 from ilona_match.synthetic.arrays import sigmoid
 
-__all__ = ["EVENTS", "HiringWeights", "PairFacts", "hidden_outcomes"]
+__all__ = ["EVENTS", "HiringWeights", "PairFacts", "hidden_outcomes", "hire_probability"]
 
 # Contract events, weakest to strongest; also the column order of hidden_outcomes' result.
 EVENTS: tuple[str, ...] = (
@@ -166,3 +166,34 @@ def hidden_outcomes(facts: PairFacts, w: HiringWeights, rng: np.random.Generator
     days[:, 7] = np.where(hired, hired_day, -1)
     days[:, 8] = np.where(retained, hired_day + RETENTION_DAYS, -1)
     return days, hire_logit - threshold
+
+
+_NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(24)
+_NORMAL = np.sqrt(2.0) * _NODES  # points and weights of E[f(Z)], Z ~ N(0, 1), by Gauss-Hermite
+_NORMAL_WEIGHT = _WEIGHTS / np.sqrt(np.pi)
+
+
+def hire_probability(facts: PairFacts, w: HiringWeights) -> np.ndarray:
+    """The chance that recommending each pair ends in a hire under ``hidden_outcomes``' process:
+    P(not declined and applied) * P(interview and hired | applied), each integrated over its noise.
+
+    Competition for the openings is left out (it depends on who else applies). This is the truth a
+    synthetic world scores recommendations against; the engine never sees it.
+    """
+    appeal = (w.appeal_preferred_sector * facts.preferred_sector + w.appeal_own_occupation * facts.own_occupation
+              - w.appeal_commute * facts.commute_excess - w.appeal_visible_conflict * facts.visible_conflict
+              + w.appeal_person * facts.person)[:, None] + w.appeal_noise * _NORMAL[None, :]
+    intercept = np.where(facts.recommended, w.apply_recommended, w.apply_viewed)[:, None]
+    decline = np.where(facts.recommended[:, None], sigmoid(w.decline_intercept - appeal), 0.0)
+    applies = ((1.0 - decline) * sigmoid(intercept + appeal)) @ _NORMAL_WEIGHT
+
+    fit = (w.essential_coverage * facts.essential_coverage + w.optional_coverage * facts.optional_coverage
+           + w.own_occupation * facts.own_occupation + w.related_occupation * facts.related_occupation
+           + w.missing_language * facts.missing_language + w.unemployment * facts.unemployment
+           + w.wage_subsidy * facts.wage_subsidy + w.job_coach_social_enterprise * facts.job_coach_social_enterprise
+           + w.job_coach_private * facts.job_coach_private + w.quiet_customer_work * facts.quiet_customer_work
+           + w.person * facts.person + w.vacancy * facts.vacancy)[:, None] + w.noise * _NORMAL[None, :]
+    trial = (facts.work_trial * w.work_trial_share)[:, None]
+    hired = ((1.0 - trial) * sigmoid(w.hire_intercept + fit) + trial * sigmoid(w.hire_intercept + fit + w.work_trial_bonus))
+    hires = (sigmoid(w.interview_intercept + fit) * hired) @ _NORMAL_WEIGHT
+    return applies * hires * ~facts.visible_conflict * ~facts.hidden_conflict

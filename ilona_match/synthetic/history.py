@@ -20,7 +20,7 @@ from ilona_match.synthetic.people import People
 
 __all__ = [
     "Heuristic", "LoggedPairs", "LoggingPolicy", "PublicationIndex", "VacancyLookup", "hire_claims", "log_pairs",
-    "outcome_table",
+    "outcome_table", "pair_facts",
 ]
 
 
@@ -255,7 +255,7 @@ def _pairs(rng: np.random.Generator, people: People, lookup: VacancyLookup, cata
     return p[first], v[first], day[first], recommended[first]
 
 
-def _facts(people: People, lookup: VacancyLookup, p: np.ndarray, v: np.ndarray, day: np.ndarray,
+def pair_facts(people: People, lookup: VacancyLookup, p: np.ndarray, v: np.ndarray, day: np.ndarray,
            recommended: np.ndarray) -> PairFacts:
     vac = lookup.vacancies
     skills = np.where(people.skills[p] >= 0, people.skills[p], lookup.required.shape[1] - 1)
@@ -306,7 +306,7 @@ def log_pairs(rng: np.random.Generator, people: People, lookup: VacancyLookup, c
               policy: LoggingPolicy, weights: HiringWeights) -> LoggedPairs:
     """Who met which vacancy (the logging policy) and what the hidden process made of it."""
     p, v, day, recommended = _pairs(rng, people, lookup, catalogue, policy)
-    days, priority = hidden_outcomes(_facts(people, lookup, p, v, day, recommended), weights, rng)
+    days, priority = hidden_outcomes(pair_facts(people, lookup, p, v, day, recommended), weights, rng)
     keys = (people.first_number + p).astype(np.int64) * len(lookup.vacancies) + v
     return LoggedPairs(person=p, vacancy=v, day=day, days=days, priority=priority, keys=keys)
 

@@ -58,6 +58,7 @@ class People:
     supports: np.ndarray  # (n, 4) bool in SUPPORTS order
     unemployment_months: np.ndarray
     languages: np.ndarray  # (n, len(SPOKEN_LANGUAGES)) bool
+    language: np.ndarray  # position in LANGUAGES of the language the person writes in
     latent: np.ndarray
     active_from: np.ndarray  # day numbers of the person's time with a coach
     active_until: np.ndarray
@@ -149,7 +150,7 @@ def make_people(c: Catalogue, t: dict[str, TemplateSet], rng: np.random.Generato
         table=table, first_number=first_number, ids=ids, sector=sector, prefers=prefers,
         history=history, skills=skills, town=town, lat=lat, lon=lon, max_hours=max_hours, capacity=capacity,
         restrictions=restrictions, commute_km=commute, remote_ok=remote_ok, supports=supports,
-        unemployment_months=months, languages=languages, latent=latent,
+        unemployment_months=months, languages=languages, language=language, latent=latent,
         active_from=active_from.astype(np.int32), active_until=active_until.astype(np.int32),
     )
 

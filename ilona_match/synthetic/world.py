@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ilona_match.synthetic.catalogue import Catalogue, load_catalogue
-from ilona_match.synthetic.hiring import EVENTS, HiringWeights
+from ilona_match.synthetic.hiring import EVENTS, HiringWeights, hire_probability
 from ilona_match.synthetic.history import (
     LoggedPairs,
     LoggingPolicy,
@@ -31,13 +31,15 @@ from ilona_match.synthetic.history import (
     hire_claims,
     log_pairs,
     outcome_table,
+    pair_facts,
 )
-from ilona_match.synthetic.jobs import make_vacancies
+from ilona_match.synthetic.jobs import Vacancies, make_vacancies
 from ilona_match.synthetic.output import FORMATS, TableWriter
 from ilona_match.synthetic.people import People, make_people
 from ilona_match.synthetic.text import load_templates
+from ilona_match.synthetic.truth import write_world_file
 
-__all__ = ["BLOCK", "PARTICIPANTS_PER_COACH", "WorldConfig", "WorldSummary", "generate_world"]
+__all__ = ["BLOCK", "PARTICIPANTS_PER_COACH", "WorldConfig", "WorldSummary", "generate_world", "world_truth"]
 
 BLOCK = 1000
 PARTICIPANTS_PER_COACH = 40
@@ -148,6 +150,69 @@ def _outbid_hires(claims: list[tuple[np.ndarray, np.ndarray, np.ndarray]], openi
     return np.sort(keys[rank >= openings[vacancy]])
 
 
+@dataclass(frozen=True)
+class _State:
+    """A world's vacancies and the means to draw any block of its people (the same for every pass)."""
+
+    config: WorldConfig
+    catalogue: Catalogue
+    templates: dict
+    jobs: Vacancies
+    lookup: VacancyLookup
+    coach_offset: np.ndarray
+    coach_count: np.ndarray
+
+    @classmethod
+    def draw(cls, config: WorldConfig) -> _State:
+        catalogue, templates = load_catalogue(), load_templates()
+        jobs = make_vacancies(catalogue, templates["vacancy"], config.vacancies, _stream(config.seed, 0),
+                              config.first_day, config.days, other_languages=config.other_languages)
+        return cls(config, catalogue, templates, jobs, VacancyLookup.build(jobs, catalogue),
+                   *_coach_plan(catalogue, config.participants))
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.config.participants // BLOCK)
+
+    def people(self, number: int, record: bool) -> People:
+        """Block ``number`` of participants; with ``record``, also the rows their coaches wrote."""
+        c, first = self.config, number * BLOCK
+        return make_people(self.catalogue, self.templates["participant"], _stream(c.seed, 1, number, 0), first + 1,
+                           min(BLOCK, c.participants - first), c.first_day, c.days, self.coach_offset,
+                           self.coach_count, _stream(c.seed, 1, number, 1) if record else None,
+                           other_languages=c.other_languages)
+
+
+class _CoachWorldTruth:
+    """Hidden hire probabilities of a world drawn by ``generate_world`` (``truth.Truth``)."""
+
+    def __init__(self, config: WorldConfig) -> None:
+        self._state = _State.draw(config)
+        self._people: dict[int, People] = {}
+
+    def hire_probability(self, participant_ids: np.ndarray, vacancy_ids: np.ndarray) -> np.ndarray:
+        state = self._state
+        number = np.array([int(str(pid)[1:]) for pid in participant_ids], dtype=np.int64) - 1
+        vacancy = np.array([int(str(vid)[1:]) for vid in vacancy_ids], dtype=np.int64) - 1
+        if len(number) and (number.min() < 0 or number.max() >= state.config.participants
+                            or vacancy.min() < 0 or vacancy.max() >= len(state.jobs)):
+            raise ValueError("an id is not one of this world's participants or vacancies")
+        result = np.zeros(len(number))
+        for block in np.unique(number // BLOCK):
+            rows = np.flatnonzero(number // BLOCK == block)
+            people = self._people.setdefault(int(block), state.people(int(block), record=False))
+            p = number[rows] - block * BLOCK
+            facts = pair_facts(people, state.lookup, p, vacancy[rows], np.zeros(len(rows), np.int64),
+                               np.ones(len(rows), bool))
+            result[rows] = hire_probability(facts, state.config.hiring)
+        return result
+
+
+def world_truth(config: WorldConfig) -> _CoachWorldTruth:
+    """The hidden truth of the world ``config`` draws (redrawn from its seed, nothing read from disk)."""
+    return _CoachWorldTruth(config)
+
+
 def generate_world(
     out_dir: str | Path,
     *,
@@ -177,25 +242,17 @@ def generate_world(
     for name in ("participants", "vacancies", "outcomes"):
         for other in FORMATS:
             (directory / f"{name}.{other}").unlink(missing_ok=True)
+    write_world_file(directory, "coach", config)
 
-    catalogue = load_catalogue()
-    templates = load_templates()
-    first_day, last_day = config.first_day, config.first_day + config.days - 1
-    jobs = make_vacancies(catalogue, templates["vacancy"], config.vacancies, _stream(seed, 0), first_day, config.days,
-                          other_languages=config.other_languages)
+    state = _State.draw(config)
+    catalogue, jobs, lookup = state.catalogue, state.jobs, state.lookup
+    last_day = config.first_day + config.days - 1
     with TableWriter(directory, "vacancies", fmt) as writer:
         writer.write(jobs.table)
-    lookup = VacancyLookup.build(jobs, catalogue)
-    coach_offset, coach_count = _coach_plan(catalogue, config.participants)
-
-    n_blocks = -(-config.participants // BLOCK)
+    n_blocks = state.blocks
 
     def block(number: int, record: bool) -> tuple[People, LoggedPairs]:
-        first = number * BLOCK
-        people = make_people(catalogue, templates["participant"], _stream(seed, 1, number, 0), first + 1,
-                             min(BLOCK, config.participants - first), first_day, config.days, coach_offset,
-                             coach_count, _stream(seed, 1, number, 1) if record else None,
-                             other_languages=config.other_languages)
+        people = state.people(number, record)
         pairs = log_pairs(_stream(seed, 1, number, 2), people, lookup, catalogue, config.policy, config.hiring)
         return people, pairs
 
