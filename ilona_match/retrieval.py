@@ -125,6 +125,18 @@ def _without_common_terms(items_t: sparse.csr_matrix, max_df: float) -> sparse.c
     return sparse.csr_matrix((items_t.data[kept], items_t.indices[kept], indptr), shape=items_t.shape)
 
 
+def _index_with_vectors(vectors: np.ndarray, config: IndexConfig) -> tuple[VectorIndex | None, np.ndarray]:
+    """A FAISS index over the rows that have a vector, and those rows' positions.
+
+    A vacancy with no text, or whose text names no ESCO concept, has a zero vector: it carries no
+    evidence for that channel, cannot be normalised, and the other channels (and the fill) still
+    reach it. With no such row at all the channel has no index (None)."""
+    rows = np.flatnonzero(np.abs(vectors).sum(axis=1) > 0)
+    if len(rows) == 0:
+        return None, rows
+    return VectorIndex(config).fit(np.ascontiguousarray(vectors[rows])), rows
+
+
 @dataclass(frozen=True)
 class _OpenVacancies:
     """The sparse channels of one set of open vacancies as inverted indexes (terms x open vacancies)."""
@@ -145,8 +157,8 @@ class CandidateRetriever:
         """Index the vacancies' dense vectors; keep their sparse channels."""
         if len(jobs) == 0:
             raise ValueError("cannot retrieve from 0 vacancies")
-        self.dense_index_ = VectorIndex(self.index_config).fit(vectors.vacancy_dense)
-        self.concept_index_ = VectorIndex(self.index_config).fit(vectors.vacancy_concept)
+        self.dense_index_, self.dense_rows_ = _index_with_vectors(vectors.vacancy_dense, self.index_config)
+        self.concept_index_, self.concept_rows_ = _index_with_vectors(vectors.vacancy_concept, self.index_config)
         self.lexical_ = vectors.vacancy_lexical
         self.concepts_ = sparse.hstack([jobs.wanted_skills, jobs.occupations * 3.0], format="csr")
         self.n_vacancies_ = len(jobs)
@@ -154,9 +166,13 @@ class CandidateRetriever:
         return self
 
     def retrieve(
-        self, people: ParticipantProfiles, jobs: VacancyProfiles, vectors: TextVectors, as_of: date
+        self, people: ParticipantProfiles, jobs: VacancyProfiles, vectors: TextVectors, as_of: date,
+        excluded: np.ndarray | None = None,
     ) -> Retrieved:
-        """Feasible candidates for every participant among the vacancies open on ``as_of``."""
+        """Feasible candidates for every participant among the vacancies open on ``as_of``.
+
+        ``excluded``: sorted keys ``participant position * len(jobs) + vacancy position`` of pairs
+        never to propose (``exclusion.ExcludedPairs.keys``); the fill looks further for them."""
         if not hasattr(self, "dense_index_"):
             raise NotFittedError("CandidateRetriever is not fitted: call fit(jobs, vectors) first")
         if len(jobs) != self.n_vacancies_:
@@ -168,13 +184,19 @@ class CandidateRetriever:
         if len(open_positions) and n:
             for channel in self.config.channels:
                 if channel in ("dense_text", "dense_concept"):
-                    index = self.dense_index_ if channel == "dense_text" else self.concept_index_
-                    queries = vectors.participant_dense if channel == "dense_text" else vectors.participant_concept
+                    text = channel == "dense_text"
+                    index, indexed = (self.dense_index_, self.dense_rows_) if text else (self.concept_index_, self.concept_rows_)
+                    queries = vectors.participant_dense if text else vectors.participant_concept
                     usable = np.abs(queries).sum(axis=1) > 0
-                    _, positions = index.search_subset(queries[usable], k, open_positions)
-                    rows = np.repeat(np.flatnonzero(usable), positions.shape[1]).reshape(positions.shape)
-                    keep = positions >= 0
-                    proposals[channel] = (rows[keep], positions[keep])
+                    # the index holds only the vacancies with a vector (a text, or a concept); search the open ones
+                    allowed = np.searchsorted(indexed, open_positions)
+                    allowed = allowed[(allowed < len(indexed)) & (indexed[np.minimum(allowed, len(indexed) - 1)] == open_positions)]
+                    if index is None or not usable.any() or len(allowed) == 0:
+                        continue
+                    _, found = index.search_subset(queries[usable], k, allowed)
+                    rows = np.repeat(np.flatnonzero(usable), found.shape[1]).reshape(found.shape)
+                    keep = found >= 0
+                    proposals[channel] = (rows[keep], indexed[found[keep]])
                 else:
                     query = vectors.participant_lexical if channel == "lexical" else sparse.hstack(
                         [(people.skills + people.implied_skills).sign(), people.occupations], format="csr"
@@ -187,9 +209,12 @@ class CandidateRetriever:
         participant, vacancy, proposed_by = self._union(proposals, n)
         proposed_total = len(participant)
         ok = feasible(people.limits, jobs.demands, participant, vacancy, as_of)
+        excluded = np.empty(0, np.int64) if excluded is None else np.asarray(excluded, np.int64)
+        if len(excluded):
+            ok &= ~np.isin(participant * np.int64(self.n_vacancies_) + vacancy, excluded)
         participant, vacancy = participant[ok], vacancy[ok]
         proposed_by = {c: flags[ok] for c, flags in proposed_by.items()}
-        fill_p, fill_v = self._fill(people, jobs, vectors, (participant, vacancy), open_positions, as_of)
+        fill_p, fill_v = self._fill(people, jobs, vectors, (participant, vacancy), open_positions, as_of, excluded)
         filled = np.concatenate([np.zeros(len(participant), bool), np.ones(len(fill_p), bool)])
         participant = np.concatenate([participant, fill_p])
         vacancy = np.concatenate([vacancy, fill_v])
@@ -240,10 +265,10 @@ class CandidateRetriever:
 
     def _fill(
         self, people: ParticipantProfiles, jobs: VacancyProfiles, vectors: TextVectors,
-        have: tuple[np.ndarray, np.ndarray], open_positions: np.ndarray, as_of: date,
+        have: tuple[np.ndarray, np.ndarray], open_positions: np.ndarray, as_of: date, excluded: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exhaustive scan for people whose channels left fewer than ``min_feasible`` candidates:
-        their feasible open vacancies not yet proposed, best dense-text score first, up to the gap."""
+        their feasible open vacancies not yet proposed nor excluded, best dense-text score first, up to the gap."""
         need = self.config.min_feasible
         participant, vacancy = have
         counts = np.bincount(participant, minlength=len(people))
@@ -260,6 +285,10 @@ class CandidateRetriever:
             in_block = local[participant] >= 0
             proposed = np.zeros((len(block), self.n_vacancies_), bool)  # the block's pairs already proposed
             proposed[local[participant[in_block]], vacancy[in_block]] = True
+            if len(excluded):  # excluded pairs count as proposed: the fill never adds them
+                ex_p, ex_v = excluded // self.n_vacancies_, excluded % self.n_vacancies_
+                mine = local[ex_p] >= 0
+                proposed[local[ex_p[mine]], ex_v[mine]] = True
             local[block] = -1
             # the block's (person x open vacancy) grid, checked by broadcasting rather than per gathered pair
             ok = feasible(people.limits, jobs.demands, block[:, None], open_positions[None, :], as_of)
