@@ -3,7 +3,8 @@
 Routes: ``GET /health`` (no key), ``POST /recommendations``, ``GET /participants/{id}/recommendations``,
 ``POST /feedback`` and ``GET /openapi.json``. Every route but ``/health`` needs an API key in
 ``X-API-Key`` (or ``Authorization: Bearer``); keys are checked before any body is read, against the
-SHA-256 hashes in the keys file (``ilona-match api-key add NAME`` makes one), in constant time.
+SHA-256 hashes in the keys file (``ilona-match api-key add --name NAME`` makes one), in constant time.
+Without any key the API does not start: every call would be refused.
 
 Participants are checked with the same contract rules as table rows, so a fault comes back as 422
 naming the field. Bodies above ``api.max_body_bytes`` get 413, counted on the bytes actually
@@ -12,6 +13,8 @@ one JSON object per request) holds method, route template, status, duration and 
 a participant's free text never reaches a log.
 
 The vacancies open on ``api.as_of`` (default: today) in ``api.data_dir`` are prepared once at start.
+Lists come from the same function as the nightly table; the folder's outcome events and the stored
+feedback leave the pairs already acted on out, and a posted event counts from the next call on.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the request models, built per app from
@@ -34,6 +37,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -47,7 +51,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ilona_match import __version__
 from ilona_match.config import Settings
 from ilona_match.constraints import VacancyDemands, open_on
-from ilona_match.contract import EVENTS, PARTICIPANT_COLUMNS, ContractError, load_data, records_to_frame
+from ilona_match.contract import (
+    EVENTS,
+    PARTICIPANT_COLUMNS,
+    ContractError,
+    find_table,
+    load_data,
+    records_to_frame,
+)
 from ilona_match.matcher import Matcher
 from ilona_match.store import ResultStore
 
@@ -294,17 +305,33 @@ def _split(cell: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- the app
-def _load_matcher(settings: Settings, as_of: date) -> Matcher:
-    """The champion over the vacancies of ``api.data_dir`` open on ``as_of``."""
+def _load_matcher(settings: Settings, as_of: date, store: ResultStore) -> Matcher:
+    """The champion over the vacancies of ``api.data_dir`` open on ``as_of``, knowing the folder's
+    outcome events (when it has them) and the stored feedback: pairs already acted on are left out."""
     if settings.api.data_dir is None:
         raise ValueError("api.data_dir is not set: give the data folder whose vacancies the API serves "
                          "(ILONA_MATCH_API__DATA_DIR or api.data_dir in --config)")
-    vacancies = load_data(settings.api.data_dir, tables=("vacancies",),
-                          max_text_chars=settings.contract.max_text_chars).vacancies
+    tables = ("vacancies", "outcomes") if _has_table(settings.api.data_dir, "outcomes") else ("vacancies",)
+    bundle = load_data(settings.api.data_dir, tables=tables, max_text_chars=settings.contract.max_text_chars)
+    vacancies = bundle.vacancies
     open_now = vacancies[open_on(VacancyDemands.from_frame(vacancies), as_of)].reset_index(drop=True)
     if open_now.empty:
         raise ValueError(f"{settings.api.data_dir}: no vacancy is open on {as_of.isoformat()}")
-    return Matcher.load(workdir=settings.workdir, vacancies=open_now, as_of=as_of)
+    feedback = store.feedback()
+    events = bundle.outcomes
+    if not feedback.empty:
+        events = pd.concat([events, records_to_frame("outcomes", feedback.drop(columns="received_at").to_dict("records"))],
+                           ignore_index=True)
+    return Matcher.load(workdir=settings.workdir, vacancies=open_now, as_of=as_of, outcomes=events,
+                        exclusion=settings.exclusion)
+
+
+def _has_table(directory: Path, table: str) -> bool:
+    try:
+        find_table(directory, table)
+    except ContractError:
+        return False
+    return True
 
 
 def _fault_detail(exc: ContractError, many: bool) -> list[dict[str, Any]]:
@@ -320,9 +347,10 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
     as_of = settings.api.as_of or date.today()
     keyring = _KeyRing(default_keys_file(settings))
     if not keyring.keys():
-        raise ValueError(f"{keyring.path}: no API keys; add one with `ilona-match api-key add NAME`")
-    matcher = matcher or _load_matcher(settings, as_of)
+        raise ValueError(f"no API keys in {keyring.path}: every call but /health would get 401, so the API does not "
+                         "start; add one with `ilona-match api-key add --name NAME`")
     store = store or ResultStore.from_settings(settings)
+    matcher = matcher or _load_matcher(settings, as_of, store)
     scoring = threading.Lock()  # one recommendation computes at a time; the model uses both cores already
     Request_ = _request_model(settings.api.max_k, settings.batch.k)
     secured = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
@@ -382,7 +410,10 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
             events = records_to_frame("outcomes", [event.model_dump(mode="json") for event in body])
         except ContractError as exc:
             return JSONResponse({"detail": _fault_detail(exc, many=True)}, status_code=422)
-        return FeedbackStored(stored=store.append_feedback(events))
+        stored = store.append_feedback(events)
+        with scoring:
+            matcher.add_events(events)  # the next list already leaves these pairs out
+        return FeedbackStored(stored=stored)
 
     return app
 

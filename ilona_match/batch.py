@@ -1,6 +1,9 @@
-"""The nightly batch: recommendations for many participants in the contract's recommendations form.
+"""The one serving path (``serve_lists``) and the nightly batch in the contract's recommendations form.
 
-Scores participants in chunks (bounded memory, a progress callback per chunk) over vacancies
+Every list the engine hands out — the nightly table, ``Matcher.recommend`` / ``recommend_batch``,
+the MLflow model and the HTTP API — comes from ``serve_lists``: open on the date, no hard
+constraint broken, no pair already acted on, ranked, allocated where a run allocates, explained.
+It scores participants in chunks (bounded memory, a progress callback per chunk) over vacancies
 prepared once. The run id is derived from the model version, the as-of date, k and the input ids,
 and ties are broken by vacancy id, so the same inputs and model give the same table.
 """
@@ -18,11 +21,13 @@ import pandera.pandas as pa
 
 from ilona_match.allocation import Allocation, AllocationConfig, CandidatePool, PoolChunk, allocate
 from ilona_match.constraints import VacancyDemands, open_on
+from ilona_match.exclusion import ExcludedPairs
 from ilona_match.features import CandidatePairs
 from ilona_match.pipeline import MatchingPipeline, Scored, VacancyState, explain_top, ranked_rows, top_n
 from ilona_match.reasons import Explanation
 
-__all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "BatchResult", "recommend_frame", "run_batch", "run_id_for"]
+__all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "BatchResult", "ServedLists", "recommend_frame",
+           "run_batch", "run_id_for", "serve_lists"]
 
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
     "run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id", "score", "reasons", "to_check", "model_version",
@@ -66,30 +71,45 @@ class BatchResult:
     allocation: Allocation | None = None  # exposure caps applied across the run, with stats before/after
 
 
-def run_batch(
+@dataclass(frozen=True)
+class ServedLists:
+    """The lists of one call of ``serve_lists``: participant_id, coach_id, rank, vacancy_id, score,
+    to_check, reasons (``|``-joined), and row-aligned the explanations behind them."""
+
+    frame: pd.DataFrame
+    explanations: tuple[Explanation, ...]
+    allocation: Allocation | None = None
+
+
+def serve_lists(
     pipeline: MatchingPipeline,
     participants: pd.DataFrame,
-    vacancies: pd.DataFrame | VacancyState,
+    state: VacancyState,
     as_of: date,
     *,
     k: int = 10,
-    model_version: str = "unregistered",
-    chunk_size: int = 2000,
-    progress: Callable[[int], None] | None = None,
+    exclude: ExcludedPairs | None = None,
     allocation: AllocationConfig | None = None,
     candidate_pool: int = 50,
     pool_memory_mb: float = 2048,
-) -> BatchResult:
-    """Top-k feasible vacancies per participant with reasons, in RECOMMENDATION_COLUMNS order.
+    chunk_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+    use_ranker: bool = True,
+) -> ServedLists:
+    """The one serving path of the nightly batch, the Python API, the MLflow model and the HTTP API:
+    vacancies open on ``as_of`` that break no hard constraint, minus the pairs already acted on
+    (``exclude``, from ``exclusion.acted_pairs``), ranked, cut to k (after the allocation across
+    everyone in the call, when one is given), with reasons.
 
     Without ``allocation`` each chunk is cut to its top k and explained at once, so memory grows
     with the recommendations only. With it, each participant's top ``candidate_pool`` candidates
-    are kept from every chunk and one allocation across the whole run caps how many people each
+    are kept from every chunk and one allocation across the whole call caps how many people each
     vacancy goes to (``allocation.k`` is replaced by ``k``); only the chosen rows are explained.
     A chunk's pool keeps its candidates' features while the kept ones fit in ``pool_memory_mb``;
     beyond that it keeps (participant, vacancy, score) alone, 16 bytes a row, and its chosen rows
     are scored again after the allocation (the same features and scores, at the cost of building
     the chunk's profiles and vectors twice). The output is the same either way.
+    ``use_ranker=False`` ranks with the documented prior alone (the no-ranker baseline).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -99,10 +119,6 @@ def run_batch(
         raise ValueError(f"candidate_pool must be at least k={k}, got {candidate_pool}")
     if pool_memory_mb < 0:
         raise ValueError(f"pool_memory_mb must be at least 0, got {pool_memory_mb}")
-    state = vacancies if isinstance(vacancies, VacancyState) else _prepare_open(pipeline, vacancies, as_of)
-    vacancy_ids = pd.Series(state.jobs.ids) if isinstance(vacancies, VacancyState) else vacancies["vacancy_id"]
-    variant = "" if allocation is None else f"{allocation.exposure_per_opening}:{allocation.method}:{candidate_pool}"
-    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], vacancy_ids, variant)
     firsts = range(0, len(participants), chunk_size)  # each chunk's first participant position
 
     def chunk_at(first: int) -> pd.DataFrame:
@@ -113,7 +129,7 @@ def run_batch(
 
     def explain(chosen: Scored) -> None:
         top = top_n(chosen, state, k)
-        explained = explain_top(pipeline, chosen, state, top)
+        explained = explain_top(pipeline, chosen, state, top, use_ranker=use_ranker)
         top["reasons"] = ["|".join(e.reasons) for e in explained]
         parts.append(top)
         explanations.extend(explained)
@@ -123,7 +139,7 @@ def run_batch(
     budget = pool_memory_mb * 2**20
     for first in firsts:
         chunk = chunk_at(first)
-        scored = pipeline.score_candidates(chunk, state, as_of)
+        scored = pipeline.score_candidates(chunk, state, as_of, use_ranker=use_ranker, exclude=exclude)
         if allocation is None:
             explain(scored)
         else:
@@ -147,8 +163,41 @@ def run_batch(
             else:  # features not kept: score the chosen rows again
                 at = starts[i] + rows
                 pairs = CandidatePairs(candidates.participant[at] - first, candidates.vacancy[at])
-                explain(pipeline.score_pairs(chunk_at(first), state, pairs, as_of))
-    return BatchResult(_contract_form(parts, run_id, as_of, model_version), tuple(explanations), allocated)
+                explain(pipeline.score_pairs(chunk_at(first), state, pairs, as_of, use_ranker=use_ranker))
+    columns = ["participant_id", "coach_id", "rank", "vacancy_id", "score", "to_check", "reasons"]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return ServedLists(frame, tuple(explanations), allocated)
+
+
+def run_batch(
+    pipeline: MatchingPipeline,
+    participants: pd.DataFrame,
+    vacancies: pd.DataFrame | VacancyState,
+    as_of: date,
+    *,
+    k: int = 10,
+    model_version: str = "unregistered",
+    chunk_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+    allocation: AllocationConfig | None = None,
+    candidate_pool: int = 50,
+    pool_memory_mb: float = 2048,
+    exclude: ExcludedPairs | None = None,
+    use_ranker: bool = True,
+) -> BatchResult:
+    """``serve_lists`` for a whole run, in the contract's recommendations form (RECOMMENDATION_COLUMNS),
+    with a run id derived from the model version, date, k, options and input ids."""
+    state = vacancies if isinstance(vacancies, VacancyState) else _prepare_open(pipeline, vacancies, as_of)
+    vacancy_ids = pd.Series(state.jobs.ids) if isinstance(vacancies, VacancyState) else vacancies["vacancy_id"]
+    variant = "" if allocation is None else f"{allocation.exposure_per_opening}:{allocation.method}:{candidate_pool}"
+    if not use_ranker:
+        variant += ":prior"
+    run_id = run_id_for(model_version, as_of, k, participants["participant_id"], vacancy_ids, variant)
+    served = serve_lists(pipeline, participants, state, as_of, k=k, exclude=exclude, allocation=allocation,
+                         candidate_pool=candidate_pool, pool_memory_mb=pool_memory_mb, chunk_size=chunk_size,
+                         progress=progress, use_ranker=use_ranker)
+    return BatchResult(_contract_form(served.frame, run_id, as_of, model_version), served.explanations,
+                       served.allocation)
 
 
 def _feature_bytes(pool: Scored) -> int:
@@ -176,15 +225,14 @@ def recommend_frame(
     model_version: str = "unregistered",
     chunk_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    exclude: ExcludedPairs | None = None,
 ) -> pd.DataFrame:
-    """The recommendations table of ``run_batch`` alone."""
+    """The recommendations table of ``run_batch`` alone (no allocation)."""
     return run_batch(pipeline, participants, vacancies, as_of, k=k, model_version=model_version,
-                     chunk_size=chunk_size, progress=progress).frame
+                     chunk_size=chunk_size, progress=progress, exclude=exclude).frame
 
 
-def _contract_form(parts: list[pd.DataFrame], run_id: str, as_of: date, model_version: str) -> pd.DataFrame:
-    columns = ["participant_id", "coach_id", "rank", "vacancy_id", "score", "to_check", "reasons"]
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+def _contract_form(frame: pd.DataFrame, run_id: str, as_of: date, model_version: str) -> pd.DataFrame:
     frame = frame.assign(run_id=run_id, as_of=as_of.isoformat(), model_version=str(model_version))
     frame = frame.astype({"rank": "int64", "score": "float64"})
     frame = frame.astype({c: str for c in ("participant_id", "coach_id", "vacancy_id", "reasons", "to_check")})

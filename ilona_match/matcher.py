@@ -1,11 +1,13 @@
 """The Python API other systems and notebooks call (docs/interfaces.md)::
 
-    matcher = Matcher.load(vacancies=vacancies_df, as_of=date(2026, 9, 1))  # the champion model
+    matcher = Matcher.load(vacancies=vacancies_df, as_of=date(2026, 9, 1), outcomes=outcomes_df)
     recs = matcher.recommend({"participant_id": "P1", ...}, k=10)
     frame = matcher.recommend_batch(participants_df, vacancies_df, as_of=date(2026, 9, 1), k=10)
     why = matcher.explain({"participant_id": "P1", ...}, "V101")
 
-Participants given as dicts go through the same contract checks as table rows.
+Participants given as dicts go through the same contract checks as table rows. Lists come from the
+same function as the nightly table (``batch.serve_lists``); the outcome events the matcher knows
+(``outcomes=``, ``use_history``, ``add_events``) leave the pairs already acted on out of every list.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ilona_match.batch import recommend_frame
-from ilona_match.contract import records_to_frame
+from ilona_match.batch import recommend_frame, serve_lists
+from ilona_match.contract import OUTCOME_COLUMNS, records_to_frame
+from ilona_match.exclusion import ExcludedPairs, ExclusionConfig, acted_pairs
 from ilona_match.features import CandidatePairs
-from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top, top_n
+from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top
 from ilona_match.reasons import Explanation
 
 __all__ = ["Matcher"]
 
 _WARM_UP_REQUEST = {"participant_id": "warm-up", "coach_id": "api", "language": "fi", "profile_text": "Olen hoitaja.",
                     "max_hours_per_week": 40.0, "physical_capacity": "heavy"}
+_EVENT_COLUMNS = [column.name for column in OUTCOME_COLUMNS]
 
 
 def _participant_frame(participant: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
@@ -42,13 +46,18 @@ def _participant_frame(participant: Mapping[str, Any] | pd.DataFrame) -> pd.Data
 
 
 class Matcher:
-    """A loaded model plus the vacancies it recommends from."""
+    """A loaded model, the vacancies it recommends from and the outcome events it knows."""
 
-    def __init__(self, pipeline: MatchingPipeline, model_version: str = "unregistered") -> None:
+    def __init__(self, pipeline: MatchingPipeline, model_version: str = "unregistered",
+                 exclusion: ExclusionConfig | None = None) -> None:
         self.pipeline = pipeline
         self.model_version = model_version
+        self.exclusion = exclusion or ExclusionConfig()
         self._state: VacancyState | None = None
         self._as_of: date | None = None
+        self._events = pd.DataFrame({name: pd.Series(dtype="datetime64[ns]" if name == "event_date" else object)
+                                     for name in _EVENT_COLUMNS})
+        self._excluded = ExcludedPairs.none()
 
     @classmethod
     def load(
@@ -58,12 +67,16 @@ class Matcher:
         workdir: str | Path = "ilona-work",
         vacancies: pd.DataFrame | None = None,
         as_of: date | None = None,
+        outcomes: pd.DataFrame | None = None,
+        exclusion: ExclusionConfig | None = None,
     ) -> Matcher:
         """The registered champion (default), a ``models:/`` URI, or a saved pipeline folder."""
         from ilona_match.tracking import load_champion
 
         pipeline, version = load_champion(workdir, None if model is None else str(model))
-        matcher = cls(pipeline, version)
+        matcher = cls(pipeline, version, exclusion)
+        if outcomes is not None:
+            matcher.use_history(outcomes)
         if vacancies is not None:
             matcher.use_vacancies(vacancies, as_of or date.today())
         return matcher
@@ -73,8 +86,26 @@ class Matcher:
         then warm up: the first request would otherwise wait seconds for what it loads and builds."""
         self._state = self.pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
         self._as_of = as_of
+        self._excluded = acted_pairs(self._events, as_of, self.exclusion)
         self._warm_up()
         return self
+
+    def use_history(self, events: pd.DataFrame) -> Matcher:
+        """The outcome events (contract outcomes form: the table plus stored feedback) that say which
+        pairs a person has already acted on; they replace any the matcher had."""
+        self._events = events[_EVENT_COLUMNS].reset_index(drop=True)
+        self._refresh()
+        return self
+
+    def add_events(self, events: pd.DataFrame) -> Matcher:
+        """Events just reported (e.g. ``POST /feedback``): the next list already leaves their pairs out."""
+        self._events = pd.concat([self._events, events[_EVENT_COLUMNS]], ignore_index=True)
+        self._refresh()
+        return self
+
+    def _refresh(self) -> None:
+        if self._as_of is not None:
+            self._excluded = acted_pairs(self._events, self._as_of, self.exclusion)
 
     def _warm_up(self) -> None:
         """Load each language's lemmatiser and label index and the embedding model, bypassing the
@@ -92,24 +123,23 @@ class Matcher:
     def recommend(self, participant: Mapping[str, Any] | pd.DataFrame, k: int = 10) -> list[dict[str, Any]]:
         """Ranked vacancies for one participant: dicts with rank, vacancy_id, score, reasons, to_check.
 
-        The same stages and order as a batch row (``top_n``, ties by vacancy id), without the run's
-        table bookkeeping: the API calls this while a coach waits.
+        The same function and order as a nightly row without allocation (``batch.serve_lists``);
+        the API calls this while a coach waits.
         """
         state, as_of = self._ready()
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        scored = self.pipeline.score_candidates(_participant_frame(participant), state, as_of)
-        top = top_n(scored, state, k)
-        explained = explain_top(self.pipeline, scored, state, top)
+        served = serve_lists(self.pipeline, _participant_frame(participant), state, as_of, k=k, exclude=self._excluded)
         return [
             {"rank": int(r.rank), "vacancy_id": str(r.vacancy_id), "score": float(r.score), "reasons": list(e.reasons),
              "to_check": r.to_check.split("|") if r.to_check else []}
-            for r, e in zip(top.itertuples(), explained)
+            for r, e in zip(served.frame.itertuples(), served.explanations)
         ]
 
     def recommend_batch(self, participants: pd.DataFrame, vacancies: pd.DataFrame, as_of: date, k: int = 10) -> pd.DataFrame:
-        """The recommendations table (contract form) for many participants."""
-        return recommend_frame(self.pipeline, participants, vacancies, as_of, k=k, model_version=self.model_version)
+        """The recommendations table (contract form) for many participants, leaving out the pairs the
+        known events say are done."""
+        exclude = acted_pairs(self._events, as_of, self.exclusion)
+        return recommend_frame(self.pipeline, participants, vacancies, as_of, k=k, model_version=self.model_version,
+                               exclude=exclude)
 
     def explain(self, participant: Mapping[str, Any] | pd.DataFrame, vacancy_id: str) -> Explanation:
         """Why ``vacancy_id`` ranks where it does for this participant (data and ``.text``).

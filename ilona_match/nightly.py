@@ -23,7 +23,9 @@ from ilona_match.allocation import Allocation, AllocationConfig
 from ilona_match.batch import run_batch
 from ilona_match.config import Settings
 from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
-from ilona_match.contract import load_data, write_rejects, write_table
+from ilona_match.contract import ContractError, find_table, load_data, write_rejects, write_table
+from ilona_match.events import combine_events
+from ilona_match.exclusion import acted_pairs
 from ilona_match.store import ResultStore, RunLog
 
 __all__ = ["NightlyOutputs", "publish_file", "run_nightly"]
@@ -88,6 +90,16 @@ def _check_constraints(frame: pd.DataFrame, participants: pd.DataFrame, vacancie
     return len(frame)
 
 
+def _tables_present(data_dir: Path) -> tuple[str, ...]:
+    """participants and vacancies always; outcomes when the folder has them (the pairs already acted on
+    are left out of every list; a folder without an outcome history excludes nothing)."""
+    try:
+        find_table(data_dir, "outcomes")
+    except ContractError:
+        return ("participants", "vacancies")
+    return ("participants", "vacancies", "outcomes")
+
+
 def _allocation_details(allocation: Allocation | None) -> dict[str, float | int | str]:
     """Congestion before and after the exposure caps, for the run log (counts and ratios only)."""
     if allocation is None:
@@ -123,9 +135,13 @@ def run_nightly(
     started = datetime.now(timezone.utc)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"--out {out}: use a .csv or .parquet file name")
-    bundle = load_data(data_dir, tables=("participants", "vacancies"), on_error="continue",
+    bundle = load_data(data_dir, tables=_tables_present(data_dir), on_error="continue",
                        max_text_chars=settings.contract.max_text_chars)
     participants = bundle.participants
+    store = ResultStore.from_settings(settings)
+    history = combine_events(bundle.outcomes, store.feedback(), bundle.participants["participant_id"],
+                             bundle.vacancies["vacancy_id"])
+    exclude = acted_pairs(history.events, as_of, settings.exclusion)
     if participant_ids is not None:
         unknown = sorted(set(participant_ids) - set(participants["participant_id"]))
         if unknown:
@@ -139,7 +155,8 @@ def run_nightly(
                   if settings.batch.allocation else None)
     result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
                        chunk_size=settings.batch.chunk_size, progress=progress, allocation=allocation,
-                       candidate_pool=settings.batch.candidate_pool, pool_memory_mb=settings.batch.pool_memory_mb)
+                       candidate_pool=settings.batch.candidate_pool, pool_memory_mb=settings.batch.pool_memory_mb,
+                       exclude=exclude)
     frame = result.frame
     checked = _check_constraints(frame, participants, bundle.vacancies, as_of)
     run_id = str(frame["run_id"].iloc[0]) if len(frame) else f"run-{as_of:%Y%m%d}-empty"
@@ -155,7 +172,6 @@ def run_nightly(
                                              participants=participants), reports_path)
     publish_file(lambda path: write_table(frame, path), out)
 
-    store = ResultStore.from_settings(settings)
     open_count = int(open_on(VacancyDemands.from_frame(bundle.vacancies), as_of).sum())
     log = RunLog(
         run_id=run_id, as_of=as_of, model_version=str(version),
@@ -165,6 +181,9 @@ def run_nightly(
         rejected_rows=len(bundle.rejects[["file", "row"]].drop_duplicates()),
         recommendations=len(frame), to_check=int((frame["to_check"] != "").sum()),
         details={"constraint_checks": checked, "constraint_breaks": 0,
+                 "pairs_excluded_done": int((exclude.reasons == "done").sum()),
+                 "pairs_excluded_rested": int((exclude.reasons == "rested").sum()),
+                 "feedback_events_used": history.from_feedback,
                  "participants_without_recommendation": len(participants) - int(frame["participant_id"].nunique()),
                  **_allocation_details(result.allocation)},
     )

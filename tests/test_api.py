@@ -20,12 +20,10 @@ import pandas as pd
 import pytest
 
 from ilona_match.api import ACCESS_LOGGER, add_api_key, background_server, create_app, load_api_keys
-from ilona_match.batch import recommend_frame
 from ilona_match.config import Settings, load_settings
-from ilona_match.constraints import VacancyDemands, open_on
 from ilona_match.contract import frame_to_records, load_data
-from ilona_match.store import ResultStore, RunLog, utc_now
-from ilona_match.tracking import load_champion
+from ilona_match.nightly import run_nightly
+from ilona_match.store import ResultStore
 
 PLANTED = "Selkäkipu ja uniapnea, salainen lause 7731"  # health-related free text that must never be logged
 
@@ -37,8 +35,9 @@ class Api:
     settings: Settings
     store: ResultStore
     person: dict[str, Any]  # a participant of the world in JSON form, with a nightly list
-    nightly: pd.DataFrame
+    nightly: pd.DataFrame  # the nightly job's table for ``people``
     model_version: str
+    people: list[dict[str, Any]]
 
 
 def call(api: Api, method: str, path: str, body: Any = None, *, key: str | None = "default",
@@ -70,22 +69,20 @@ def api(served_world, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]
                 "max_body_bytes": 8192, "max_k": 20},
     })
     key = add_api_key(settings.api.keys_file, "crm")
-    # a small nightly run, published like the nightly job does, over the vacancies the API serves
-    bundle = load_data(served_world.data_dir, tables=("participants", "vacancies"))
-    vacancies = bundle.vacancies[open_on(VacancyDemands.from_frame(bundle.vacancies), served_world.as_of)]
-    pipeline, version = load_champion(served_world.workdir)
-    people = bundle.participants.head(4)
-    nightly = recommend_frame(pipeline, people, vacancies.reset_index(drop=True), served_world.as_of, k=3,
-                              model_version=version)
+    # the nightly job itself, for four people with a history, publishing into the store the API reads;
+    # allocation off: the API answers one person at a time and a run-wide allocation cannot apply there
+    bundle = load_data(served_world.data_dir)
+    people = bundle.participants[bundle.participants["participant_id"].isin(
+        bundle.outcomes.loc[bundle.outcomes["event_date"] < pd.Timestamp(served_world.as_of), "participant_id"])].head(4)
+    nightly_settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"allocation": False})})
+    outputs = run_nightly(nightly_settings, served_world.data_dir, served_world.as_of, root / "nightly.csv",
+                          participant_ids=list(people["participant_id"]), k=3, reports=False)
+    nightly = pd.read_csv(outputs.table, dtype=str, keep_default_na=False).astype({"rank": int, "score": float})
     store = ResultStore.from_settings(settings)
-    store.publish(nightly, RunLog(
-        run_id=nightly["run_id"].iloc[0], as_of=served_world.as_of, model_version=version, started_at=utc_now(),
-        finished_at=utc_now(), participants=4, vacancies=len(bundle.vacancies), open_vacancies=len(vacancies),
-        rejected_rows=0, recommendations=len(nightly), to_check=int((nightly["to_check"] != "").sum())))
     person = frame_to_records(people.iloc[[0]])[0]
     app = create_app(settings)
     with background_server(app) as url:
-        yield Api(url, key, settings, store, person, nightly, version)
+        yield Api(url, key, settings, store, person, nightly, outputs.log.model_version, frame_to_records(people))
 
 
 def test_health_needs_no_key_and_names_the_model(api: Api) -> None:
@@ -114,14 +111,32 @@ def test_a_bearer_token_is_accepted_as_well(api: Api) -> None:
 
 
 def test_a_posted_profile_gets_the_same_list_as_the_nightly_job(api: Api) -> None:
-    status, _, body = call(api, "POST", "/recommendations", {**api.person, "k": 3})
-    assert status == 200
-    assert body["participant_id"] == api.person["participant_id"] and body["model_version"] == api.model_version
-    expected = api.nightly[api.nightly["participant_id"] == api.person["participant_id"]]
-    assert [r["vacancy_id"] for r in body["recommendations"]] == expected["vacancy_id"].tolist()
-    assert [r["rank"] for r in body["recommendations"]] == [1, 2, 3]
-    assert [r["score"] for r in body["recommendations"]] == pytest.approx(expected["score"].tolist(), rel=1e-5)
-    assert all(r["reasons"] and isinstance(r["to_check"], list) for r in body["recommendations"])
+    """The same person, date and settings: the API's list is the nightly job's row for row (the same
+    serving path: open vacancies, hard constraints, pairs already acted on left out, reasons)."""
+    for person in api.people[:3]:
+        status, _, body = call(api, "POST", "/recommendations", {**person, "k": 3})
+        assert status == 200
+        assert body["participant_id"] == person["participant_id"] and body["model_version"] == api.model_version
+        expected = api.nightly[api.nightly["participant_id"] == person["participant_id"]]
+        assert len(expected) == 3
+        got = body["recommendations"]
+        assert [r["vacancy_id"] for r in got] == expected["vacancy_id"].tolist()
+        assert [r["rank"] for r in got] == [1, 2, 3]
+        assert [r["score"] for r in got] == pytest.approx(expected["score"].tolist(), rel=1e-9)
+        assert ["|".join(r["reasons"]) for r in got] == expected["reasons"].tolist()
+        assert ["|".join(r["to_check"]) for r in got] == expected["to_check"].tolist()
+
+
+def test_a_posted_event_leaves_its_pair_out_of_the_next_list(api: Api) -> None:
+    person = api.people[3]
+    first = call(api, "POST", "/recommendations", {**person, "k": 3})[2]["recommendations"]
+    top = first[0]["vacancy_id"]
+    event = {"participant_id": person["participant_id"], "vacancy_id": top, "event": "declined",
+             "event_date": api.settings.api.as_of.isoformat()}
+    assert call(api, "POST", "/feedback", event)[0] == 201
+    again = call(api, "POST", "/recommendations", {**person, "k": 3})[2]["recommendations"]
+    assert top not in [r["vacancy_id"] for r in again]
+    assert [r["vacancy_id"] for r in again][:2] == [r["vacancy_id"] for r in first][1:]  # the rest moves up
 
 
 def test_a_new_profile_from_text_only_gets_a_ranked_list(api: Api) -> None:
