@@ -69,8 +69,8 @@ class WithoutFeatures(MatchingPipeline):
         matrix[:, self._columns] = np.nan
         return matrix
 
-    def _examples(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        examples = super()._examples(*args, **kwargs)
+    def training_examples(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        examples = super().training_examples(*args, **kwargs)
         return dataclasses.replace(examples, matrix=self._blank(examples.matrix))
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:

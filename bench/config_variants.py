@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import statistics
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import yaml
 from _report import emit
 
 from ilona_match.contract import load_data
-from ilona_match.evaluation import evaluate_systems, test_relevance
+from ilona_match.evaluation import evaluate_systems, held_out
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig
 from ilona_match.synthetic import generate_world
 
@@ -39,10 +40,11 @@ PIPELINE_ROW = "full pipeline"
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, dict[str, Any]]]:
-    """``NAME[:section.field=value,...]`` as a name and the changed fields per section."""
+    """``NAME[:section.field=value,...]`` as a name and the changed fields per section (a value may be a
+    YAML list, e.g. ``ranker.label_gain=[0,1,1,3,3]``)."""
     name, _, spec = text.partition(":")
     changes: dict[str, dict[str, Any]] = {}
-    for item in filter(None, spec.split(",")):
+    for item in filter(None, re.split(r",(?![^\[]*\])", spec)):  # commas inside [...] belong to a list value
         path, sep, value = item.partition("=")
         section, dot, field = path.partition(".")
         if not sep or not dot or not field:
@@ -68,8 +70,8 @@ def compare(variants: dict[str, dict[str, dict[str, Any]]], data: Path, world_se
     if not (data / "outcomes.csv").exists():
         generate_world(data, participants=3000, vacancies=1200, seed=world_seed)
     bundle = load_data(data)
-    relevance = test_relevance(bundle.outcomes, bundle.vacancies, as_of, 60)
-    judged = bundle.participants[bundle.participants["participant_id"].isin(relevance["query_id"])].reset_index(drop=True)
+    window = held_out(bundle.outcomes, bundle.vacancies, as_of, as_of + timedelta(days=60))
+    judged = bundle.participants[bundle.participants["participant_id"].isin(window.queries)].reset_index(drop=True)
     ndcg: dict[str, list[float]] = {}
     for name, config in configs.items():
         for seed in seeds:

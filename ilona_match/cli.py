@@ -9,14 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from ilona_match.config import ConfigError, Settings, load_settings
 from ilona_match.contract import ContractError, load_data, validate_data, write_rejects
+
+if TYPE_CHECKING:
+    from ilona_match.evaluation import EvaluationResult
 
 __all__ = ["main"]
 
@@ -30,6 +34,11 @@ def _iso_date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+AS_OF_HELP = ("the day the run stands on: nothing dated on or after it is read; the last evaluation.horizon_days "
+              "before it judge the model, which learns from the outcomes before them (default: the day after the last "
+              "outcome)")
 
 
 def _positive_int(value: str) -> int:
@@ -89,7 +98,12 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.training import train
 
     result = train(args.data, as_of=args.as_of, config=settings)
-    print(result.evaluation.round(4).to_string())
+    if result.evaluation is not None:
+        print(_window_line(result.evaluation_result))
+        print(result.evaluation.round(4).to_string())
+    else:
+        print("no held-out window: no new pair reached a success in it")
+    print(f"ranker: {result.ranker}")
     state = "promoted to champion" if result.promoted else "not promoted"
     print(f"run id: {result.run_id}\nmodel version: {result.model_version} ({state}: {result.reason})")
     return 0
@@ -99,10 +113,15 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.training import evaluate
 
     result = evaluate(args.data, as_of=args.as_of, config=settings)
-    print(f"{result.participants} participants with outcomes in the test window, "
-          f"{result.open_vacancies} open vacancies, {result.relevant_pairs} judged pairs")
+    print(_window_line(result))
     print(result.table.round(4).to_string())
     return 0
+
+
+def _window_line(result: EvaluationResult) -> str:
+    return (f"held-out window {result.split} .. {result.end - timedelta(days=1)}: {result.participants} participants "
+            f"judged on {result.queries} days they met new vacancies ({result.relevant_pairs} pairs); "
+            f"{result.set_aside_pairs} pairs already in the log before the window set aside")
 
 
 def _read_participant_list(path: Path) -> list[str]:
@@ -135,14 +154,11 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.api import default_keys_file, load_api_keys, serve
+    from ilona_match.api import serve
 
     updates = {name: value for name, value in (("data_dir", args.data), ("as_of", args.as_of)) if value is not None}
     if updates:
         settings = settings.model_copy(update={"api": settings.api.model_copy(update=updates)})
-    if not load_api_keys(default_keys_file(settings)):
-        print(f"note: no API keys in {default_keys_file(settings)} yet: every call but /health gets 401; "
-              "add one with `ilona-match api-key add --name NAME`", file=sys.stderr)
     serve(settings, host=args.host, port=args.port)
     return 0
 
@@ -201,12 +217,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     tr = commands.add_parser("train", parents=[common], help="train, evaluate, log to MLflow and register a model")
     tr.add_argument("--data", type=Path, required=True)
-    tr.add_argument("--as-of", type=_iso_date, help="learn from outcomes before this date (default: after the last)")
+    tr.add_argument("--as-of", type=_iso_date, help=AS_OF_HELP)
     tr.set_defaults(handler=_cmd_train)
 
     ev = commands.add_parser("evaluate", parents=[common], help="time-split evaluation beside baselines")
     ev.add_argument("--data", type=Path, required=True)
-    ev.add_argument("--as-of", type=_iso_date, help="split date (default: horizon days before the last outcome)")
+    ev.add_argument("--as-of", type=_iso_date, help=AS_OF_HELP)
     ev.set_defaults(handler=_cmd_evaluate)
 
     bt = commands.add_parser("batch", parents=[common], help="the nightly job: recommendations for every participant")

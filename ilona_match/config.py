@@ -24,6 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from ilona_match.exclusion import ExclusionConfig
 from ilona_match.pipeline import PipelineConfig
 
 __all__ = ["EMBEDDING_CACHE_DIR", "ApiSettings", "BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
@@ -47,11 +48,16 @@ class ContractSettings(_Section):
 
 
 class EvaluationSettings(_Section):
-    """The time split used by ``evaluate`` and by ``train`` before it registers a model."""
+    """The held-out window of ``evaluate`` and ``train``, and the test a model must pass to ship.
 
-    horizon_days: int = Field(60, gt=0, description="test window after the split date")
+    A run on as-of D learns from outcomes before D - horizon_days and is judged on the days after."""
+
+    horizon_days: int = Field(60, gt=0, description="held-out window: the last days before as-of")
     k: int = Field(50, gt=0, description="ranked list length scored by the metrics")
-    refit: bool = Field(True, description="train: refit on all outcomes before as-of after evaluating")
+    min_gain: float = Field(
+        0.0, ge=0, description="NDCG@10 a trained ranker must gain over no ranker (and a new version over the "
+        "champion), with a 95% bootstrap interval over participants above zero")
+    bootstrap_rounds: int = Field(2000, ge=100, description="resamples of that interval")
 
 
 class BatchSettings(_Section):
@@ -99,6 +105,7 @@ class Settings(BaseSettings):
     matching: PipelineConfig = PipelineConfig()
     evaluation: EvaluationSettings = EvaluationSettings()
     batch: BatchSettings = BatchSettings()
+    exclusion: ExclusionConfig = ExclusionConfig()
     api: ApiSettings = ApiSettings()
 
     @classmethod

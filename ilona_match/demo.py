@@ -61,7 +61,10 @@ def run_demo(
     with tqdm(total=len(bundle.participants), unit="participant", desc="batch", disable=not progress) as bar:
         nightly = run_nightly(settings, data_dir, as_of, out, progress=bar.update)
     run = nightly.log
-    table = trained.evaluation[["ndcg@10", "recall@10", "constraint_breaks"]].round(3).to_string()
+    if trained.evaluation is None:
+        table = "  (no new pair reached a success in the held-out window: nothing to judge)"
+    else:
+        table = trained.evaluation[["met ndcg@10", "ndcg@10", "recall@10", "constraint_breaks"]].round(3).to_string()
     return "\n".join(
         [
             f"ilona-match demo — work folder: {workdir.resolve()}",
@@ -70,6 +73,7 @@ def run_demo(
             "",
             f"held-out evaluation before registering (time split, {settings.evaluation.horizon_days} days):",
             table,
+            f"ranker: {trained.ranker}",
             f"MLflow run {trained.run_id}, model version {trained.model_version} "
             f"({'champion' if trained.promoted else 'not promoted'}) in {tracking_uri(workdir)}",
             f"nightly batch as of {as_of}: {run.recommendations} recommendations for {run.participants} participants "

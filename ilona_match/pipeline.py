@@ -21,6 +21,7 @@ from sklearn.exceptions import NotFittedError
 from ilona_match.constraints import feasible, to_check_items
 from ilona_match.contract import EVENT_STRENGTH, EVENTS, LANGUAGES
 from ilona_match.embedding import EmbedderConfig, TextEmbedder
+from ilona_match.exclusion import ExcludedPairs
 from ilona_match.features import FEATURE_NAMES, CandidatePairs, PairFeatures, TextVectors, compute_features
 from ilona_match.index import IndexConfig
 from ilona_match.lexical import LexicalEncoder
@@ -38,7 +39,8 @@ from ilona_match.retrieval import CandidateRetriever, RetrievalConfig
 from ilona_match.taxonomy import Taxonomy
 from ilona_match.text_analysis import TextAnalysisCache
 
-__all__ = ["explain_top", "ranked_rows", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig", "VacancyState", "strongest_outcomes"]
+__all__ = ["explain_top", "ranked_rows", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig",
+           "TrainingExamples", "VacancyState", "strongest_outcomes"]
 
 
 class TrainingConfig(BaseModel):
@@ -46,8 +48,14 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    validation_days: int = Field(60, ge=0, description="the last days before as-of validate (early stopping)")
-    negatives_per_participant: int = Field(20, ge=0, description="retrieved, never-logged vacancies added as grade 0")
+    validation_days: int = Field(60, ge=0, description="pairs logged in the last days before as-of validate (early stopping)")
+    negatives_per_participant: int = Field(
+        0, ge=0, description="retrieved, never-logged vacancies added per person as grade 0, each dated on one of "
+        "the person's logged days (0: learn from logged pairs only)")
+    negative_weight: float = Field(1.0, gt=0, le=1, description="training weight of a never-logged row (a logged row weighs 1)")
+    maturity_days: int = Field(
+        30, ge=0, description="pairs first logged this close to as-of with no success yet are left out: their outcome "
+        "is not known yet")
     min_training_pairs: int = Field(30, ge=1, description="fewer logged pairs: serve the prior alone")
 
 
@@ -182,18 +190,19 @@ class MatchingPipeline:
 
     # ------------------------------------------------------------------------------------ scoring
     def score_candidates(self, participants: pd.DataFrame, state: VacancyState, as_of: date,
-                         use_ranker: bool = True) -> Scored:
-        """Retrieve feasible candidates for the participants and score them."""
+                         use_ranker: bool = True, exclude: ExcludedPairs | None = None) -> Scored:
+        """Retrieve feasible candidates for the participants (leaving out ``exclude``) and score them."""
         self._check_fitted()
         people = build_participants(participants, self.taxonomy, self._extract())
         vectors = self._vectors(people, state)
-        retrieved = state.retriever.retrieve(people, state.jobs, vectors, as_of)
+        excluded = None if exclude is None else exclude.keys(pd.Index(people.ids), state.jobs.id_index)
+        retrieved = state.retriever.retrieve(people, state.jobs, vectors, as_of, excluded)
         features = compute_features(people, state.jobs, retrieved.pairs, vectors, as_of)
         scores = self.predict(features.matrix) if use_ranker else prior_score(features.matrix, FEATURE_NAMES)
         return Scored(people, features, np.asarray(scores, dtype=np.float64), retrieved.proposed_by)
 
     def score_pairs(self, participants: pd.DataFrame, state: VacancyState, pairs: CandidatePairs,
-                    as_of: date) -> Scored:
+                    as_of: date, use_ranker: bool = True) -> Scored:
         """Score given (participant, vacancy) positions — e.g. one pair to explain — with the same
         features and ranker as ``score_candidates``. Pairs must be feasible: that is checked."""
         self._check_fitted()
@@ -202,7 +211,8 @@ class MatchingPipeline:
             raise ValueError(f"a pair to score is not open on {as_of} or breaks a hard constraint")
         vectors = self._vectors(people, state)
         features = compute_features(people, state.jobs, pairs, vectors, as_of)
-        return Scored(people, features, np.asarray(self.predict(features.matrix), dtype=np.float64), {})
+        scores = self.predict(features.matrix) if use_ranker else prior_score(features.matrix, FEATURE_NAMES)
+        return Scored(people, features, np.asarray(scores, dtype=np.float64), {})
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         """Ranker score of feature rows (the prior alone when there were too few outcomes to learn)."""
@@ -212,20 +222,27 @@ class MatchingPipeline:
         return self.ranker_.predict(matrix)
 
     def recommend(self, participants: pd.DataFrame, state: VacancyState, as_of: date, k: int = 10,
-                  use_ranker: bool = True) -> pd.DataFrame:
+                  use_ranker: bool = True, exclude: ExcludedPairs | None = None) -> pd.DataFrame:
         """Top-k feasible vacancies per participant: participant_id, coach_id, rank, vacancy_id, score, to_check.
 
-        Ties are broken by vacancy id, so the same inputs always give the same table.
+        Ties are broken by vacancy id, so the same inputs always give the same table. No reasons:
+        the served lists come from ``batch.run_batch``, which adds them.
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        scored = self.score_candidates(participants, state, as_of, use_ranker=use_ranker)
+        scored = self.score_candidates(participants, state, as_of, use_ranker=use_ranker, exclude=exclude)
         return top_n(scored, state, k)
 
     # ----------------------------------------------------------------------------------- training
     def fit(self, participants: pd.DataFrame, vacancies: pd.DataFrame, outcomes: pd.DataFrame,
             as_of: date) -> MatchingPipeline:
-        """Learn from outcomes dated before ``as_of`` (vacancies published before it)."""
+        """Learn from outcomes dated before ``as_of`` (vacancies published before it).
+
+        Each logged pair is one training row computed as of the day the pair entered the log (its
+        first event): the vacancy's age, days to close and openness are those of that day, as at
+        serving time. Pairs logged within ``training.maturity_days`` of as-of that have not yet
+        reached a success are left out (their outcome is not known yet).
+        """
         known_vacancies = vacancies[vacancies["published_at"] < pd.Timestamp(as_of)]
         if known_vacancies.empty:
             raise ValueError(f"no vacancy was published before {as_of}: nothing to learn from")
@@ -234,71 +251,86 @@ class MatchingPipeline:
         )
         self.ranker_: LambdaRanker | None = None
         self.as_of_ = as_of
+        training = self.config.training
         history = outcomes[outcomes["event_date"] < pd.Timestamp(as_of)]
         pairs = strongest_outcomes(history)
         pairs = pairs[pairs["vacancy_id"].isin(known_vacancies["vacancy_id"])]
-        self.training_summary_ = {"logged_pairs": len(pairs), "positive_pairs": int((pairs["grade"] > 0).sum())}
-        if len(pairs) < self.config.training.min_training_pairs or pairs["grade"].nunique() < 2:
+        recent = pairs["first_date"] >= pd.Timestamp(as_of - timedelta(days=training.maturity_days))
+        immature = recent & (pairs["grade"] == 0)
+        pairs = pairs[~immature]
+        self.training_summary_ = {"logged_pairs": len(pairs), "positive_pairs": int((pairs["grade"] > 0).sum()),
+                                  "immature_pairs_left_out": int(immature.sum())}
+        if len(pairs) < training.min_training_pairs or pairs["grade"].nunique() < 2:
             self.training_summary_["ranker"] = "prior only (too few outcomes)"
             return self
-        examples = self._examples(participants, known_vacancies, pairs)
-        cut = np.datetime64(as_of - timedelta(days=self.config.training.validation_days), "D")
-        valid_query = examples.query_date >= cut
-        train, valid = ~valid_query, valid_query
-        if train.sum() == 0 or examples.grade[train].max() == 0:
-            train, valid = np.ones_like(valid_query), np.zeros_like(valid_query)
+        examples = self.training_examples(participants, known_vacancies, pairs)
+        cut = np.datetime64(as_of - timedelta(days=training.validation_days), "D")
+        valid = examples.day >= cut
+        if valid.all() or examples.grade[~valid].max(initial=0) == 0:
+            valid = np.zeros_like(valid)
         ranker = LambdaRanker(self.config.ranker)
-        args = examples.subset(train)
+        train_part = examples.subset(~valid)
         if valid.any() and examples.grade[valid].max() > 0:
-            ranker.fit(*args, FEATURE_NAMES, *examples.subset(valid)[:3])
+            ranker.fit(*train_part[:3], FEATURE_NAMES, *examples.subset(valid)[:3], sample_weight=train_part[3])
         else:
-            ranker.fit(*args, FEATURE_NAMES)
+            ranker.fit(*train_part[:3], FEATURE_NAMES, sample_weight=train_part[3])
         self.ranker_ = ranker
         self.training_summary_.update(
-            ranker="lambdarank", train_rows=int(train.sum()), valid_rows=int(valid.sum()),
+            ranker=self.config.ranker.objective, train_rows=int((~valid).sum()), valid_rows=int(valid.sum()),
             best_iteration=int(ranker.best_iteration_),
         )
         return self
 
-    def _examples(self, participants: pd.DataFrame, vacancies: pd.DataFrame, pairs: pd.DataFrame) -> _Examples:
-        """Logged pairs plus retrieved never-logged negatives, each participant one query, features
-        as of the day the participant was first logged (vacancy age then, not now)."""
+    def training_examples(self, participants: pd.DataFrame, vacancies: pd.DataFrame,
+                          pairs: pd.DataFrame) -> TrainingExamples:
+        """The rows the ranker learns from: each logged pair (``strongest_outcomes`` form) as of the day
+        it entered the log, plus ``training.negatives_per_participant`` retrieved never-logged vacancies,
+        each as of one of its person's logged days (among the vacancies open that day); one query per
+        participant. ``vacancies`` are the ones known on the cut-off day. Needs the text channels
+        (called from ``fit``, or on a fitted pipeline to inspect what it learned from)."""
         people_frame = participants[participants["participant_id"].isin(pairs["participant_id"])].reset_index(drop=True)
         state = self.prepare_vacancies(vacancies.reset_index(drop=True))
         people = build_participants(people_frame, self.taxonomy, self._extract())
         vectors = self._vectors(people, state)
         p_pos = pd.Series(np.arange(len(people)), index=people.ids)
-        v_pos = pd.Series(np.arange(len(state.jobs)), index=state.jobs.ids)
         logged = pairs[pairs["participant_id"].isin(p_pos.index)]
         p = p_pos[logged["participant_id"]].to_numpy()
-        v = v_pos[logged["vacancy_id"]].to_numpy()
+        v = state.jobs.id_index.get_indexer(logged["vacancy_id"])
+        day = logged["first_date"].to_numpy(dtype="datetime64[D]")
         grade = logged["grade"].to_numpy()
-        first_seen = logged.groupby("participant_id")["first_date"].min()
-        day = first_seen.reindex(people.ids).to_numpy(dtype="datetime64[D]")
-        negatives = self.config.training.negatives_per_participant
-        if negatives:
-            neg_p, neg_v = [], []
-            for query_day in np.unique(day):  # retrieval runs per distinct day (a few hundred at most)
-                block = np.flatnonzero(day == query_day)
-                sub = _subset_vectors(vectors, block)
-                got = state.retriever.retrieve(people.take(block), state.jobs, sub, pd.Timestamp(query_day).date())
+        weight = np.ones(len(p))
+        training = self.config.training
+        if training.negatives_per_participant:
+            neg_p, neg_v, neg_day = [], [], []
+            for query_day in np.unique(day):  # one retrieval per distinct logged day, for the people logged then
+                block = np.unique(p[day == query_day])
+                got = state.retriever.retrieve(people.take(block), state.jobs, _subset_vectors(vectors, block),
+                                               pd.Timestamp(query_day).date())
                 neg_p.append(block[got.pairs.participant])
                 neg_v.append(got.pairs.vacancy)
-            cand_p, cand_v = np.concatenate(neg_p), np.concatenate(neg_v)
+                neg_day.append(np.full(len(got.pairs), query_day))
+            cand_p, cand_v, cand_day = np.concatenate(neg_p), np.concatenate(neg_v), np.concatenate(neg_day)
             width = len(state.jobs)
-            fresh = ~np.isin(cand_p * width + cand_v, p * width + v)
-            cand_p, cand_v = cand_p[fresh], cand_v[fresh]
+            fresh = ~np.isin(cand_p * width + cand_v, p * width + v)  # never a pair the log holds
+            cand_p, cand_v, cand_day = cand_p[fresh], cand_v[fresh], cand_day[fresh]
             rng = np.random.default_rng(self.config.ranker.seed)
             order = rng.permutation(len(cand_p))
-            cand_p, cand_v = cand_p[order], cand_v[order]
-            keep = _first_n_per_group(cand_p, negatives)
+            cand_p, cand_v, cand_day = cand_p[order], cand_v[order], cand_day[order]
+            _, first = np.unique(cand_p * width + cand_v, return_index=True)  # a vacancy once per person
+            once = np.zeros(len(cand_p), bool)
+            once[first] = True
+            cand_p, cand_v, cand_day = cand_p[once], cand_v[once], cand_day[once]
+            keep = _first_n_per_group(cand_p, training.negatives_per_participant)
             p = np.concatenate([p, cand_p[keep]])
             v = np.concatenate([v, cand_v[keep]])
+            day = np.concatenate([day, cand_day[keep]])
             grade = np.concatenate([grade, np.zeros(keep.sum(), dtype=grade.dtype)])
-        order = np.lexsort((v, p))
-        p, v, grade = p[order], v[order], grade[order]
-        features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day[p])
-        return _Examples(features.matrix, grade.astype(np.int32), p, day[p])
+            weight = np.concatenate([weight, np.full(keep.sum(), training.negative_weight)])
+        order = np.lexsort((v, day, p))
+        p, v, day, grade, weight = p[order], v[order], day[order], grade[order], weight[order]
+        features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day)
+        return TrainingExamples(features.matrix, grade.astype(np.int32), p, day, weight, people.ids[p],
+                                state.jobs.ids[v])
 
 
 def _vacancy_texts(vacancies: pd.DataFrame) -> list[str]:
@@ -323,16 +355,22 @@ def _first_n_per_group(groups: np.ndarray, n: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Examples:
+class TrainingExamples:
+    """Training rows: features (FEATURE_NAMES) as of each row's own day, grade, query and weight."""
+
     matrix: np.ndarray
     grade: np.ndarray
-    participant: np.ndarray  # sorted: rows of one participant are consecutive
-    query_date: np.ndarray
+    participant: np.ndarray  # query positions, sorted: rows of one participant are consecutive
+    day: np.ndarray  # datetime64[D]: the day the row's features are computed as of
+    weight: np.ndarray
+    participant_ids: np.ndarray
+    vacancy_ids: np.ndarray
 
-    def subset(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def subset(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows at ``mask``: matrix, grades, query group sizes, weights."""
         participant = self.participant[mask]
         _, sizes = np.unique(participant, return_counts=True)
-        return self.matrix[mask], self.grade[mask], sizes
+        return self.matrix[mask], self.grade[mask], sizes, self.weight[mask]
 
 
 def ranked_rows(scored: Scored, state: VacancyState, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -363,7 +401,8 @@ def top_n(scored: Scored, state: VacancyState, k: int) -> pd.DataFrame:
     )
 
 
-def explain_top(pipeline: MatchingPipeline, scored: Scored, state: VacancyState, top: pd.DataFrame) -> list[Explanation]:
+def explain_top(pipeline: MatchingPipeline, scored: Scored, state: VacancyState, top: pd.DataFrame,
+                use_ranker: bool = True) -> list[Explanation]:
     """Explanations of the rows of ``top`` (a ``top_n`` table), in its order.
 
     Contributions come from LightGBM ``pred_contrib`` (or the prior's terms when no ranker was
@@ -379,7 +418,7 @@ def explain_top(pipeline: MatchingPipeline, scored: Scored, state: VacancyState,
         raise ValueError("a vacancy to explain is not among the prepared vacancies")
     rows = key[pd.MultiIndex.from_arrays([p, v])].to_numpy()
     matrix = scored.features.matrix[rows]
-    if pipeline.ranker_ is not None:
+    if pipeline.ranker_ is not None and use_ranker:
         contributions = pipeline.ranker_.contributions(matrix)
     else:
         contributions = np.column_stack([_prior_terms(matrix.astype(np.float64), FEATURE_NAMES), np.zeros(len(rows))])

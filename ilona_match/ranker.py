@@ -5,15 +5,18 @@ participant form one query group. The model is trained with LightGBM's native AP
 domain's known directions as monotone constraints (``features.MONOTONE``), and is saved as
 LightGBM's own text model plus a JSON sidecar, never pickled, so loading a file cannot run code.
 
+Boosting from the prior: with ``RankerConfig.prior_weight`` w > 0 the trees start from w * the fixed,
+documented linear ``prior`` (LightGBM's ``init_score``) and learn only what the outcomes add to it;
+the score is w * prior + trees. Where the outcomes say nothing (few of them, or regions of pairs
+that were never shown to anyone) the prior's order stands.
+
 Cold start: with few labelled pairs the ranker still trains (groups of one row and groups without
-any positive are accepted), ``min_child_samples`` shrinks with the data (see
-``effective_min_child_samples``), and a fixed, documented linear ``prior`` can be blended into the
-scores with ``RankerConfig.prior_weight``.
+any positive are accepted) and ``min_child_samples`` shrinks with the data (see
+``effective_min_child_samples``).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import Sequence
@@ -42,13 +45,17 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+# What a coach counts as success: an interview, a work trial, a hire, a job kept six months. Being
+# shown, viewing, declining, applying and being rejected count for nothing (a rejection is not a
+# success, and a ranker that learned applications would learn who applies, not who is hired). A
+# pair rejected after an interview keeps the interview: its strongest event is the interview.
 GRADES: dict[str, int] = {
     "viewed": 0,
     "recommended": 0,
     "declined": 0,
-    "applied": 1,
-    "rejected": 1,
-    "interview": 2,
+    "applied": 0,
+    "rejected": 0,
+    "interview": 1,
     "work_trial": 2,
     "hired": 3,
     "retained_6m": 4,
@@ -125,12 +132,13 @@ class RankerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     objective: Literal["lambdarank", "binary"] = Field(
-        "lambdarank", description="lambdarank; binary (grade >= 1 is positive) as an ablation"
+        "binary", description="lambdarank (graded, per participant); binary: the chance of a success (grade >= 1) "
+        "per pair, pointwise"
     )
-    num_leaves: int = Field(31, gt=1)
+    num_leaves: int = Field(7, gt=1)
     learning_rate: float = Field(0.05, gt=0)
     n_estimators: int = Field(500, gt=0, description="boosting rounds (the most; early stopping may use fewer)")
-    min_child_samples: int = Field(20, gt=0, description="lowered on tiny data, see effective_min_child_samples")
+    min_child_samples: int = Field(40, gt=0, description="lowered on tiny data, see effective_min_child_samples")
     feature_fraction: float = Field(0.9, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1, description="share of queries (lambdarank) or rows per bag")
     bagging_freq: int = Field(1, ge=0, description="re-bag every this many rounds; 0 = no bagging")
@@ -143,7 +151,8 @@ class RankerConfig(BaseModel):
     label_gain: tuple[float, ...] = Field(
         tuple(float(2**grade - 1) for grade in range(MAX_GRADE + 1)), description="gain of each grade"
     )
-    prior_weight: float = Field(0.0, ge=0, description="predict = model score + prior_weight * prior")
+    prior_weight: float = Field(
+        1.0, ge=0, description="boost from prior_weight * prior (init_score): predict = prior_weight * prior + trees")
 
     @field_validator("label_gain")
     @classmethod
@@ -281,9 +290,11 @@ class LambdaRanker:
 
         params = self._params(feature_names, X.shape[0])
         categorical = [name for name in feature_names if name in CATEGORICAL]
+        base = self.config.prior_weight
         train_set = lgb.Dataset(
-            X, label=y, group=group, weight=weight, feature_name=feature_names,
+            X, label=self._label(y), group=group, weight=weight, feature_name=feature_names,
             categorical_feature=categorical, params=params, free_raw_data=True,
+            init_score=base * prior_score(X, feature_names) if base else None,
         )
         valid_sets: list[lgb.Dataset] = []
         evals_result: dict[str, Any] = {}
@@ -292,7 +303,8 @@ class LambdaRanker:
             X_valid = _check_matrix("X_valid", X_valid, n_features, feature_names)
             y_valid = _check_labels("y_valid", y_valid, X_valid.shape[0], max_label)
             group_valid = _check_group("group_valid", group_valid, X_valid.shape[0])
-            valid_sets.append(lgb.Dataset(X_valid, label=y_valid, group=group_valid, reference=train_set))
+            valid_sets.append(lgb.Dataset(X_valid, label=self._label(y_valid), group=group_valid, reference=train_set,
+                                          init_score=base * prior_score(X_valid, feature_names) if base else None))
             callbacks.append(lgb.record_evaluation(evals_result))
             if self.config.early_stopping_rounds:
                 callbacks.append(lgb.early_stopping(self.config.early_stopping_rounds, verbose=False))
@@ -306,8 +318,8 @@ class LambdaRanker:
             valid_sets=valid_sets, valid_names=["valid"] if valid_sets else None, callbacks=callbacks,
         )
         if booster.feature_importance("split").sum() == 0:
-            _log.warning("the ranker learned no split from %d rows: its score is constant; "
-                         "rank with the prior (prior_weight > 0) until more outcomes exist", X.shape[0])
+            _log.warning("the ranker learned no split from %d rows: it adds nothing to %s", X.shape[0],
+                         "the prior" if base else "a constant (boost from the prior with prior_weight > 0)")
         self.booster_ = booster
         self.best_iteration_ = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
         self.feature_names_ = feature_names
@@ -315,6 +327,10 @@ class LambdaRanker:
         self.params_ = params
         self.groups_without_positive_ = without_positive
         return self
+
+    def _label(self, y: np.ndarray) -> np.ndarray:
+        """Grades for lambdarank; success (grade >= 1) or not for the binary objective."""
+        return (y >= 1).astype(np.int64) if self.config.objective == "binary" else y
 
     def _fitted(self) -> lgb.Booster:
         if self.booster_ is None:
@@ -334,7 +350,7 @@ class LambdaRanker:
         return prior_score(X, self.feature_names_)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Ranking score of each row: model score + ``prior_weight`` * prior."""
+        """Ranking score of each row: ``prior_weight`` * prior + the trees (boosted from it)."""
         score = self.model_score(X)
         if self.config.prior_weight:
             score = score + self.config.prior_weight * self.prior(X)
@@ -352,12 +368,6 @@ class LambdaRanker:
         if self.config.prior_weight:
             parts[:, :-1] += self.config.prior_weight * _prior_terms(np.asarray(X, np.float64), self.feature_names_)
         return parts
-
-    def with_prior_weight(self, prior_weight: float) -> LambdaRanker:
-        """A copy sharing the fitted model whose ``predict`` blends in the prior with ``prior_weight``."""
-        blended = copy.copy(self)
-        blended.config = RankerConfig(**{**self.config.model_dump(), "prior_weight": prior_weight})
-        return blended
 
     def feature_importance(self, kind: Literal["gain", "split"] = "gain") -> pd.Series:
         """Total gain (or number of splits) per feature, largest first."""

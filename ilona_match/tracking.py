@@ -11,17 +11,17 @@ The model is logged "from code": a three-line script imports ``MatchingModel`` f
 package and the pipeline folder (``persistence.save_pipeline``) is its artifact, so the registry
 holds no pickle. No participant free text is ever logged: only configs, counts and metrics.
 
-Champion rule (``CHAMPION_RULE``): a new version becomes ``champion`` when there is none yet, or
-when its full-pipeline NDCG@10 beats the champion's on the same held-out period (same evaluation
-as-of date and data fingerprint). Otherwise it stays a plain version; ``promote`` lets a person
-override the rule.
+Champion rule (``CHAMPION_RULE``, applied by ``training.train``): a new version becomes ``champion``
+when there is none yet, or when, on its run's held-out window scored with the current data, it beats
+the current champion by ``evaluation.min_gain`` with a 95 % paired bootstrap interval over
+participants above zero. The version registered is the model that was judged. ``promote`` lets a
+person override the rule.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import tempfile
@@ -43,9 +43,11 @@ from mlflow.types.schema import ParamSchema, ParamSpec
 from pydantic import BaseModel, ConfigDict, Field
 
 from ilona_match import __version__
+from ilona_match.batch import run_batch
 from ilona_match.config import EMBEDDING_CACHE_DIR
-from ilona_match.contract import load_data
+from ilona_match.contract import ContractError, load_data
 from ilona_match.contract.loading import records_to_frame
+from ilona_match.exclusion import acted_pairs
 from ilona_match.persistence import load_pipeline, save_pipeline
 from ilona_match.pipeline import MatchingPipeline
 
@@ -58,6 +60,7 @@ __all__ = [
     "PredictParams",
     "TrainingRecord",
     "configure_tracking",
+    "current_champion",
     "fingerprint_files",
     "load_champion",
     "log_training_run",
@@ -69,11 +72,12 @@ __all__ = [
 EXPERIMENT = "ilona-match"
 MODEL_NAME = "ilona-match"
 CHAMPION_ALIAS = "champion"
-FULL_PIPELINE = "full pipeline"  # the evaluation table's row of the engine itself
-CHAMPION_METRIC = "full_pipeline.ndcg_at_10"
+SHIPPED_ROW = "shipped model"  # the evaluation table's row of the registered model
+CHAMPION_METRIC = "shipped_model.ndcg_at_10"
 CHAMPION_RULE = (
-    "a new version becomes champion when there is no champion yet, or when its full_pipeline.ndcg_at_10 "
-    "beats the champion's on the same held-out period (same evaluation as-of and data fingerprint)"
+    "a new version becomes champion when there is no champion yet, or when, on the held-out window of its run scored "
+    "with the current data, its NDCG@10 beats the champion's by evaluation.min_gain with a 95% paired bootstrap "
+    "interval over participants above zero"
 )
 _NO_CHAMPION = "no champion model yet: run `ilona-match train`"
 _PIPELINE_ARTIFACT = "pipeline"
@@ -90,7 +94,6 @@ _SIGNATURE = ModelSignature(
         ParamSpec("vacancies_path", "string", ""),
     ])
 )
-# version tags that the champion rule compares
 _TAG_AS_OF = "evaluation.as_of"
 _TAG_FINGERPRINT = "data_fingerprint"
 
@@ -174,8 +177,9 @@ class MatchingModel(mlflow.pyfunc.PythonModel):
 
     ``predict(context, participants, params={"as_of": "2026-06-01", "k": 10, "vacancies_path": DATA})``
     takes participant rows in the data contract (raw cells or as ``load_data`` parses them), reads
-    the vacancies from ``vacancies_path`` and returns the top-k table of
-    ``MatchingPipeline.recommend``. In Python, ``pyfunc_model.unwrap_python_model().pipeline``
+    the vacancies (and the outcomes, when the folder has them: pairs already acted on are left out)
+    from ``vacancies_path`` and returns the recommendations table of the nightly batch
+    (``batch.run_batch``: the same serving path, with reasons; no allocation). In Python, ``pyfunc_model.unwrap_python_model().pipeline``
     gives the MatchingPipeline itself. The model config key ``cache_dir`` selects the embedding cache.
     """
 
@@ -197,9 +201,13 @@ class MatchingModel(mlflow.pyfunc.PythonModel):
         given = {key: value for key, value in (params or {}).items() if value not in ("", None)}
         options = PredictParams.model_validate(given)
         participants = records_to_frame("participants", model_input.to_dict("records"))
-        vacancies = load_data(options.vacancies_path, tables=("vacancies",)).vacancies
-        pipeline = self.pipeline
-        return pipeline.recommend(participants, pipeline.prepare_vacancies(vacancies), options.as_of, k=options.k)
+        try:
+            bundle = load_data(options.vacancies_path, tables=("vacancies", "outcomes"))
+        except ContractError:  # a folder of vacancies alone: no pair is known to be done
+            bundle = load_data(options.vacancies_path, tables=("vacancies",))
+        exclude = acted_pairs(bundle.outcomes, options.as_of)
+        return run_batch(self.pipeline, participants, bundle.vacancies, options.as_of, k=options.k,
+                         exclude=exclude).frame
 
 
 # ------------------------------------------------------------------------------- training runs
@@ -258,6 +266,14 @@ def _importance_figure(pipeline: MatchingPipeline) -> Figure | None:
     return figure
 
 
+def current_champion(workdir: str | Path, name: str = MODEL_NAME) -> tuple[MatchingPipeline, str] | None:
+    """The champion's pipeline and version, or None when there is no champion yet."""
+    client = configure_tracking(workdir)
+    if _champion(client, name) is None:
+        return None
+    return load_champion(workdir, name=name)
+
+
 def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
     """The model version holding the champion alias, or None."""
     try:
@@ -266,23 +282,6 @@ def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise
-
-
-def _decide(champion: ModelVersion | None, candidate: float | None, as_of: str, fingerprint: str) -> tuple[bool, str]:
-    """Apply CHAMPION_RULE: (promote?, why)."""
-    if champion is None:
-        return True, "no champion yet"
-    held = champion.tags
-    if held.get(_TAG_AS_OF) != as_of or held.get(_TAG_FINGERPRINT) != fingerprint:
-        return False, f"champion version {champion.version} was evaluated on another held-out period: not comparable"
-    if candidate is None or math.isnan(candidate):
-        return False, "this run has no evaluation to compare"
-    current = float(held.get(CHAMPION_METRIC, "nan"))
-    if math.isnan(current):
-        return False, f"champion version {champion.version} has no {CHAMPION_METRIC}"
-    if candidate > current:
-        return True, f"{CHAMPION_METRIC} {candidate:.4f} beats champion version {champion.version} ({current:.4f})"
-    return False, f"{CHAMPION_METRIC} {candidate:.4f} does not beat champion version {champion.version} ({current:.4f})"
 
 
 def log_training_run(
@@ -294,15 +293,18 @@ def log_training_run(
     workdir: str | Path,
     register_as: str = MODEL_NAME,
     evaluated_as_of: date | None = None,
+    promoted: bool,
+    reason: str,
 ) -> TrainingRecord:
-    """Log one training run, register the pipeline as a new version and apply the champion rule.
+    """Log one training run, register the pipeline as a new version and record the champion decision
+    (``promoted``, ``reason``: CHAMPION_RULE as ``training.train`` applied it); the alias moves when promoted.
 
-    ``evaluation`` is ``EvaluationResult.table`` (index: system) or None; ``evaluated_as_of`` is the
-    split date of that evaluation (default: the pipeline's as-of), which with the data fingerprint
-    defines the held-out period versions are compared on.
+    ``evaluation`` is the run's evaluation table (index: system, with a ``shipped model`` row) or
+    None when there was no held-out window; ``evaluated_as_of`` is its split date (default: the
+    pipeline's as-of). What the model ranks with, and why, is in ``training_summary_["ranker"]``.
     """
-    if evaluation is not None and FULL_PIPELINE not in evaluation.index:
-        raise ValueError(f"the evaluation table has no {FULL_PIPELINE!r} row")
+    if evaluation is not None and SHIPPED_ROW not in evaluation.index:
+        raise ValueError(f"the evaluation table has no {SHIPPED_ROW!r} row")
     client = configure_tracking(workdir)
     split = (evaluated_as_of or pipeline.as_of_).isoformat()
     metrics = {f"training.{key}": float(value) for key, value in pipeline.training_summary_.items()
@@ -345,14 +347,12 @@ def log_training_run(
                 )
             version = str(info.registered_model_version)
             champion = _champion(client, register_as)
-            promoted, reason = _decide(champion, candidate, split, data_fingerprint)
             mlflow.set_tags({
+                "ranker.decision": str(pipeline.training_summary_.get("ranker", "")),
                 "champion.rule": CHAMPION_RULE,
                 "champion.candidate_version": version,
                 f"champion.candidate_{CHAMPION_METRIC}": "none" if candidate is None else repr(candidate),
                 "champion.previous_version": "none" if champion is None else str(champion.version),
-                f"champion.previous_{CHAMPION_METRIC}": "none" if champion is None
-                else champion.tags.get(CHAMPION_METRIC, "none"),
                 "champion.decision": "promoted" if promoted else "not promoted",
                 "champion.reason": reason,
             })

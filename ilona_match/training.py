@@ -1,8 +1,14 @@
 """``train`` and ``evaluate`` for pipelines, notebooks and the CLI (the edge that reads data folders).
 
-train: evaluate on the held-out period [as_of - horizon, as_of) against the baselines, refit on all
-outcomes before as_of, log one MLflow run and register the model; it becomes ``champion`` only if
-it beats the current champion on the same held-out period (tracking.py holds the rule).
+``--as-of D`` means the same for both: the run stands on day D and reads nothing dated D or later;
+the last ``evaluation.horizon_days`` before D are held out to judge the model, which learns from
+the outcomes before them. Without it, D is the day after the last outcome.
+
+train: fit on the outcomes before the window, judge on the window beside the baselines, keep the
+trained ranker only when it beats the pipeline without ranker (``model_selection``), log one MLflow
+run and register exactly the model that was judged; it becomes ``champion`` when there is none
+yet or when it beats the current champion on the same window, both scored on the current data.
+The outcomes are the data folder's table plus the events posted to ``POST /feedback``.
 """
 
 from __future__ import annotations
@@ -15,10 +21,21 @@ import pandas as pd
 
 from ilona_match.config import EMBEDDING_CACHE_DIR, Settings, load_settings
 from ilona_match.contract import DataBundle, load_data
-from ilona_match.evaluation import EvaluationResult, evaluate_systems
+from ilona_match.evaluation import (
+    FULL_PIPELINE,
+    NO_RANKER,
+    EvaluationResult,
+    NoHeldOutData,
+    evaluate_systems,
+    score_pipeline,
+)
+from ilona_match.events import EventHistory, combine_events
+from ilona_match.model_selection import judge
 from ilona_match.pipeline import MatchingPipeline
 
-__all__ = ["TrainResult", "default_as_of", "evaluate", "train"]
+__all__ = ["SHIPPED", "TrainResult", "default_as_of", "evaluate", "outcome_history", "train"]
+
+SHIPPED = "shipped model"  # the evaluation table's row of what is registered (the full pipeline or the prior)
 
 
 @dataclass(frozen=True)
@@ -27,18 +44,39 @@ class TrainResult:
     model_version: str
     promoted: bool
     reason: str
-    evaluation: pd.DataFrame
+    evaluation: pd.DataFrame | None  # the evaluation table with its "shipped model" row (None: no held-out window)
+    ranker: str  # what the registered model ranks with, and why
+    evaluation_result: EvaluationResult | None = None
 
 
-def default_as_of(bundle: DataBundle) -> date:
-    """The day after the last outcome: learn from everything known."""
-    if bundle.outcomes.empty:
+def default_as_of(outcomes: DataBundle | pd.DataFrame) -> date:
+    """The day after the last outcome (of a bundle or an outcomes frame): learn from everything known."""
+    if isinstance(outcomes, DataBundle):
+        outcomes = outcomes.outcomes
+    if outcomes.empty:
         raise ValueError("outcomes table is empty: give --as-of explicitly")
-    return (bundle.outcomes["event_date"].max() + pd.Timedelta(days=1)).date()
+    return (outcomes["event_date"].max() + pd.Timedelta(days=1)).date()
 
 
 def _settings(config: str | Path | Settings | None) -> Settings:
     return config if isinstance(config, Settings) else load_settings(config)
+
+
+def outcome_history(bundle: DataBundle, settings: Settings) -> EventHistory:
+    """The bundle's outcomes plus the feedback events stored in the results database."""
+    from ilona_match.store import ResultStore
+
+    store = ResultStore.from_settings(settings)
+    try:
+        feedback = store.feedback()
+    finally:
+        store.close()
+    return combine_events(bundle.outcomes, feedback, bundle.participants["participant_id"],
+                          bundle.vacancies["vacancy_id"])
+
+
+def _pipeline(settings: Settings) -> MatchingPipeline:
+    return MatchingPipeline(settings.matching, cache_dir=Path(settings.workdir) / EMBEDDING_CACHE_DIR)
 
 
 def evaluate(
@@ -46,16 +84,37 @@ def evaluate(
     as_of: date | None = None,
     config: str | Path | Settings | None = None,
 ) -> EvaluationResult:
-    """Fit on outcomes before ``as_of`` (default: horizon days before the last outcome) and compare
-    the pipeline with the baselines on the following ``evaluation.horizon_days``."""
+    """Fit on the outcomes before ``as_of - horizon`` and compare the pipeline with the baselines on
+    the held-out window up to ``as_of`` (module docstring)."""
     settings = _settings(config)
     bundle = data_dir if isinstance(data_dir, DataBundle) else load_data(data_dir, max_text_chars=settings.contract.max_text_chars)
-    horizon = settings.evaluation.horizon_days
-    split = as_of or default_as_of(bundle) - timedelta(days=horizon)
-    pipeline = MatchingPipeline(settings.matching, cache_dir=Path(settings.workdir) / EMBEDDING_CACHE_DIR)
-    pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, split)
-    return evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, split,
-                            horizon_days=horizon, k=settings.evaluation.k)
+    events = outcome_history(bundle, settings).events
+    as_of = as_of or default_as_of(events)
+    split = as_of - timedelta(days=settings.evaluation.horizon_days)
+    pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split)
+    return evaluate_systems(pipeline, bundle.participants, bundle.vacancies, events, split,
+                            horizon_days=settings.evaluation.horizon_days, k=settings.evaluation.k)
+
+
+def _choose_ranker(pipeline: MatchingPipeline, result: EvaluationResult | None, settings: Settings) -> str:
+    """Keep the trained ranker only when it beats no ranker on the window (``model_selection.judge``);
+    else rank with the prior."""
+    if pipeline.ranker_ is None:
+        return f"prior: {pipeline.training_summary_.get('ranker', 'no ranker trained')}"
+    if result is None:
+        pipeline.ranker_ = None
+        verdict = "prior: no held-out window to show that the trained ranker beats no ranker"
+    else:
+        judged = judge(result.met_per_participant[FULL_PIPELINE], result.met_per_participant[NO_RANKER],
+                       result.per_query[FULL_PIPELINE], result.per_query[NO_RANKER],
+                       settings.evaluation.min_gain, settings.evaluation.bootstrap_rounds,
+                       learned_who_is_shown=settings.matching.training.negatives_per_participant > 0)
+        if judged.better:
+            return f"trained ranker: {judged.text}"
+        pipeline.ranker_ = None
+        verdict = f"prior: {judged.text}"
+    pipeline.training_summary_["ranker"] = verdict
+    return verdict
 
 
 def train(
@@ -63,28 +122,54 @@ def train(
     as_of: date | None = None,
     config: str | Path | Settings | None = None,
 ) -> TrainResult:
-    """Evaluate, refit, log to MLflow and register (see module docstring)."""
-    from ilona_match.tracking import fingerprint_files, log_training_run
+    """Fit, judge, choose, log to MLflow and register (see module docstring)."""
+    from ilona_match.tracking import current_champion, fingerprint_files, log_training_run
 
     settings = _settings(config)
     bundle = load_data(data_dir, max_text_chars=settings.contract.max_text_chars)
-    as_of = as_of or default_as_of(bundle)
+    history = outcome_history(bundle, settings)
+    events = history.events
+    as_of = as_of or default_as_of(events)
     horizon = settings.evaluation.horizon_days
     split = as_of - timedelta(days=horizon)
-    cache = Path(settings.workdir) / EMBEDDING_CACHE_DIR
-    pipeline = MatchingPipeline(settings.matching, cache_dir=cache)
-    pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, split)
-    result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, split,
-                              horizon_days=horizon, k=settings.evaluation.k)
-    if settings.evaluation.refit:
-        pipeline = MatchingPipeline(settings.matching, cache_dir=cache)
-        pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, as_of)
+    pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split)
+    pipeline.training_summary_["feedback_events"] = history.from_feedback
+    try:
+        result: EvaluationResult | None = evaluate_systems(
+            pipeline, bundle.participants, bundle.vacancies, events, split, horizon_days=horizon, k=settings.evaluation.k)
+    except NoHeldOutData:
+        result = None
+    ranker = _choose_ranker(pipeline, result, settings)
+    table = None
+    if result is not None:
+        shipped = FULL_PIPELINE if pipeline.ranker_ is not None else NO_RANKER
+        table = pd.concat([result.table, result.table.loc[[shipped]].rename(index={shipped: SHIPPED})])
+        pipeline.training_summary_.update(judged_participants=result.participants,
+                                          set_aside_pairs=result.set_aside_pairs)
+
+    champion = current_champion(settings.workdir)
+    if champion is None:
+        promoted, reason = True, "no champion yet"
+    elif result is None:
+        promoted, reason = False, f"this run has no held-out window to compare with champion version {champion[1]}"
+    else:
+        held = score_pipeline(champion[0], bundle.participants, bundle.vacancies, events, split, as_of,
+                              k=settings.evaluation.k)
+        shipped = FULL_PIPELINE if pipeline.ranker_ is not None else NO_RANKER
+        decision = judge(result.met_per_participant[shipped], held.met, result.per_query[shipped], held.replay,
+                         settings.evaluation.min_gain, settings.evaluation.bootstrap_rounds,
+                         ("this model", f"champion version {champion[1]}"),
+                         learned_who_is_shown=pipeline.ranker_ is not None
+                         and settings.matching.training.negatives_per_participant > 0)
+        promoted, reason = decision.better, decision.text
     record = log_training_run(
         pipeline,
         data_fingerprint=fingerprint_files(sorted(bundle.source_files.values())),
         settings_dump=settings.model_dump(mode="json"),
-        evaluation=result.table,
+        evaluation=table,
         workdir=settings.workdir,
         evaluated_as_of=split,
+        promoted=promoted,
+        reason=reason,
     )
-    return TrainResult(record.run_id, str(record.model_version), record.promoted, record.reason, result.table)
+    return TrainResult(record.run_id, str(record.model_version), record.promoted, record.reason, table, ranker, result)

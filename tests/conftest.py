@@ -42,7 +42,6 @@ def served_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWor
         settings = load_settings(None, {
             "workdir": workdir,
             "matching": {"ranker": {"num_threads": 1, "n_estimators": 60}},
-            "evaluation": {"refit": False},
         })
         result = train(data_dir, as_of=SERVED_AS_OF, config=settings)
         assert result.promoted, result.reason

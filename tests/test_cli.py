@@ -97,16 +97,16 @@ def test_train_evaluate_batch_from_the_command_line(tmp_path: Path, monkeypatch:
     out = tmp_path / "recs.csv"
     monkeypatch.setenv("ILONA_MATCH_WORKDIR", str(work))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    # a small model, trained once (no refit on the held-out period): the CLI is under test here
+    # a small model: the CLI is under test here
     monkeypatch.setenv("ILONA_MATCH_MATCHING__RANKER__N_ESTIMATORS", "60")
-    monkeypatch.setenv("ILONA_MATCH_EVALUATION__REFIT", "false")
     missing = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out), *env_args)
     assert missing.returncode == 1 and "no champion model yet" in missing.stderr
     assert "Traceback" not in missing.stderr
     trained = run_cli("train", "--data", str(data), *env_args)
     assert trained.returncode == 0, trained.stderr
-    assert "model version: 1 (promoted to champion" in trained.stdout
-    assert "full pipeline" in trained.stdout
+    assert "model version: 1 (promoted to champion: no champion yet)" in trained.stdout
+    assert "full pipeline" in trained.stdout and "shipped model" in trained.stdout
+    assert "held-out window" in trained.stdout and "ranker: " in trained.stdout
     subset = tmp_path / "who.csv"
     subset.write_text("participant_id\nP0000003\nP0000004\n", encoding="utf-8")
     batch = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out),
@@ -178,3 +178,21 @@ def test_serve_and_api_key_from_the_command_line(served_world, tmp_path: Path) -
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serve_without_keys_says_why_it_stops_and_its_hint_works(served_world, tmp_path: Path,  # noqa: ANN001
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One true message: the API would refuse every call, so it does not start, and the command it
+    names is the command that adds a key."""
+    keys = tmp_path / "keys.json"
+    monkeypatch.setenv("ILONA_MATCH_WORKDIR", str(served_world.workdir))
+    monkeypatch.setenv("ILONA_MATCH_API__KEYS_FILE", str(keys))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    stopped = run_cli("serve", "--data", str(served_world.data_dir), "--as-of", served_world.as_of.isoformat())
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+    assert stopped.stderr.strip() == (
+        f"ilona-match serve: no API keys in {keys}: every call but /health would get 401, so the API does not "
+        "start; add one with `ilona-match api-key add --name NAME`")
+    hint = stopped.stderr.split("`")[1].replace("NAME", "crm").split()
+    added = run_cli(*hint[1:])
+    assert added.returncode == 0 and keys.is_file(), added.stderr

@@ -28,7 +28,9 @@ from ilona_match.ranker import (
 # 3 is pure noise
 NAMES = ["required_coverage", "distance_ratio", "employer_type", "noise"]
 ITEMS = 20
-FAST = {"n_estimators": 80, "num_threads": 1, "early_stopping_rounds": 20}
+# the wrapper's mechanics on plain LambdaRank trees (the defaults boost a binary model from the prior)
+FAST = {"n_estimators": 80, "num_threads": 1, "early_stopping_rounds": 20, "objective": "lambdarank",
+        "prior_weight": 0.0, "num_leaves": 31, "min_child_samples": 20}
 
 
 def _world(n_queries: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,14 +78,26 @@ def ranker(data: dict[str, np.ndarray]) -> LambdaRanker:
     return _fit(data)
 
 
-def test_grades_follow_the_contract_events() -> None:
+def test_grades_count_only_what_a_coach_counts_as_success() -> None:
     assert tuple(GRADES) == EVENTS
     assert list(GRADES.values()) == sorted(GRADES.values())
-    np.testing.assert_array_equal(grade_of(pd.Series(list(EVENTS))), [0, 0, 0, 1, 1, 2, 2, 3, 4])
+    # viewed, recommended, declined, applied, rejected: no success; interview, work trial, hire, retention
+    np.testing.assert_array_equal(grade_of(pd.Series(list(EVENTS))), [0, 0, 0, 0, 0, 1, 2, 3, 4])
     with pytest.raises(ValueError, match="unknown outcome events.*'promoted'"):
         grade_of(pd.Series(["hired", "promoted"]))
     with pytest.raises(ValueError, match="unknown outcome events"):
         grade_of(pd.Series(["hired", None]))
+
+
+def test_the_default_ranker_learns_the_chance_of_success(data: dict[str, np.ndarray]) -> None:
+    """Defaults: a binary model of success (grade >= 1) per row, boosted from the prior; it ranks by the
+    known signal better than the prior alone does (the prior reads only column 0 and 1 here)."""
+    default = LambdaRanker(RankerConfig(num_threads=1)).fit(
+        data["X"], data["y"], data["group"], NAMES, data["X_valid"], data["y_valid"], data["group_valid"])
+    assert default.params_["objective"] == "binary" and default.config.prior_weight == 1.0
+    learned = _ndcg10(default.predict(data["X_test"]), data["y_test"])
+    assert learned > _ndcg10(prior_score(data["X_test"], NAMES), data["y_test"]) + 0.02
+    assert learned > _ndcg10(np.random.default_rng(0).random(len(data["y_test"])), data["y_test"]) + 0.2
 
 
 def test_ranker_learns_the_known_signal(ranker: LambdaRanker, data: dict[str, np.ndarray]) -> None:
@@ -126,10 +140,25 @@ def test_contributions_sum_to_the_prediction(ranker: LambdaRanker, data: dict[st
     parts = ranker.contributions(X)
     assert parts.shape == (50, len(NAMES) + 1)
     np.testing.assert_allclose(parts.sum(axis=1), ranker.predict(X), rtol=1e-9, atol=1e-9)
-    blended = ranker.with_prior_weight(0.7)
-    assert ranker.config.prior_weight == 0.0 and blended.config.prior_weight == 0.7
-    np.testing.assert_allclose(blended.predict(X), ranker.predict(X) + 0.7 * ranker.prior(X))
-    np.testing.assert_allclose(blended.contributions(X).sum(axis=1), blended.predict(X), rtol=1e-9, atol=1e-9)
+    boosted = _fit(data, prior_weight=0.7)
+    np.testing.assert_allclose(boosted.predict(X), boosted.model_score(X) + 0.7 * boosted.prior(X))
+    np.testing.assert_allclose(boosted.contributions(X).sum(axis=1), boosted.predict(X), rtol=1e-9, atol=1e-9)
+
+
+def test_boosting_from_the_prior_keeps_its_order_where_outcomes_say_nothing(data: dict[str, np.ndarray]) -> None:
+    """Labels that carry no signal: boosted from the prior (and stopped early on equally empty validation
+    labels), the ranker still orders rows as the prior does; without the prior it drifts away."""
+    rng = np.random.default_rng(3)
+    noise, noise_valid = rng.integers(0, 2, len(data["X"])), rng.integers(0, 2, len(data["X_valid"]))
+
+    def fit(prior_weight: float) -> LambdaRanker:
+        config = RankerConfig(n_estimators=40, num_threads=1, early_stopping_rounds=10, prior_weight=prior_weight)
+        return LambdaRanker(config).fit(data["X"], noise, data["group"], NAMES, data["X_valid"], noise_valid,
+                                        data["group_valid"])
+
+    prior = prior_score(data["X_test"], NAMES)
+    assert np.corrcoef(fit(1.0).predict(data["X_test"]), prior)[0, 1] > 0.9
+    assert np.corrcoef(fit(0.0).predict(data["X_test"]), prior)[0, 1] < 0.8
 
 
 def test_save_load_round_trip(ranker: LambdaRanker, data: dict[str, np.ndarray], tmp_path: Path) -> None:
@@ -268,6 +297,6 @@ def test_boundary_errors(ranker: LambdaRanker, data: dict[str, np.ndarray]) -> N
     with pytest.raises(ValueError, match="0 rows"):
         fresh.fit(X[:0], y[:0], [], NAMES)
     with pytest.raises(ValidationError, match="prior_weight"):
-        ranker.with_prior_weight(-1.0)
+        RankerConfig(prior_weight=-1.0)
     with pytest.raises(ValueError, match="kind must be"):
         ranker.feature_importance("cover")  # type: ignore[arg-type]

@@ -1,4 +1,7 @@
-"""MLflow runs, registry and the champion rule on a real SQLite store in a temp folder (no mocks)."""
+"""MLflow runs, registry and the champion alias on a real SQLite store in a temp folder (no mocks).
+
+The champion rule itself (scoring candidate and champion on the same window) is applied by
+``training.train`` and tested in test_model_selection.py; here the decision it hands over is recorded."""
 
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ import pytest
 from mlflow import MlflowClient
 from pydantic import ValidationError
 
+from ilona_match.batch import run_batch
 from ilona_match.contract import load_data
+from ilona_match.exclusion import acted_pairs
 from ilona_match.evaluation import evaluate_systems
 from ilona_match.persistence import save_pipeline
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig
 from ilona_match.ranker import RankerConfig
 from ilona_match.synthetic import generate_world
+from ilona_match.training import SHIPPED
 from ilona_match.tracking import (
     CHAMPION_ALIAS,
     CHAMPION_RULE,
@@ -69,22 +75,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
                                 cache_dir=base / "cache")
     pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, as_of=AS_OF)
     table = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, AS_OF).table
+    table = pd.concat([table, table.loc[["full pipeline"]].rename(index={"full pipeline": SHIPPED})])
     return World(base / "data", bundle.participants, bundle.vacancies, base / "cache",
                  fingerprint_files(bundle.source_files.values()), pipeline, table)
 
 
-def _log(world: World, workdir: Path, evaluation: pd.DataFrame | None, fingerprint: str | None = None) -> TrainingRecord:
+def _log(world: World, workdir: Path, evaluation: pd.DataFrame | None, promoted: bool, reason: str,
+         fingerprint: str | None = None) -> TrainingRecord:
     return log_training_run(
         world.pipeline, data_fingerprint=fingerprint or world.fingerprint,
         settings_dump={"workdir": str(workdir), "evaluation": {"horizon_days": 60}},
-        evaluation=evaluation, workdir=workdir,
+        evaluation=evaluation, workdir=workdir, promoted=promoted, reason=reason,
     )
-
-
-def _shifted(table: pd.DataFrame, delta: float) -> pd.DataFrame:
-    changed = table.copy()
-    changed.loc["full pipeline", "ndcg@10"] += delta
-    return changed
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,10 @@ class Registry:
 
 @pytest.fixture(scope="module")
 def registry(world: World, tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    """A store with version 1 (the real evaluation) and version 2 (the same, 0.05 lower NDCG@10)."""
+    """A store with version 1 (promoted: the first) and version 2 (registered, judged not better)."""
     workdir = tmp_path_factory.mktemp("work")
-    first = _log(world, workdir, world.evaluation)
-    worse = _log(world, workdir, _shifted(world.evaluation, -0.05))
+    first = _log(world, workdir, world.evaluation, True, "no champion yet")
+    worse = _log(world, workdir, world.evaluation, False, "this model does not beat champion version 1")
     return Registry(workdir, first, worse)
 
 
@@ -162,18 +164,19 @@ def test_first_run_registers_version_1_as_champion(registry: Registry) -> None:
     assert (registry.workdir / "mlflow.db").is_file() and (registry.workdir / "mlartifacts").is_dir()
 
 
-def test_worse_run_is_registered_but_not_promoted(registry: Registry, world: World) -> None:
+def test_a_version_judged_not_better_is_registered_but_not_promoted(registry: Registry, world: World) -> None:
     assert registry.worse.model_version == "2" and not registry.worse.promoted
-    assert "does not beat champion version 1" in registry.worse.reason
     client = _client(registry.workdir)
     assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS).version) == "1"
     tags = client.get_run(registry.worse.run_id).data.tags
-    best = float(world.evaluation.loc["full pipeline", "ndcg@10"])
     assert tags["champion.rule"] == CHAMPION_RULE
     assert tags["champion.decision"] == "not promoted"
+    assert tags["champion.reason"] == "this model does not beat champion version 1"
     assert tags["champion.previous_version"] == "1"
-    assert float(tags["champion.previous_full_pipeline.ndcg_at_10"]) == pytest.approx(best)
-    assert float(tags["champion.candidate_full_pipeline.ndcg_at_10"]) == pytest.approx(best - 0.05)
+    assert tags["ranker.decision"] == "lambdarank"
+    shipped = float(world.evaluation.loc[SHIPPED, "ndcg@10"])
+    assert float(tags["champion.candidate_shipped_model.ndcg_at_10"]) == pytest.approx(shipped)
+    assert float(client.get_model_version(MODEL_NAME, "2").tags["shipped_model.ndcg_at_10"]) == pytest.approx(shipped)
 
 
 def test_run_logs_params_metrics_plot_and_evaluation(registry: Registry, world: World) -> None:
@@ -237,28 +240,27 @@ def test_pyfunc_predict_and_unwrap(registry: Registry, world: World) -> None:
     assert isinstance(wrapped, MatchingModel) and isinstance(wrapped.pipeline, MatchingPipeline)
     people = world.participants.head(4)
     got = model.predict(people, params={"as_of": AS_OF.isoformat(), "k": 3, "vacancies_path": str(world.data_dir)})
-    expected = world.pipeline.recommend(people, world.pipeline.prepare_vacancies(world.vacancies), AS_OF, k=3)
+    bundle = load_data(world.data_dir)
+    expected = run_batch(world.pipeline, people, bundle.vacancies, AS_OF, k=3,
+                         exclude=acted_pairs(bundle.outcomes, AS_OF)).frame  # the nightly path, with reasons
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert got["reasons"].str.len().min() > 0
     with pytest.raises(ValidationError, match="as_of"):
         model.predict(people, params={"vacancies_path": str(world.data_dir)})
 
 
 # ------------------------------------------------------------------- rule edge cases, override
-def test_other_period_and_missing_evaluation_are_not_promoted_and_promote_overrides(
-    world: World, tmp_path: Path
-) -> None:
-    first = _log(world, tmp_path, world.evaluation)
-    other_data = _log(world, tmp_path, _shifted(world.evaluation, 0.5), fingerprint="0" * 64)
-    unevaluated = _log(world, tmp_path, None)
-    assert first.promoted
-    assert not other_data.promoted and "another held-out period" in other_data.reason
-    assert not unevaluated.promoted and unevaluated.reason == "this run has no evaluation to compare"
-    promote(other_data.model_version, workdir=tmp_path)
+def test_a_run_without_evaluation_is_recorded_and_promote_overrides(world: World, tmp_path: Path) -> None:
+    first = _log(world, tmp_path, world.evaluation, True, "no champion yet")
+    unevaluated = _log(world, tmp_path, None, False, "this run has no held-out window to compare with champion version 1")
+    assert first.promoted and not unevaluated.promoted
     client = _client(tmp_path)
+    assert "shipped_model.ndcg_at_10" not in client.get_model_version(MODEL_NAME, unevaluated.model_version).tags
+    promote(unevaluated.model_version, workdir=tmp_path)
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
-    assert str(champion.version) == other_data.model_version
+    assert str(champion.version) == unevaluated.model_version
     assert champion.tags["champion.promoted_by"] == "human override"
-    assert load_champion(tmp_path)[1] == other_data.model_version
+    assert load_champion(tmp_path)[1] == unevaluated.model_version
     with pytest.raises(LookupError, match="has no version 99"):
         promote(99, workdir=tmp_path)
 
@@ -268,9 +270,9 @@ def test_no_champion_yet(tmp_path: Path) -> None:
         load_champion(tmp_path)
 
 
-def test_evaluation_without_full_pipeline_row(world: World, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no 'full pipeline' row"):
-        _log(world, tmp_path, world.evaluation.drop(index="full pipeline"))
+def test_evaluation_without_shipped_model_row(world: World, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no 'shipped model' row"):
+        _log(world, tmp_path, world.evaluation.drop(index=SHIPPED), True, "no champion yet")
 
 
 def test_served_pipeline_caches_embeddings_in_the_work_folder(registry: Registry, world: World) -> None:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["WORLD_FILE", "Truth", "load_truth", "write_world_file"]
+__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "judged_pairs", "list_ranks", "load_truth", "write_world_file"]
 
 WORLD_FILE = "world.json"
 
@@ -71,3 +72,47 @@ def load_truth(data_dir: str | Path) -> Truth:
 
         return market_truth(MarketConfig.from_json(raw))
     raise ValueError(f"{path}: unknown world family {family!r}")
+
+
+def judged_pairs(truth: Truth, participants: pd.DataFrame, vacancies: pd.DataFrame, as_of: date,
+                 excluded: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Every pair an engine may list on ``as_of`` (open that day, no hard constraint broken, not in
+    ``excluded``) with its hidden hire probability: participant, vacancy, truth."""
+    from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+
+    limits, demands = ParticipantLimits.from_frame(participants), VacancyDemands.from_frame(vacancies)
+    open_rows = np.flatnonzero(open_on(demands, as_of))
+    p = np.repeat(np.arange(len(participants)), len(open_rows))
+    v = np.tile(open_rows, len(participants))
+    ok = feasible(limits, demands, p, v, as_of)
+    frame = pd.DataFrame({"participant": participants["participant_id"].to_numpy()[p[ok]],
+                          "vacancy": vacancies["vacancy_id"].to_numpy()[v[ok]]})
+    if excluded:
+        frame = frame[[pair not in excluded for pair in zip(frame["participant"], frame["vacancy"])]]
+    frame = frame.reset_index(drop=True)
+    frame["truth"] = truth.hire_probability(frame["participant"].to_numpy(), frame["vacancy"].to_numpy())
+    return frame
+
+
+def list_ranks(frame: pd.DataFrame, recs: pd.DataFrame, k: int = 10) -> np.ndarray:
+    """A score per row of ``judged_pairs`` that orders them as ``recs`` (participant_id, vacancy_id, rank)
+    lists them; pairs not listed come after the list."""
+    ranks = recs.set_index(["participant_id", "vacancy_id"])["rank"]
+    listed = ranks.reindex(pd.MultiIndex.from_arrays([frame["participant"], frame["vacancy"]]))
+    return -listed.fillna(k + 1).to_numpy(dtype=np.float64)
+
+
+def hidden_ndcg(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> float:
+    """Mean over participants of NDCG@k of ordering their ``judged_pairs`` by ``score`` (ties by vacancy
+    id), with the hidden hire probability as gain and the k best possible pairs as the ideal."""
+    ranked = frame.assign(score=score).sort_values(["participant", "score", "vacancy"], ascending=[True, False, True],
+                                                    kind="stable")
+    ranked["rank"] = ranked.groupby("participant").cumcount() + 1
+    top = ranked[ranked["rank"] <= k]
+    dcg = (top["truth"] / np.log2(top["rank"] + 1.0)).groupby(top["participant"]).sum()
+    ideal = frame.sort_values(["participant", "truth"], ascending=[True, False], kind="stable")
+    ideal = ideal.assign(rank=ideal.groupby("participant").cumcount() + 1)
+    ideal = ideal[ideal["rank"] <= k]
+    idcg = (ideal["truth"] / np.log2(ideal["rank"] + 1.0)).groupby(ideal["participant"]).sum()
+    judged = idcg[idcg > 0].index
+    return float((dcg.reindex(judged, fill_value=0.0) / idcg[judged]).mean())
