@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _report import emit, markdown_table
+from _window import split_day_relevance
 
 from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate, capacities
 from ilona_match.constraints import open_on
 from ilona_match.contract import load_data
-from ilona_match.evaluation import test_relevance
 from ilona_match.metrics import evaluate_rankings
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig, ranked_rows, top_n
 from ilona_match.ranker import RankerConfig
@@ -66,7 +66,7 @@ def main() -> None:
     scored_seconds = time.perf_counter() - start - fitted
     compact = [PoolChunk.from_scored(chunk) for chunk in chunks]
     pool = CandidatePool.from_chunks(compact, state)
-    relevance = test_relevance(bundle.outcomes, bundle.vacancies, args.as_of, args.horizon)
+    relevance = split_day_relevance(bundle.outcomes, bundle.vacancies, args.as_of, args.horizon)
     n_open = int(open_on(state.jobs.demands, args.as_of).sum())
     in_pool = np.unique(pool.vacancy)
     emit({"bench": "allocation_world", "participants": args.participants, "vacancies": args.vacancies,

@@ -33,11 +33,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from _report import emit, markdown_table
+from _window import all_feasible, ranked, split_day_relevance
 from scipy import sparse
 
 from ilona_match.constraints import feasible, open_on
 from ilona_match.contract import load_data
-from ilona_match.evaluation import _all_feasible, _ranked, test_relevance
 from ilona_match.features import FEATURE_NAMES
 from ilona_match.metrics import ndcg_at_k, recall_at_k
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig, Scored, VacancyState, top_n
@@ -187,7 +187,7 @@ def main() -> None:
 
     bundle = load_data(args.data)
     vacancies = bundle.vacancies.reset_index(drop=True)
-    relevance = test_relevance(bundle.outcomes, vacancies, args.as_of, args.horizon_days)
+    relevance = split_day_relevance(bundle.outcomes, vacancies, args.as_of, args.horizon_days)
     people_frame = bundle.participants[bundle.participants["participant_id"].isin(relevance["query_id"])]
     people_frame = people_frame.reset_index(drop=True)
 
@@ -217,14 +217,14 @@ def main() -> None:
           "open_vacancies_by_language": pd.Series(state.jobs.language[open_on(state.jobs.demands, args.as_of)]).value_counts().to_dict()})
 
     # alone: every channel's similarity as the only score, beside the full pipeline
-    p, v = _all_feasible(state, people.limits, args.as_of)
+    p, v = all_feasible(state, people.limits, args.as_of)
     empty_concepts = np.array([not t.strip() for t in people.concept_texts])
     emit({"figure": "inputs", **common, "feasible_pairs": int(len(p)),
           "empty_profile_text": float(np.mean([not t.strip() for t in people.texts])),
           "empty_concept_text": float(empty_concepts.mean()),
           "empty_concept_text_by_language": {lang: float(empty_concepts[people.language == lang].mean())
                                              for lang in LANGUAGES if (people.language == lang).any()}})
-    systems = {name: _ranked(people.ids, state.jobs.ids, p, v, score, K_RECALL)
+    systems = {name: ranked(people.ids, state.jobs.ids, p, v, score, K_RECALL)
                for name, score in channel_scores(full, scored, state, p, v).items()}
     full_recs = pipeline_recs(scored, state)
     systems["full pipeline"] = full_recs

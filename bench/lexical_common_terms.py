@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _report import emit
+from _window import as_recs, split_day_relevance
 
 from ilona_match.contract import load_data
-from ilona_match.evaluation import _as_recs, test_relevance
 from ilona_match.metrics import evaluate_rankings
 from ilona_match.persistence import load_pipeline
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig, top_n
@@ -69,7 +69,7 @@ def channel(pipeline: MatchingPipeline, bundle, participants: int, values: list[
 def judged(bundle, cache: Path, values: list[float], refit: bool) -> None:
     """The whole pipeline served (and with ``refit`` also trained) with each ``max_df``."""
     as_of = (bundle.outcomes["event_date"].max() - pd.Timedelta(days=59)).date()
-    relevance = test_relevance(bundle.outcomes, bundle.vacancies, as_of, 60)
+    relevance = split_day_relevance(bundle.outcomes, bundle.vacancies, as_of, 60)
     people = bundle.participants[bundle.participants["participant_id"].isin(relevance["query_id"])].reset_index(drop=True)
 
     def fit(max_df: float) -> MatchingPipeline:
@@ -89,7 +89,7 @@ def judged(bundle, cache: Path, values: list[float], refit: bool) -> None:
         start = time.perf_counter()
         scored = pipeline.score_candidates(people, state, as_of)
         seconds = time.perf_counter() - start
-        recs = _as_recs(top_n(scored, state, 50))
+        recs = as_recs(top_n(scored, state, 50))
         metrics = evaluate_rankings(recs, relevance, ks=(10, 50), n_items=len(state.jobs))
         top20 = recs[recs["rank"] <= 20]
         shown = set(zip(top20["query_id"], top20["item_id"]))

@@ -54,6 +54,12 @@ def _positive_int(value: str) -> int:
 def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.synthetic import generate_world
 
+    if args.family == "market":
+        from ilona_match.synthetic.market import generate_market_world
+
+        print(generate_market_world(args.out, participants=args.participants, vacancies=args.vacancies, seed=args.seed,
+                                    fmt=args.format, other_languages=args.other_languages).describe())
+        return 0
     with tqdm(total=args.participants, unit="participant", desc="generate", disable=args.quiet) as bar:
         summary = generate_world(
             args.out,
@@ -208,6 +214,9 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--format", choices=("csv", "parquet"), default="csv")
     gen.add_argument("--other-languages", type=float, default=1.0,
                      help="scale of the Swedish and English text shares (0.1 = almost all Finnish)")
+    gen.add_argument("--family", choices=("coach", "market"), default="coach",
+                     help="coach: coaches' logs, hiring a weighted sum of known facts; market: hiring by thresholds "
+                          "and competition, a job board's log, records as people write them")
     gen.set_defaults(handler=_cmd_generate)
 
     val = commands.add_parser("validate", parents=[common], help="check a data folder against the contract")

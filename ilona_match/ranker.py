@@ -1,7 +1,9 @@
-"""Learning to rank vacancies for a participant: LightGBM LambdaRank over the pair features.
+"""Learning to rank vacancies for a participant: LightGBM over the pair features.
 
-Labels are relevance grades derived from a pair's strongest outcome event (``GRADES``); rows of one
-participant form one query group. The model is trained with LightGBM's native API, keeps the
+Labels are relevance grades derived from a pair's strongest outcome event (``GRADES``: what a coach
+counts as success); rows of one participant form one query group. The default objective is binary
+(the chance of a success per pair met); LambdaRank over the grades is the alternative
+(``RankerConfig.objective``). The model is trained with LightGBM's native API, keeps the
 domain's known directions as monotone constraints (``features.MONOTONE``), and is saved as
 LightGBM's own text model plus a JSON sidecar, never pickled, so loading a file cannot run code.
 

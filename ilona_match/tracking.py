@@ -261,7 +261,7 @@ def _importance_figure(pipeline: MatchingPipeline) -> Figure | None:
     axes = figure.subplots()
     axes.barh(gain.index, gain.to_numpy())
     axes.set_xlabel("total gain")
-    axes.set_title("LambdaRank feature importance")
+    axes.set_title("ranker feature importance (gain)")
     axes.tick_params(axis="y", labelsize=7)
     return figure
 

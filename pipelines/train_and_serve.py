@@ -12,7 +12,6 @@ from datetime import date
 from pathlib import Path
 
 import ilona_match as im
-from ilona_match.batch import recommend_frame
 from ilona_match.training import default_as_of
 
 
@@ -28,14 +27,17 @@ def main() -> None:
     # 2. the data, checked against the contract
     bundle = im.load_data(args.data)
     as_of = args.as_of or default_as_of(bundle)
-    # 3. train: held-out evaluation, refit, MLflow run, registered version (champion if better)
+    # 3. train: learn before the held-out window, judge on it, keep the ranker only if it beats the
+    #    prior, MLflow run, registered version (champion if better on the same window)
     run = im.train(args.data, as_of=as_of, config=settings)
-    print(run.evaluation.round(3).to_string())
+    if run.evaluation is not None:
+        print(run.evaluation.round(3).to_string())
+    print(f"ranker: {run.ranker}")
     print(f"run {run.run_id}: version {run.model_version}, promoted={run.promoted} ({run.reason})")
-    # 4. the nightly batch with the champion
-    matcher = im.Matcher.load(workdir=args.workdir, vacancies=bundle.vacancies, as_of=as_of)
-    frame = recommend_frame(matcher.pipeline, bundle.participants.head(20), bundle.vacancies, as_of,
-                            k=5, model_version=matcher.model_version)
+    # 4. the nightly lists with the champion; pairs already acted on are left out
+    matcher = im.Matcher.load(workdir=args.workdir, vacancies=bundle.vacancies, as_of=as_of, outcomes=bundle.outcomes,
+                              exclusion=settings.exclusion)
+    frame = matcher.recommend_batch(bundle.participants.head(20), bundle.vacancies, as_of, k=5)
     print(frame[["participant_id", "rank", "vacancy_id", "score", "to_check"]].head(10).to_string())
     # 5. the Python API for one participant, and why the first vacancy was chosen
     person = bundle.participants.iloc[0].to_dict()

@@ -20,13 +20,12 @@ from pydantic import ValidationError
 
 from ilona_match.batch import run_batch
 from ilona_match.contract import load_data
-from ilona_match.exclusion import acted_pairs
 from ilona_match.evaluation import evaluate_systems
+from ilona_match.exclusion import acted_pairs
 from ilona_match.persistence import save_pipeline
 from ilona_match.pipeline import MatchingPipeline, PipelineConfig
 from ilona_match.ranker import RankerConfig
 from ilona_match.synthetic import generate_world
-from ilona_match.training import SHIPPED
 from ilona_match.tracking import (
     CHAMPION_ALIAS,
     CHAMPION_RULE,
@@ -41,6 +40,7 @@ from ilona_match.tracking import (
     promote,
     tracking_uri,
 )
+from ilona_match.training import SHIPPED
 
 AS_OF = date(2026, 6, 1)
 
