@@ -173,7 +173,7 @@ def test_a_version_judged_not_better_is_registered_but_not_promoted(registry: Re
     assert tags["champion.decision"] == "not promoted"
     assert tags["champion.reason"] == "this model does not beat champion version 1"
     assert tags["champion.previous_version"] == "1"
-    assert tags["ranker.decision"] == "lambdarank"
+    assert tags["ranker.decision"] == "binary"  # the objective of the trained ranker: no gate applied here
     shipped = float(world.evaluation.loc[SHIPPED, "ndcg@10"])
     assert float(tags["champion.candidate_shipped_model.ndcg_at_10"]) == pytest.approx(shipped)
     assert float(client.get_model_version(MODEL_NAME, "2").tags["shipped_model.ndcg_at_10"]) == pytest.approx(shipped)
@@ -187,7 +187,7 @@ def test_run_logs_params_metrics_plot_and_evaluation(registry: Registry, world: 
     assert params["as_of"] == params["evaluation.as_of"] == AS_OF.isoformat()
     assert params["matching.ranker.n_estimators"] == "60"
     assert params["evaluation.horizon_days"] == "60"
-    assert params["training.ranker"] == "lambdarank"
+    assert params["training.ranker"] == "binary"
     assert metrics["training.logged_pairs"] == world.pipeline.training_summary_["logged_pairs"]
     for system in world.evaluation.index:
         assert metrics[metric_name(system, "ndcg@10")] == pytest.approx(world.evaluation.loc[system, "ndcg@10"])
