@@ -26,8 +26,8 @@ from ilona_match.features import CandidatePairs
 from ilona_match.pipeline import MatchingPipeline, Scored, VacancyState, explain_top, ranked_rows, top_n
 from ilona_match.reasons import Explanation
 
-__all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "BatchResult", "ServedLists", "recommend_frame",
-           "run_batch", "run_id_for", "serve_lists"]
+__all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "BatchResult", "ServedLists", "run_batch",
+           "run_id_for", "serve_lists"]
 
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
     "run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id", "score", "reasons", "to_check", "model_version",
@@ -213,23 +213,6 @@ def _prepare_open(pipeline: MatchingPipeline, vacancies: pd.DataFrame, as_of: da
     recommended, and a small open share searched through a graph of all of them loses recall)."""
     served = vacancies[open_on(VacancyDemands.from_frame(vacancies), as_of)]
     return pipeline.prepare_vacancies((served if len(served) else vacancies).reset_index(drop=True))
-
-
-def recommend_frame(
-    pipeline: MatchingPipeline,
-    participants: pd.DataFrame,
-    vacancies: pd.DataFrame | VacancyState,
-    as_of: date,
-    *,
-    k: int = 10,
-    model_version: str = "unregistered",
-    chunk_size: int = 2000,
-    progress: Callable[[int], None] | None = None,
-    exclude: ExcludedPairs | None = None,
-) -> pd.DataFrame:
-    """The recommendations table of ``run_batch`` alone (no allocation)."""
-    return run_batch(pipeline, participants, vacancies, as_of, k=k, model_version=model_version,
-                     chunk_size=chunk_size, progress=progress, exclude=exclude).frame
 
 
 def _contract_form(frame: pd.DataFrame, run_id: str, as_of: date, model_version: str) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ilona_match.batch import recommend_frame, serve_lists
+from ilona_match.batch import run_batch, serve_lists
 from ilona_match.contract import OUTCOME_COLUMNS, records_to_frame
 from ilona_match.exclusion import ExcludedPairs, ExclusionConfig, acted_pairs
 from ilona_match.features import CandidatePairs
@@ -138,8 +138,8 @@ class Matcher:
         """The recommendations table (contract form) for many participants, leaving out the pairs the
         known events say are done."""
         exclude = acted_pairs(self._events, as_of, self.exclusion)
-        return recommend_frame(self.pipeline, participants, vacancies, as_of, k=k, model_version=self.model_version,
-                               exclude=exclude)
+        return run_batch(self.pipeline, participants, vacancies, as_of, k=k, model_version=self.model_version,
+                         exclude=exclude).frame
 
     def explain(self, participant: Mapping[str, Any] | pd.DataFrame, vacancy_id: str) -> Explanation:
         """Why ``vacancy_id`` ranks where it does for this participant (data and ``.text``).

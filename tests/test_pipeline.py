@@ -12,7 +12,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ilona_match import embedding, retrieval
-from ilona_match.batch import RECOMMENDATION_COLUMNS, recommend_frame, run_batch
+from ilona_match.batch import RECOMMENDATION_COLUMNS, run_batch
 from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.contract import load_data, write_table
 from ilona_match.exclusion import acted_pairs
@@ -151,8 +151,8 @@ def test_training_rows_are_computed_as_of_the_day_each_pair_was_met(world) -> No
 def test_batch_is_feasible_complete_and_deterministic(world, tmp_path) -> None:
     bundle, pipeline = world
     people = bundle.participants.head(120)
-    first = recommend_frame(pipeline, people, bundle.vacancies, SPLIT, k=10, model_version="7", chunk_size=50)
-    second = recommend_frame(pipeline, people, bundle.vacancies, SPLIT, k=10, model_version="7", chunk_size=33)
+    first = run_batch(pipeline, people, bundle.vacancies, SPLIT, k=10, model_version="7", chunk_size=50).frame
+    second = run_batch(pipeline, people, bundle.vacancies, SPLIT, k=10, model_version="7", chunk_size=33).frame
     assert tuple(first.columns) == RECOMMENDATION_COLUMNS
     write_table(first, tmp_path / "a.csv")
     write_table(second, tmp_path / "b.csv")
@@ -178,7 +178,7 @@ def test_batch_is_feasible_complete_and_deterministic(world, tmp_path) -> None:
 def test_reasons_are_in_the_participants_language(world) -> None:
     bundle, pipeline = world
     people = bundle.participants.groupby("language").head(3)
-    frame = recommend_frame(pipeline, people, bundle.vacancies, SPLIT, k=3)
+    frame = run_batch(pipeline, people, bundle.vacancies, SPLIT, k=3).frame
     language = people.set_index("participant_id")["language"]
     for row in frame.itertuples():
         reasons = row.reasons.split("|")
@@ -192,7 +192,7 @@ def test_single_participant_api_equals_batch_and_explains(world) -> None:
     bundle, pipeline = world
     matcher = Matcher(pipeline, "7").use_vacancies(bundle.vacancies, SPLIT)
     person = bundle.participants.iloc[5].to_dict()
-    batch = recommend_frame(pipeline, bundle.participants.iloc[[5]], bundle.vacancies, SPLIT, k=5, model_version="7")
+    batch = run_batch(pipeline, bundle.participants.iloc[[5]], bundle.vacancies, SPLIT, k=5, model_version="7").frame
     single = matcher.recommend(person, k=5)
     assert [r["vacancy_id"] for r in single] == batch["vacancy_id"].tolist()
     np.testing.assert_array_equal([r["score"] for r in single], batch["score"].to_numpy())
@@ -249,9 +249,9 @@ def test_batch_prepares_only_open_vacancies_and_recommends_the_same(world, monke
     prepare = pipeline.prepare_vacancies
     monkeypatch.setattr(pipeline, "prepare_vacancies", lambda frame: prepared.append(len(frame)) or prepare(frame))
     people = bundle.participants.head(40)
-    everything = recommend_frame(pipeline, people, bundle.vacancies, SPLIT, k=5)
+    everything = run_batch(pipeline, people, bundle.vacancies, SPLIT, k=5).frame
     assert prepared == [int(is_open.sum())]
-    only_open = recommend_frame(pipeline, people, bundle.vacancies[is_open], SPLIT, k=5)
+    only_open = run_batch(pipeline, people, bundle.vacancies[is_open], SPLIT, k=5).frame
     assert not everything.empty
     pd.testing.assert_frame_equal(everything.drop(columns="run_id"), only_open.drop(columns="run_id"))
     assert everything["run_id"].iloc[0] != only_open["run_id"].iloc[0]
@@ -264,7 +264,7 @@ def test_unfitted_and_bad_arguments_raise(world) -> None:
     with pytest.raises(NotFittedError, match="not fitted"):
         MatchingPipeline().prepare_vacancies(bundle.vacancies)
     with pytest.raises(ValueError, match="k must be at least 1"):
-        recommend_frame(pipeline, bundle.participants.head(2), bundle.vacancies, SPLIT, k=0)
+        run_batch(pipeline, bundle.participants.head(2), bundle.vacancies, SPLIT, k=0)
     with pytest.raises(ValueError, match="no vacancy was published before"):
         MatchingPipeline().fit(bundle.participants, bundle.vacancies, bundle.outcomes, date(2000, 1, 1))
     with pytest.raises(RuntimeError, match="no vacancies loaded"):

@@ -20,7 +20,7 @@ from ilona_match.synthetic.people import People
 
 __all__ = [
     "Heuristic", "LoggedPairs", "LoggingPolicy", "PublicationIndex", "VacancyLookup", "hire_claims", "log_pairs",
-    "outcome_table", "pair_facts",
+    "conflicts", "outcome_table", "pair_facts",
 ]
 
 
@@ -166,7 +166,7 @@ class VacancyLookup:
         ], axis=1)
 
 
-def _conflicts(people: People, vacancies: Vacancies, p: np.ndarray, v: np.ndarray, written: bool) -> np.ndarray:
+def conflicts(people: People, vacancies: Vacancies, p: np.ndarray, v: np.ndarray, written: bool) -> np.ndarray:
     """True where the vacancy breaks one of the person's hard constraints (unknown values never do)."""
     if written:
         load, hours, flags = vacancies.seen_load[v], vacancies.seen_hours[v], vacancies.seen_constraints[v] == 1
@@ -201,7 +201,7 @@ def _choose(rng: np.random.Generator, people: People, lookup: VacancyLookup, p: 
     pp = np.repeat(p, width)
     vv = np.maximum(candidates.ravel(), 0)
     excess = _commute_excess(people, vacancies, pp, vv)
-    conflict = _conflicts(people, vacancies, pp, vv, written=True)
+    conflict = conflicts(people, vacancies, pp, vv, written=True)
     score = (h.own_occupation * (people.history[pp] == vacancies.occupation[vv][:, None]).any(axis=1)
              + h.preferred_sector * people.prefers[pp, vacancies.sector[vv]]
              - h.commute * excess - h.conflict * conflict + rng.gumbel(size=pp.size))
@@ -273,8 +273,8 @@ def pair_facts(people: People, lookup: VacancyLookup, p: np.ndarray, v: np.ndarr
         own_occupation=(history == occupation[:, None]).any(axis=1),
         related_occupation=(minor == lookup.minor_group[occupation][:, None]).any(axis=1),
         commute_excess=_commute_excess(people, vac, p, v),
-        visible_conflict=_conflicts(people, vac, p, v, written=True),
-        hidden_conflict=_conflicts(people, vac, p, v, written=False),
+        visible_conflict=conflicts(people, vac, p, v, written=True),
+        hidden_conflict=conflicts(people, vac, p, v, written=False),
         essential_coverage=essential, optional_coverage=optional,
         missing_language=(vac.languages[v] & ~people.languages[p]).any(axis=1),
         unemployment=np.log1p(people.unemployment_months[p] / 12.0),

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "judged_pairs", "list_ranks", "load_truth", "write_world_file"]
+__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "judged_pairs", "list_ranks", "load_truth", "start_world_folder",
+           "write_world_file"]
 
 WORLD_FILE = "world.json"
 
@@ -44,6 +45,18 @@ def write_world_file(directory: Path, family: str, config: Any) -> Path:
     settings = {key: value for key, value in _jsonable(config).items() if key != "chunk_size"}
     path.write_text(json.dumps({"family": family, "config": settings}, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def start_world_folder(out_dir: str | Path, family: str, config: Any) -> Path:
+    """The folder a world is written to, emptied of any earlier world's tables (either format), with
+    this world's ``world.json``: the folder holds exactly one world."""
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("participants", "vacancies", "outcomes"):
+        for fmt in ("csv", "parquet"):
+            (directory / f"{name}.{fmt}").unlink(missing_ok=True)
+    write_world_file(directory, family, config)
+    return directory
 
 
 def _tuples(value: Any) -> Any:

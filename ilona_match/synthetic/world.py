@@ -37,7 +37,7 @@ from ilona_match.synthetic.jobs import Vacancies, make_vacancies
 from ilona_match.synthetic.output import FORMATS, TableWriter
 from ilona_match.synthetic.people import People, make_people
 from ilona_match.synthetic.text import load_templates
-from ilona_match.synthetic.truth import write_world_file
+from ilona_match.synthetic.truth import start_world_folder
 
 __all__ = ["BLOCK", "PARTICIPANTS_PER_COACH", "WorldConfig", "WorldSummary", "generate_world", "world_truth"]
 
@@ -237,12 +237,7 @@ def generate_world(
     config = WorldConfig(participants=participants, vacancies=vacancies, seed=seed, start=start, days=days,
                          fmt=fmt, chunk_size=chunk_size, other_languages=other_languages, hiring=hiring or HiringWeights(),
                          policy=policy or LoggingPolicy())
-    directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in ("participants", "vacancies", "outcomes"):
-        for other in FORMATS:
-            (directory / f"{name}.{other}").unlink(missing_ok=True)
-    write_world_file(directory, "coach", config)
+    directory = start_world_folder(out_dir, "coach", config)
 
     state = _State.draw(config)
     catalogue, jobs, lookup = state.catalogue, state.jobs, state.lookup

@@ -42,12 +42,13 @@ from scipy.special import ndtr
 from ilona_match.synthetic.arrays import haversine_km, sigmoid
 from ilona_match.synthetic.catalogue import EMPLOYER_TYPES, RESTRICTIONS, SUPPORTS, Catalogue, load_catalogue
 from ilona_match.synthetic.hiring import EVENTS
-from ilona_match.synthetic.jobs import CONSTRAINTS, Vacancies, make_vacancies
+from ilona_match.synthetic.history import conflicts
+from ilona_match.synthetic.jobs import Vacancies, make_vacancies
 from ilona_match.synthetic.market.records import market_tables
 from ilona_match.synthetic.output import FORMATS, TableWriter
 from ilona_match.synthetic.people import People, make_people
 from ilona_match.synthetic.text import load_templates
-from ilona_match.synthetic.truth import write_world_file
+from ilona_match.synthetic.truth import start_world_folder
 
 __all__ = ["MarketConfig", "MarketSummary", "generate_market_world", "market_truth"]
 
@@ -200,15 +201,7 @@ class Market:
 
     def conflict(self, p: np.ndarray, v: np.ndarray, written: bool = False) -> np.ndarray:
         """True where the vacancy breaks one of the person's limits (on the true or the written values)."""
-        people, jobs = self.people, self.jobs
-        if written:
-            load, hours, flags = jobs.seen_load[v], jobs.seen_hours[v], jobs.seen_constraints[v] == 1
-        else:
-            load, hours, flags = jobs.load[v], jobs.hours[v], jobs.constraints[v]
-        broken = (load > people.capacity[p]) | (hours > people.max_hours[p])
-        for column, (_, restriction) in enumerate(CONSTRAINTS):
-            broken |= flags[:, column] & people.restrictions[p, RESTRICTIONS.index(restriction)]
-        return broken
+        return conflicts(self.people, self.jobs, p, v, written)
 
     def employer_score(self, p: np.ndarray, v: np.ndarray) -> np.ndarray:
         """What the employer sees in an applicant, before its noise (see the module docstring)."""
@@ -510,12 +503,7 @@ def generate_market_world(out_dir: str | Path, *, participants: int = 1500, vaca
                           fmt: str = "csv") -> MarketSummary:
     """Write a market world's participants, vacancies and outcomes (and ``world.json``) to ``out_dir``."""
     config = MarketConfig(participants, vacancies, seed, start, days, other_languages, fmt)
-    directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in ("participants", "vacancies", "outcomes"):
-        for other in FORMATS:
-            (directory / f"{name}.{other}").unlink(missing_ok=True)
-    write_world_file(directory, "market", config)
+    directory = start_world_folder(out_dir, "market", config)
     market = Market.draw(config)
     tables = market_tables(market, _stream(seed, 4))
     p, v, e, d = simulate(market, tables.titles, tables.search_words)
