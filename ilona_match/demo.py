@@ -77,7 +77,8 @@ def run_demo(
             f"MLflow run {trained.run_id}, model version {trained.model_version} "
             f"({'champion' if trained.promoted else 'not promoted'}) in {tracking_uri(workdir)}",
             f"nightly batch as of {as_of}: {run.recommendations} recommendations for {run.participants} participants "
-            f"({run.details['participants_without_recommendation']} have no feasible vacancy open that day) -> {out.resolve()}",
+            f"({run.details['participants_without_recommendation']} got none: no feasible vacancy open that day, or the "
+            f"capacity-aware allocation gave theirs to others) -> {out.resolve()}",
             f"coach reports (one page per coach): {nightly.reports.resolve() if nightly.reports else '-'}",
             f"published as run {run.run_id} to {nightly.database_url}",
         ]
