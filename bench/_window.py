@@ -1,5 +1,5 @@
 """A single-day judged set for bench scripts that rank once, on the split day (the engine's own
-evaluation replays the window day by day: ``ilona_match.evaluation``)."""
+evaluation replays the window day by day: ``ilona_match.learning.evaluation``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
-from ilona_match.pipeline import VacancyState, strongest_outcomes
+from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+from ilona_match.contract.events import strongest_outcomes
+from ilona_match.matching.pipeline import VacancyState
 
 __all__ = ["all_feasible", "as_recs", "ranked", "split_day_relevance"]
 

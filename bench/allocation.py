@@ -3,7 +3,7 @@
 Generates a world, fits the pipeline on outcomes before the split date, scores every participant
 over the vacancies open then (in chunks, as the nightly batch does), cuts each participant to their
 top ``--pool`` candidates and allocates with c in (1, 2, 3, 5) by both solvers. NDCG@10 is scored
-against the strongest outcome of each pair in the test window, as ilona_match.evaluation does.
+against the strongest outcome of each pair in the test window, as ilona_match.learning.evaluation does.
 Prints one JSON line per configuration, then a markdown table; the embedding cache is /tmp/embcache.
 
     python bench/allocation.py [--participants 3000] [--vacancies 1200] [--seed 23] [--as-of 2026-06-01]
@@ -22,12 +22,12 @@ import pandas as pd
 from _report import emit, markdown_table
 from _window import split_day_relevance
 
-from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate, capacities
-from ilona_match.constraints import open_on
 from ilona_match.contract import load_data
-from ilona_match.metrics import evaluate_rankings
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig, ranked_rows, top_n
-from ilona_match.ranker import RankerConfig
+from ilona_match.contract.constraints import open_on
+from ilona_match.learning.metrics import evaluate_rankings
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, ranked_rows, top_n
+from ilona_match.matching.ranker import RankerConfig
+from ilona_match.serving.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate, capacities
 from ilona_match.synthetic import generate_world
 
 EXPOSURES = (1.0, 2.0, 3.0, 5.0)

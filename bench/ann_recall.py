@@ -33,13 +33,13 @@ import faiss
 import numpy as np
 from _report import emit, markdown_table
 
-from ilona_match.constraints import VacancyDemands, open_on
 from ilona_match.contract import load_data
-from ilona_match.embedding import EmbedderConfig, TextEmbedder
-from ilona_match.index import IndexConfig, VectorIndex
-from ilona_match.profiles import build_participants, build_vacancies
+from ilona_match.contract.constraints import VacancyDemands, open_on
+from ilona_match.matching.index import IndexConfig, VectorIndex
+from ilona_match.matching.profiles import build_participants, build_vacancies
 from ilona_match.synthetic import generate_world
-from ilona_match.taxonomy import Taxonomy
+from ilona_match.text.embedding import EmbedderConfig, TextEmbedder
+from ilona_match.text.taxonomy import Taxonomy
 
 TIE_TOLERANCE = 1e-5
 

@@ -35,15 +35,15 @@ import numpy as np
 import pandas as pd
 from _report import emit as emit_record
 
-from ilona_match.api import add_api_key, background_server, create_app
 from ilona_match.config import EMBEDDING_CACHE_DIR, load_settings
 from ilona_match.contract import frame_to_records, load_data
-from ilona_match.embedding import DEFAULT_MODEL, EmbedderConfig
-from ilona_match.matcher import Matcher
-from ilona_match.persistence import load_pipeline, save_pipeline
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig
-from ilona_match.ranker import RankerConfig
+from ilona_match.matching.persistence import load_pipeline, save_pipeline
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.matching.ranker import RankerConfig
+from ilona_match.serving.api import add_api_key, background_server, create_app
+from ilona_match.serving.matcher import Matcher
 from ilona_match.synthetic import generate_world
+from ilona_match.text.embedding import DEFAULT_MODEL, EmbedderConfig
 from ilona_match.training import default_as_of
 
 

@@ -3,7 +3,7 @@
     python bench/channel_contributions.py DATA AS_OF [--horizon-days 60] [--cache-dir /tmp/embcache]
                                           [--ranker-seeds 3] [--no-ablation]
 
-On the time split of ``ilona_match.evaluation`` (learn before AS_OF; judge the outcomes of the next
+On the time split of ``ilona_match.learning.evaluation`` (learn before AS_OF; judge the outcomes of the next
 ``horizon`` days on vacancies open on AS_OF) it prints one JSON line per figure, then markdown tables:
 
 alone      each retrieval channel's similarity as the only score over all feasible open vacancies (hard
@@ -36,13 +36,13 @@ from _report import emit, markdown_table
 from _window import all_feasible, ranked, split_day_relevance
 from scipy import sparse
 
-from ilona_match.constraints import feasible, open_on
 from ilona_match.contract import load_data
-from ilona_match.features import FEATURE_NAMES
-from ilona_match.metrics import ndcg_at_k, recall_at_k
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig, Scored, VacancyState, top_n
-from ilona_match.ranker import RankerConfig
-from ilona_match.retrieval import CHANNELS, RetrievalConfig
+from ilona_match.contract.constraints import feasible, open_on
+from ilona_match.learning.metrics import ndcg_at_k, recall_at_k
+from ilona_match.matching.features import FEATURE_NAMES
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, Scored, VacancyState, top_n
+from ilona_match.matching.ranker import RankerConfig
+from ilona_match.matching.retrieval import CHANNELS, RetrievalConfig
 
 LANGUAGES = ("fi", "sv", "en")
 K_NDCG, K_RECALL = 10, 50

@@ -8,7 +8,7 @@ Each variant is the default ``matching`` settings with the given fields changed,
 ``--variant default --variant lr0.1:ranker.learning_rate=0.1 --variant all-terms:retrieval.lexical_max_df=1.0``
 (values are read as YAML scalars; an unknown section or field is refused). The first variant is
 the reference. For each variant and ranker seed the pipeline is fitted on the outcomes before AS_OF
-and evaluated on the 60 days after (``ilona_match.evaluation``, as ``ilona-match evaluate`` does),
+and evaluated on the 60 days after (``ilona_match.learning.evaluation``, as ``ilona-match evaluate`` does),
 with one LightGBM thread; the trees it keeps and the time of its reasons (``pred_contrib``, which
 grows with the trees) on every candidate scored for the judged people are reported beside NDCG@10.
 Without --data a 3,000 × 1,200 world (seed --world-seed) is generated into the --data folder.
@@ -32,8 +32,8 @@ import yaml
 from _report import emit
 
 from ilona_match.contract import load_data
-from ilona_match.evaluation import evaluate_systems, held_out
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.learning.evaluation import evaluate_systems, held_out
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
 from ilona_match.synthetic import generate_world
 
 PIPELINE_ROW = "full pipeline"

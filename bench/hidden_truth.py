@@ -149,8 +149,8 @@ def main() -> None:
     recs = pd.read_csv(recs_path, dtype={"participant_id": str, "vacancy_id": str})
 
     from ilona_match.config import load_settings
-    from ilona_match.exclusion import acted_pairs
-    from ilona_match.tracking import load_champion
+    from ilona_match.contract.exclusion import acted_pairs
+    from ilona_match.learning.tracking import load_champion
 
     os.environ.update({k: v for k, v in env.items() if k.startswith("ILONA_MATCH_")})
     settings = load_settings()
@@ -175,7 +175,7 @@ def main() -> None:
     ep, ev = embedder.encode(people_text, role="query"), embedder.encode(job_text, role="passage")
     scores["embedding + filters"] = np.einsum("ij,ij->i", ep[p], ev[v])
 
-    from ilona_match.batch import run_batch
+    from ilona_match.serving.batch import run_batch
 
     prior = run_batch(pipeline, bundle.participants, bundle.vacancies, as_of, k=K, use_ranker=False, exclude=acted).frame
     scores["pipeline without ranker"] = list_ranks(frame, prior, K)

@@ -7,7 +7,7 @@ For each generated world (``bench/hidden_truth.py`` makes them; ``world.json`` h
 each variant of the ``matching`` settings (as in ``bench/config_variants.py``), in one process:
 fit on the outcomes before the world's last day minus 60 days (as ``ilona-match train`` does), then
 
-- the engine's own held-out NDCG@10 (``ilona_match.evaluation``) of the full pipeline and of the
+- the engine's own held-out NDCG@10 (``ilona_match.learning.evaluation``) of the full pipeline and of the
   pipeline without ranker, and the paired bootstrap decision ``train`` would take;
 - the nightly batch on the day after the world ends (allocation off, pairs already acted on left
   out), scored with NDCG@10 on the hidden hire probabilities, beside the prior alone.
@@ -31,12 +31,12 @@ from _report import emit
 from config_variants import parse_variant, variant_config
 from hidden_truth import K
 
-from ilona_match.batch import run_batch
 from ilona_match.contract import load_data
-from ilona_match.evaluation import FULL_PIPELINE, NO_RANKER, NoHeldOutData, evaluate_systems
-from ilona_match.exclusion import acted_pairs
-from ilona_match.model_selection import judge
-from ilona_match.pipeline import MatchingPipeline
+from ilona_match.contract.exclusion import acted_pairs
+from ilona_match.learning.evaluation import FULL_PIPELINE, NO_RANKER, NoHeldOutData, evaluate_systems
+from ilona_match.learning.model_selection import judge
+from ilona_match.matching.pipeline import MatchingPipeline
+from ilona_match.serving.batch import run_batch
 from ilona_match.synthetic.truth import WORLD_FILE, hidden_ndcg, judged_pairs, list_ranks, load_truth
 
 

@@ -32,12 +32,12 @@ from _report import emit
 from _window import as_recs, split_day_relevance
 
 from ilona_match.contract import load_data
-from ilona_match.metrics import evaluate_rankings
-from ilona_match.persistence import load_pipeline
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig, top_n
-from ilona_match.profiles import build_participants
-from ilona_match.ranker import RankerConfig
-from ilona_match.retrieval import RetrievalConfig, _top_sparse, _without_common_terms
+from ilona_match.learning.metrics import evaluate_rankings
+from ilona_match.matching.persistence import load_pipeline
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, top_n
+from ilona_match.matching.profiles import build_participants
+from ilona_match.matching.ranker import RankerConfig
+from ilona_match.matching.retrieval import RetrievalConfig, _top_sparse, _without_common_terms
 
 
 def channel(pipeline: MatchingPipeline, bundle, participants: int, values: list[float]) -> None:

@@ -24,9 +24,9 @@ from _report import emit
 from scipy import sparse
 
 from ilona_match.contract import load_data
-from ilona_match.persistence import load_pipeline
-from ilona_match.profiles import build_participants
-from ilona_match.retrieval import _top_sparse
+from ilona_match.matching.persistence import load_pipeline
+from ilona_match.matching.profiles import build_participants
+from ilona_match.matching.retrieval import _top_sparse
 from ilona_match.training import default_as_of
 
 

@@ -29,16 +29,16 @@ import pandas as pd
 from _report import emit
 from sentence_transformers import SentenceTransformer
 
-from ilona_match.batch import run_batch
-from ilona_match.constraints import VacancyDemands, feasible, open_on
 from ilona_match.contract import load_data
-from ilona_match.embedding import _bundled_minilm_dir
-from ilona_match.features import CandidatePairs, TextVectors, compute_features
-from ilona_match.persistence import load_pipeline, save_pipeline
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig
-from ilona_match.profiles import build_participants, build_vacancies
-from ilona_match.ranker import RankerConfig
+from ilona_match.contract.constraints import VacancyDemands, feasible, open_on
+from ilona_match.matching.features import CandidatePairs, TextVectors, compute_features
+from ilona_match.matching.persistence import load_pipeline, save_pipeline
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.matching.profiles import build_participants, build_vacancies
+from ilona_match.matching.ranker import RankerConfig
+from ilona_match.serving.batch import run_batch
 from ilona_match.synthetic import generate_world
+from ilona_match.text.embedding import _bundled_minilm_dir
 from ilona_match.training import default_as_of
 
 LOOP_CANDIDATES = 100

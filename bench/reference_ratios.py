@@ -38,9 +38,9 @@ import pandas as pd
 import torch
 from _report import emit
 
-from ilona_match.embedding import EmbedderConfig, TextEmbedder, _bundled_minilm_dir
-from ilona_match.index import IndexConfig, VectorIndex
+from ilona_match.matching.index import IndexConfig, VectorIndex
 from ilona_match.synthetic import generate_world
+from ilona_match.text.embedding import EmbedderConfig, TextEmbedder, _bundled_minilm_dir
 
 
 def _texts(out: Path, count: int, seed: int) -> list[str]:

@@ -39,11 +39,11 @@ import numpy as np
 import pandas as pd
 from _report import emit
 
-from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate
-from ilona_match.batch import _feature_bytes
 from ilona_match.contract import load_data
-from ilona_match.persistence import load_pipeline
-from ilona_match.pipeline import explain_top, ranked_rows, top_n
+from ilona_match.matching.persistence import load_pipeline
+from ilona_match.matching.pipeline import explain_top, ranked_rows, top_n
+from ilona_match.serving.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate
+from ilona_match.serving.batch import _feature_bytes
 from ilona_match.training import default_as_of
 
 T = TypeVar("T")

@@ -59,14 +59,11 @@ import numpy as np
 import pandas as pd
 from _report import emit
 
-from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate
-from ilona_match.batch import _contract_form, _feature_bytes
-from ilona_match.constraints import VacancyDemands, open_on
 from ilona_match.contract import load_data, write_table
-from ilona_match.embedding import DEFAULT_MODEL, EmbedderConfig
-from ilona_match.features import FEATURE_NAMES, CandidatePairs, TextVectors, compute_features
-from ilona_match.persistence import load_pipeline, save_pipeline
-from ilona_match.pipeline import (
+from ilona_match.contract.constraints import VacancyDemands, open_on
+from ilona_match.matching.features import FEATURE_NAMES, CandidatePairs, TextVectors, compute_features
+from ilona_match.matching.persistence import load_pipeline, save_pipeline
+from ilona_match.matching.pipeline import (
     MatchingPipeline,
     PipelineConfig,
     Scored,
@@ -75,11 +72,14 @@ from ilona_match.pipeline import (
     ranked_rows,
     top_n,
 )
-from ilona_match.profiles import build_participants, build_vacancies
-from ilona_match.ranker import LambdaRanker, RankerConfig
-from ilona_match.retrieval import CandidateRetriever
-from ilona_match.store import ResultStore, RunLog
+from ilona_match.matching.profiles import build_participants, build_vacancies
+from ilona_match.matching.ranker import LambdaRanker, RankerConfig
+from ilona_match.matching.retrieval import CandidateRetriever
+from ilona_match.serving.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate
+from ilona_match.serving.batch import _contract_form, _feature_bytes
+from ilona_match.serving.store import ResultStore, RunLog
 from ilona_match.synthetic import generate_world
+from ilona_match.text.embedding import DEFAULT_MODEL, EmbedderConfig
 from ilona_match.training import default_as_of
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from ilona_match.taxonomy import Taxonomy, score_mentions
-from ilona_match.text import LANGUAGES
+from ilona_match.text.normalise import LANGUAGES
+from ilona_match.text.taxonomy import Taxonomy, score_mentions
 
 __all__ = ["main"]
 

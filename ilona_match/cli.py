@@ -20,7 +20,7 @@ from ilona_match.config import ConfigError, Settings, load_settings
 from ilona_match.contract import ContractError, load_data, validate_data, write_rejects
 
 if TYPE_CHECKING:
-    from ilona_match.evaluation import EvaluationResult
+    from ilona_match.learning.evaluation import EvaluationResult
 
 __all__ = ["main"]
 
@@ -141,7 +141,7 @@ def _read_participant_list(path: Path) -> list[str]:
 
 
 def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.nightly import run_nightly
+    from ilona_match.serving.nightly import run_nightly
 
     wanted = _read_participant_list(args.participants) if args.participants is not None else None
     with tqdm(unit="participant", desc="batch", disable=args.quiet) as bar:
@@ -160,7 +160,7 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.api import serve
+    from ilona_match.serving.api import serve
 
     updates = {name: value for name, value in (("data_dir", args.data), ("as_of", args.as_of)) if value is not None}
     if updates:
@@ -170,7 +170,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.api import add_api_key, default_keys_file
+    from ilona_match.serving.api import add_api_key, default_keys_file
 
     keys_file = default_keys_file(settings)
     key = add_api_key(keys_file, args.name)
@@ -179,7 +179,7 @@ def _cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_distill_embedder(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.embedding import distill_static_model
+    from ilona_match.text.embedding import distill_static_model
 
     model = args.model or settings.matching.embedder.model
     out = distill_static_model(args.out, model=model, dimensions=args.dimensions)

@@ -24,8 +24,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from ilona_match.exclusion import ExclusionConfig
-from ilona_match.pipeline import PipelineConfig
+from ilona_match.contract.exclusion import ExclusionConfig
+from ilona_match.matching.pipeline import PipelineConfig
 
 __all__ = ["EMBEDDING_CACHE_DIR", "ApiSettings", "BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
 

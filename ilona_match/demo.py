@@ -44,9 +44,9 @@ def run_demo(
     registered model), nightly batch. Returns the report to print: where everything is."""
     from tqdm.auto import tqdm
 
-    from ilona_match.nightly import run_nightly
+    from ilona_match.learning.tracking import tracking_uri
+    from ilona_match.serving.nightly import run_nightly
     from ilona_match.synthetic import generate_world
-    from ilona_match.tracking import tracking_uri
     from ilona_match.training import default_as_of, train
 
     workdir = Path(workdir)

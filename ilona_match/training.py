@@ -21,7 +21,8 @@ import pandas as pd
 
 from ilona_match.config import EMBEDDING_CACHE_DIR, Settings, load_settings
 from ilona_match.contract import DataBundle, load_data
-from ilona_match.evaluation import (
+from ilona_match.contract.events import EventHistory, combine_events
+from ilona_match.learning.evaluation import (
     FULL_PIPELINE,
     NO_RANKER,
     EvaluationResult,
@@ -29,9 +30,8 @@ from ilona_match.evaluation import (
     evaluate_systems,
     score_pipeline,
 )
-from ilona_match.events import EventHistory, combine_events
-from ilona_match.model_selection import judge
-from ilona_match.pipeline import MatchingPipeline
+from ilona_match.learning.model_selection import judge
+from ilona_match.matching.pipeline import MatchingPipeline
 
 __all__ = ["SHIPPED", "TrainResult", "default_as_of", "evaluate", "outcome_history", "train"]
 
@@ -64,7 +64,7 @@ def _settings(config: str | Path | Settings | None) -> Settings:
 
 def outcome_history(bundle: DataBundle, settings: Settings) -> EventHistory:
     """The bundle's outcomes plus the feedback events stored in the results database."""
-    from ilona_match.store import ResultStore
+    from ilona_match.serving.store import ResultStore
 
     store = ResultStore.from_settings(settings)
     try:
@@ -123,7 +123,7 @@ def train(
     config: str | Path | Settings | None = None,
 ) -> TrainResult:
     """Fit, judge, choose, log to MLflow and register (see module docstring)."""
-    from ilona_match.tracking import current_champion, fingerprint_files, log_training_run
+    from ilona_match.learning.tracking import current_champion, fingerprint_files, log_training_run
 
     settings = _settings(config)
     bundle = load_data(data_dir, max_text_chars=settings.contract.max_text_chars)

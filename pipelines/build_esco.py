@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ilona_match.esco import load_esco_tables
-from ilona_match.taxonomy import Taxonomy
-from ilona_match.text import write_lemma_table
+from ilona_match.text.esco import load_esco_tables
+from ilona_match.text.normalise import write_lemma_table
+from ilona_match.text.taxonomy import Taxonomy
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "ilona_match" / "data" / "esco"
 

@@ -13,10 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ilona_match.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate, capacities
 from ilona_match.contract import load_data
-from ilona_match.pipeline import MatchingPipeline, Scored, VacancyState, explain_top, ranked_rows, top_n
-from ilona_match.tracking import load_champion
+from ilona_match.learning.tracking import load_champion
+from ilona_match.matching.pipeline import (
+    MatchingPipeline,
+    Scored,
+    VacancyState,
+    explain_top,
+    ranked_rows,
+    top_n,
+)
+from ilona_match.serving.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate, capacities
 from tests.conftest import ServedWorld
 
 METHODS = ("exact", "greedy")
@@ -251,7 +258,7 @@ def test_chunk_boundaries_and_the_pool_memory_bound_do_not_change_an_allocated_r
     score them) gives the same allocated table, because only the allocation spans chunks; and a pool
     kept without its features (chosen rows scored again after the allocation) gives the same table
     and the same explanations as one kept whole."""
-    from ilona_match.batch import _feature_bytes, run_batch
+    from ilona_match.serving.batch import _feature_bytes, run_batch
 
     pipeline, _ = load_champion(served_world.workdir)
     bundle = load_data(served_world.data_dir)

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from ilona_match.api import ACCESS_LOGGER, add_api_key, background_server, create_app, load_api_keys
 from ilona_match.config import Settings, load_settings
 from ilona_match.contract import frame_to_records, load_data
-from ilona_match.nightly import run_nightly
-from ilona_match.store import ResultStore
+from ilona_match.serving.api import ACCESS_LOGGER, add_api_key, background_server, create_app, load_api_keys
+from ilona_match.serving.nightly import run_nightly
+from ilona_match.serving.store import ResultStore
 
 PLANTED = "Selkäkipu ja uniapnea, salainen lause 7731"  # health-related free text that must never be logged
 

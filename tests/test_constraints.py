@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ilona_match.constraints import (
+from ilona_match.contract import HARD_RESTRICTIONS, PHYSICAL_LEVELS, RESTRICTIONS, load_data
+from ilona_match.contract.constraints import (
     CHECK_ITEMS,
     ParticipantLimits,
     VacancyDemands,
@@ -20,7 +21,6 @@ from ilona_match.constraints import (
     to_check_items,
     to_check_mask,
 )
-from ilona_match.contract import HARD_RESTRICTIONS, PHYSICAL_LEVELS, RESTRICTIONS, load_data
 
 EXAMPLE = Path(__file__).parent / "data" / "example"
 AS_OF = date(2026, 9, 1)

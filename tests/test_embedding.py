@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from ilona_match.embedding import EmbedderConfig, EmbeddingCache, TextEmbedder
+from ilona_match.text.embedding import EmbedderConfig, EmbeddingCache, TextEmbedder
 
 NURSE = "The nurse cares for patients on the hospital ward."
 NURSE_TOO = "A hospital nurse looks after sick patients."
@@ -241,7 +241,7 @@ def test_a_distilled_static_model_serves_as_a_local_model(no_network: None, tiny
 
 
 def test_distilling_refuses_what_it_cannot_do(tiny_model: Path, tmp_path: Path) -> None:
-    from ilona_match.embedding import distill_static_model
+    from ilona_match.text.embedding import distill_static_model
 
     taken = tmp_path / "taken"
     taken.mkdir()

@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from ilona_match.evaluation import held_out, text_baseline
+from ilona_match.learning.evaluation import held_out, text_baseline
 
 SPLIT, END = date(2026, 5, 1), date(2026, 7, 1)
 

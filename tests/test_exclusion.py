@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from ilona_match.batch import run_batch
-from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible
 from ilona_match.contract import load_data
-from ilona_match.exclusion import ExclusionConfig, acted_pairs
-from ilona_match.tracking import load_champion
+from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible
+from ilona_match.contract.exclusion import ExclusionConfig, acted_pairs
+from ilona_match.learning.tracking import load_champion
+from ilona_match.serving.batch import run_batch
 from tests.conftest import ServedWorld
 
 DAY = date(2026, 6, 1)

@@ -11,10 +11,10 @@ import pytest
 from scipy import sparse
 
 from ilona_match.contract import load_data
-from ilona_match.features import FEATURE_NAMES, CandidatePairs, TextVectors, compute_features
-from ilona_match.lexical import LexicalEncoder
-from ilona_match.profiles import build_participants, build_vacancies
-from ilona_match.taxonomy import Taxonomy
+from ilona_match.matching.features import FEATURE_NAMES, CandidatePairs, TextVectors, compute_features
+from ilona_match.matching.profiles import build_participants, build_vacancies
+from ilona_match.text.lexical import LexicalEncoder
+from ilona_match.text.taxonomy import Taxonomy
 
 EXAMPLE = Path(__file__).parent / "data" / "example"
 AS_OF = date(2026, 9, 1)
@@ -103,7 +103,7 @@ def test_lexical_encoder_checks_its_inputs() -> None:
 def test_sparse_rowwise_dot_equals_the_dense_row_products(dtype) -> None:
     """The compiled pair kernel against dense row products: unsorted indices, empty rows, repeated
     pairs, any value type; and a clear error when the two sides do not share columns."""
-    from ilona_match.features import _sparse_rowwise_dot
+    from ilona_match.matching.features import _sparse_rowwise_dot
 
     rng = np.random.default_rng(5)
     a = sparse.random(40, 70, density=0.15, format="csr", dtype=np.float64, random_state=rng)
@@ -131,7 +131,7 @@ def test_sparse_rowwise_dot_equals_the_dense_row_products(dtype) -> None:
 def test_a_kernel_numba_cannot_cache_still_compiles() -> None:
     """A function numba finds no cache place for (here: one without a source file, as in a read-only
     install with no home folder) is compiled without the disk cache instead of failing at import."""
-    from ilona_match.features import _compiled
+    from ilona_match.matching.features import _compiled
 
     namespace: dict = {}
     exec("def twice(x):\n    return 2 * x\n", namespace)  # noqa: S102 - a function with no source file

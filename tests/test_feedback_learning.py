@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from ilona_match.api import add_api_key, background_server, create_app
 from ilona_match.config import load_settings
 from ilona_match.contract import load_data
-from ilona_match.events import combine_events
-from ilona_match.tracking import tracking_uri
+from ilona_match.contract.events import combine_events
+from ilona_match.learning.tracking import tracking_uri
+from ilona_match.serving.api import add_api_key, background_server, create_app
 from ilona_match.training import outcome_history, train
 from tests.conftest import ServedWorld
 

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 from sklearn.exceptions import NotFittedError
 
-from ilona_match.index import IndexConfig, VectorIndex
+from ilona_match.matching.index import IndexConfig, VectorIndex
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import ndcg_score
 
-from ilona_match.metrics import (
+from ilona_match.learning.metrics import (
     catalogue_coverage,
     evaluate_rankings,
     gini_exposure,

@@ -16,10 +16,10 @@ import pytest
 
 from ilona_match.config import Settings, load_settings
 from ilona_match.contract import load_data
-from ilona_match.model_selection import compare, judge
-from ilona_match.pipeline import MatchingPipeline
+from ilona_match.learning.model_selection import compare, judge
+from ilona_match.learning.tracking import current_champion, fingerprint_files, load_champion, log_training_run
+from ilona_match.matching.pipeline import MatchingPipeline
 from ilona_match.synthetic import generate_world
-from ilona_match.tracking import current_champion, fingerprint_files, load_champion, log_training_run
 from ilona_match.training import train
 
 AS_OF = date(2026, 6, 1)

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ilona_match.batch import RECOMMENDATIONS_SCHEMA
 from ilona_match.contract import read_table
-from ilona_match.nightly import _check_constraints, run_nightly
-from ilona_match.store import ResultStore
+from ilona_match.contract.output import RECOMMENDATIONS_SCHEMA
+from ilona_match.serving.nightly import _check_constraints, run_nightly
+from ilona_match.serving.store import ResultStore
 from tests.conftest import ServedWorld
 
 REPO = Path(__file__).resolve().parents[1]

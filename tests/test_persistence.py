@@ -15,10 +15,10 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from ilona_match.contract import load_data
-from ilona_match.features import FEATURE_NAMES
-from ilona_match.persistence import MANIFEST_FILE, load_pipeline, save_pipeline
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig, TrainingConfig
-from ilona_match.ranker import RankerConfig
+from ilona_match.matching.features import FEATURE_NAMES
+from ilona_match.matching.persistence import MANIFEST_FILE, load_pipeline, save_pipeline
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, TrainingConfig
+from ilona_match.matching.ranker import RankerConfig
 from ilona_match.synthetic import generate_world
 
 AS_OF = date(2026, 6, 1)

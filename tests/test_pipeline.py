@@ -11,20 +11,23 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ilona_match import embedding, retrieval
-from ilona_match.batch import RECOMMENDATION_COLUMNS, run_batch
-from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.contract import load_data, write_table
-from ilona_match.exclusion import acted_pairs
-from ilona_match.features import FEATURE_NAMES
-from ilona_match.matcher import Matcher
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig, TrainingConfig, strongest_outcomes
-from ilona_match.ranker import RankerConfig
-from ilona_match.reasons import REASON_TEXT, FeatureContributions
+from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+from ilona_match.contract.events import strongest_outcomes
+from ilona_match.contract.exclusion import acted_pairs
+from ilona_match.contract.output import RECOMMENDATION_COLUMNS
+from ilona_match.matching import retrieval
+from ilona_match.matching.features import FEATURE_NAMES
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, TrainingConfig
+from ilona_match.matching.ranker import RankerConfig
+from ilona_match.matching.reasons import REASON_TEXT, FeatureContributions
+from ilona_match.serving.batch import run_batch
+from ilona_match.serving.matcher import Matcher
 from ilona_match.synthetic import generate_world
 from ilona_match.synthetic.market import generate_market_world
 from ilona_match.synthetic.truth import hidden_ndcg, judged_pairs, list_ranks, load_truth
-from ilona_match.taxonomy import Taxonomy
+from ilona_match.text import embedding
+from ilona_match.text.taxonomy import Taxonomy
 
 SPLIT = date(2026, 6, 1)
 WORLD_DATA: Path  # set by the world fixture

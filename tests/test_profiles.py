@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ilona_match.contract import load_data
-from ilona_match.profiles import build_participants, build_vacancies
-from ilona_match.taxonomy import Taxonomy
+from ilona_match.matching.profiles import build_participants, build_vacancies
+from ilona_match.text.taxonomy import Taxonomy
 
 EXAMPLE = Path(__file__).parent / "data" / "example"
 SKILL_URI = "http://data.europa.eu/esco/skill/000bb1e4-89f0-4b86-be05-05ece3641724"  # perform toxicological studies

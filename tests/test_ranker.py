@@ -13,14 +13,13 @@ from pydantic import ValidationError
 from sklearn.exceptions import NotFittedError
 
 from ilona_match.contract import EVENTS
-from ilona_match.metrics import ndcg_at_k
-from ilona_match.ranker import (
-    GRADES,
+from ilona_match.contract.events import GRADES, grade_of
+from ilona_match.learning.metrics import ndcg_at_k
+from ilona_match.matching.ranker import (
     PRIOR_TERMS,
     LambdaRanker,
     RankerConfig,
     effective_min_child_samples,
-    grade_of,
     prior_score,
 )
 
@@ -209,7 +208,7 @@ def test_cold_start_tiny_groups_singletons_and_groups_without_positive(caplog: p
     group = np.array([1, 1, 3, 5, 10, 20])
     y[2:5] = 0  # the size-3 group has no positive; singletons have no pairs at all
     y[0], y[1] = 0, 3
-    with caplog.at_level(logging.INFO, logger="ilona_match.ranker"):
+    with caplog.at_level(logging.INFO, logger="ilona_match.matching.ranker"):
         tiny = LambdaRanker(RankerConfig(n_estimators=30, num_threads=1)).fit(X, y, group, NAMES)
     assert tiny.groups_without_positive_ == 2
     assert "2 of 6 training groups have no pair of grade >= 1" in caplog.text
@@ -220,7 +219,7 @@ def test_cold_start_tiny_groups_singletons_and_groups_without_positive(caplog: p
 
 def test_no_signal_at_all_gives_a_constant_model_and_the_prior_ranks(caplog: pytest.LogCaptureFixture) -> None:
     X, _, group = _world(10, seed=4)
-    with caplog.at_level(logging.WARNING, logger="ilona_match.ranker"):
+    with caplog.at_level(logging.WARNING, logger="ilona_match.matching.ranker"):
         ranker = LambdaRanker(RankerConfig(n_estimators=20, num_threads=1, prior_weight=1.0)).fit(
             X, np.zeros(len(X), np.int64), group, NAMES
         )

@@ -17,15 +17,15 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from ilona_match.api import add_api_key, background_server, create_app
 from ilona_match.config import Settings, load_settings
-from ilona_match.constraints import VacancyDemands, open_on
 from ilona_match.contract import load_data
-from ilona_match.lexical import stemmed_text
-from ilona_match.matcher import Matcher
-from ilona_match.nightly import run_nightly
+from ilona_match.contract.constraints import VacancyDemands, open_on
+from ilona_match.learning.tracking import load_champion
+from ilona_match.serving.api import add_api_key, background_server, create_app
+from ilona_match.serving.matcher import Matcher
+from ilona_match.serving.nightly import run_nightly
 from ilona_match.synthetic import generate_world
-from ilona_match.tracking import load_champion
+from ilona_match.text.lexical import stemmed_text
 from ilona_match.training import train
 
 AS_OF = date(2026, 6, 1)

@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ilona_match.batch import RECOMMENDATION_COLUMNS
 from ilona_match.contract import load_data
-from ilona_match.reasons import CHECK_TEXT, Explanation
-from ilona_match.report import (
+from ilona_match.matching.reasons import CHECK_TEXT, Explanation
+from ilona_match.serving.batch import RECOMMENDATION_COLUMNS
+from ilona_match.serving.report import (
     CHROME,
     CONTENT_SECURITY_POLICY,
     render_coach_report,
@@ -229,8 +229,8 @@ def _artifacts() -> Path:
 def served_report(served_world, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, int]:
     """The champion's real recommendations for the coach with the most participants, written as a
     page; one recommended vacancy's title carries a planted script, its employer an unbreakable id."""
-    from ilona_match.batch import run_batch
-    from ilona_match.tracking import load_champion
+    from ilona_match.learning.tracking import load_champion
+    from ilona_match.serving.batch import run_batch
 
     bundle = load_data(served_world.data_dir)
     pipeline, version = load_champion(served_world.workdir)

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
-from ilona_match import retrieval
-from ilona_match.constraints import feasible, open_on
 from ilona_match.contract import HARD_RESTRICTIONS, PHYSICAL_LEVELS, RESTRICTIONS
-from ilona_match.features import TextVectors
-from ilona_match.profiles import build_participants, build_vacancies
-from ilona_match.retrieval import CandidateRetriever, RetrievalConfig, _top_sparse, _used_postings
-from ilona_match.taxonomy import Taxonomy
+from ilona_match.contract.constraints import feasible, open_on
+from ilona_match.matching import retrieval
+from ilona_match.matching.features import TextVectors
+from ilona_match.matching.profiles import build_participants, build_vacancies
+from ilona_match.matching.retrieval import CandidateRetriever, RetrievalConfig, _top_sparse, _used_postings
+from ilona_match.text.taxonomy import Taxonomy
 
 AS_OF = date(2026, 3, 1)
 

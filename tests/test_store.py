@@ -18,9 +18,9 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 
-from ilona_match.batch import RECOMMENDATION_COLUMNS
 from ilona_match.config import load_settings
-from ilona_match.store import FEEDBACK_COLUMNS, ResultStore, RunLog, utc_now
+from ilona_match.contract.output import RECOMMENDATION_COLUMNS
+from ilona_match.serving.store import FEEDBACK_COLUMNS, ResultStore, RunLog, utc_now
 
 AS_OF = date(2026, 6, 1)
 
@@ -64,7 +64,7 @@ def append_in_child(url: str, writer: int, appends: int) -> None:
 def _children() -> multiprocessing.context.BaseContext:
     """Children forked from a clean server that has already imported the store (fast, no threads)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ilona_match.store", "pandas", "numpy"])
+    context.set_forkserver_preload(["ilona_match.serving.store", "pandas", "numpy"])
     return context
 
 

@@ -1,4 +1,4 @@
-"""Tests of ilona_match.text and ilona_match.taxonomy.
+"""Tests of ilona_match.text.normalise and ilona_match.text.taxonomy.
 
 A tiny synthetic ESCO (known answers for every rule) and the shipped ESCO v1.1.1 tables (the
 issue's "done when": every preferred label resolves to its own concept; extraction quality on the
@@ -15,9 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from ilona_match.esco import EscoTables, load_esco_tables
-from ilona_match.taxonomy import Concept, Mention, Taxonomy, score_mentions
-from ilona_match.text import (
+from ilona_match.text.esco import EscoTables, load_esco_tables
+from ilona_match.text.normalise import (
     detect_language,
     normalise,
     stem_tokens,
@@ -26,6 +25,7 @@ from ilona_match.text import (
     token_spans,
     tokenize,
 )
+from ilona_match.text.taxonomy import Concept, Mention, Taxonomy, score_mentions
 
 SENTENCES = Path(__file__).parent / "data" / "extraction_sentences.yaml"
 ESCO = "http://data.europa.eu/esco/"
@@ -434,7 +434,7 @@ def test_extraction_quality_stays_above_floors(esco: Taxonomy) -> None:
 # ------------------------------------------------------------------------------ lemma table
 def test_shipped_lemma_table_covers_every_label_word_with_simplemmas_answer() -> None:
     """The table is what simplemma says (checked on a sample), made by the installed simplemma."""
-    from ilona_match import text
+    from ilona_match.text import normalise as text
 
     known = text._known_lemmas()
     assert known, "lemmas.parquet is missing or was made by another simplemma: run pipelines/build_esco.py"
@@ -447,7 +447,7 @@ def test_shipped_lemma_table_covers_every_label_word_with_simplemmas_answer() ->
 def test_lemma_table_of_another_lemmatiser_is_ignored(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from ilona_match import text
+    from ilona_match.text import normalise as text
 
     path = tmp_path / "lemmas.parquet"
     assert text.write_lemma_table({"fi": ["vanhusten", "siivous"]}, path) == 2

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from ilona_match.contract import load_data, records_to_frame
-from ilona_match.embedding import EmbeddingCache
-from ilona_match.lexical import LexicalEncoder
-from ilona_match.persistence import load_pipeline, save_pipeline
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig
-from ilona_match.profiles import build_participants, mentions_in
-from ilona_match.ranker import RankerConfig
+from ilona_match.matching.persistence import load_pipeline, save_pipeline
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.matching.profiles import build_participants
+from ilona_match.matching.ranker import RankerConfig
 from ilona_match.synthetic import generate_world
-from ilona_match.taxonomy import Taxonomy
-from ilona_match.text_analysis import TextAnalysisCache
+from ilona_match.text.analysis import TextAnalysisCache
+from ilona_match.text.embedding import EmbeddingCache
+from ilona_match.text.lexical import LexicalEncoder
+from ilona_match.text.taxonomy import Taxonomy, mentions_in
 from ilona_match.training import default_as_of
 
 LIMITS = {"max_hours_per_week": 30, "physical_capacity": "light"}

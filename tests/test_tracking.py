@@ -18,19 +18,13 @@ import pytest
 from mlflow import MlflowClient
 from pydantic import ValidationError
 
-from ilona_match.batch import run_batch
 from ilona_match.contract import load_data
-from ilona_match.evaluation import evaluate_systems
-from ilona_match.exclusion import acted_pairs
-from ilona_match.persistence import save_pipeline
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig
-from ilona_match.ranker import RankerConfig
-from ilona_match.synthetic import generate_world
-from ilona_match.tracking import (
+from ilona_match.contract.exclusion import acted_pairs
+from ilona_match.learning.evaluation import evaluate_systems
+from ilona_match.learning.tracking import (
     CHAMPION_ALIAS,
     CHAMPION_RULE,
     MODEL_NAME,
-    MatchingModel,
     TrainingRecord,
     configure_tracking,
     fingerprint_files,
@@ -40,6 +34,12 @@ from ilona_match.tracking import (
     promote,
     tracking_uri,
 )
+from ilona_match.matching.persistence import save_pipeline
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.matching.ranker import RankerConfig
+from ilona_match.serving.batch import run_batch
+from ilona_match.serving.mlflow_model import MatchingModel
+from ilona_match.synthetic import generate_world
 from ilona_match.training import SHIPPED
 
 AS_OF = date(2026, 6, 1)

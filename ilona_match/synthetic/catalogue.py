@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ilona_match.esco import load_esco_tables
+from ilona_match.text.esco import load_esco_tables
 
 __all__ = [
     "CATALOGUE_PATH",

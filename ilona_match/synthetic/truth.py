@@ -91,7 +91,7 @@ def judged_pairs(truth: Truth, participants: pd.DataFrame, vacancies: pd.DataFra
                  excluded: set[tuple[str, str]] | None = None) -> pd.DataFrame:
     """Every pair an engine may list on ``as_of`` (open that day, no hard constraint broken, not in
     ``excluded``) with its hidden hire probability: participant, vacancy, truth."""
-    from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+    from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 
     limits, demands = ParticipantLimits.from_frame(participants), VacancyDemands.from_frame(vacancies)
     open_rows = np.flatnonzero(open_on(demands, as_of))

@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from ilona_match.text import LANGUAGES, STOPWORDS, normalise, stem_tokens, tokenize
+from ilona_match.text.normalise import LANGUAGES, STOPWORDS, normalise, stem_tokens, tokenize
 
 __all__ = ["LexicalEncoder", "stemmed_text"]
 

@@ -17,8 +17,8 @@ import numba
 import numpy as np
 from scipy import sparse
 
-from ilona_match.constraints import to_check_mask
-from ilona_match.profiles import ParticipantProfiles, VacancyProfiles
+from ilona_match.contract.constraints import to_check_mask
+from ilona_match.matching.profiles import ParticipantProfiles, VacancyProfiles
 
 __all__ = ["CATEGORICAL", "FEATURE_NAMES", "MONOTONE", "CandidatePairs", "PairFeatures", "TextVectors", "compute_features"]
 

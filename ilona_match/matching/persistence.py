@@ -30,10 +30,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ilona_match import __version__
-from ilona_match.features import FEATURE_NAMES
-from ilona_match.lexical import LexicalEncoder
-from ilona_match.pipeline import MatchingPipeline, PipelineConfig
-from ilona_match.ranker import LambdaRanker
+from ilona_match.matching.features import FEATURE_NAMES
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.matching.ranker import LambdaRanker
+from ilona_match.text.lexical import LexicalEncoder
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST_FILE", "load_pipeline", "save_pipeline"]
 

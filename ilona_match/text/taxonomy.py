@@ -1,6 +1,6 @@
 """The ESCO taxonomy as the engine's common vocabulary: resolve names and codes, find mentions.
 
-Built once per process from the shipped compact tables (``ilona_match.esco``). Three jobs:
+Built once per process from the shipped compact tables (``ilona_match.text.esco``). Three jobs:
 
 * ``resolve`` turns what the data contract allows in skill/occupation fields (an ESCO URI, an
   ISCO-08 code, an ESCO occupation code, or a name in fi/sv/en) into a ``Concept``;
@@ -8,7 +8,7 @@ Built once per process from the shipped compact tables (``ilona_match.esco``). T
 * lookups: labels, essential/optional skills of an occupation, ISCO groups.
 
 ``Taxonomy.load()`` builds what needs no language knowledge (concepts, relations, exact label
-indexes). The per-language token-key index (lemma + stem, see ``ilona_match.text``) is built on the
+indexes). The per-language token-key index (lemma + stem, see ``ilona_match.text.normalise``) is built on the
 first call that needs that language — an inflected name in ``resolve`` or ``extract`` — because it
 loads that language's lemma dictionary; a process that only sees URIs, codes and exact labels
 never pays for it.
@@ -22,7 +22,7 @@ import threading
 import time
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from types import MappingProxyType
@@ -32,8 +32,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ilona_match.esco import ESCO_VERSION, EscoTables, load_esco_tables
-from ilona_match.text import (
+from ilona_match.text.esco import ESCO_VERSION, EscoTables, load_esco_tables
+from ilona_match.text.normalise import (
     LANGUAGES,
     STOPWORDS,
     check_language,
@@ -43,7 +43,8 @@ from ilona_match.text import (
     token_spans,
 )
 
-__all__ = ["EXTRACTABLE_KINDS", "KINDS", "Concept", "Mention", "Taxonomy", "score_mentions"]
+__all__ = ["EXTRACTABLE_KINDS", "KINDS", "Concept", "ExtractMentions", "Mention", "Mentioned", "Taxonomy", "mentions_in",
+           "score_mentions"]
 
 KINDS: tuple[str, ...] = ("skill", "occupation", "isco_group")
 EXTRACTABLE_KINDS: tuple[str, ...] = ("skill", "occupation")
@@ -725,3 +726,12 @@ def score_mentions(
         found += sum(1 for mention in accepted if mention & uris)
         mention_count += len(accepted)
     return correct, predicted_count, found, mention_count
+
+
+Mentioned = tuple[tuple[str, str], ...]  # (kind, uri) of each ESCO concept a text mentions
+ExtractMentions = Callable[[Sequence[str], Sequence[str]], list[Mentioned]]  # (texts, languages) -> per text
+
+
+def mentions_in(taxonomy: Taxonomy, texts: Sequence[str], languages: Sequence[str]) -> list[Mentioned]:
+    """The skills and occupations each text mentions (``Taxonomy.extract``), as (kind, uri) pairs."""
+    return [tuple((m.kind, m.uri) for m in taxonomy.extract(t, lang=lang)) if t else () for t, lang in zip(texts, languages)]

@@ -9,7 +9,7 @@ over a fixed concept space, so pair features are vectorised sparse operations.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -17,17 +17,14 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ilona_match.constraints import ParticipantLimits, VacancyDemands
 from ilona_match.contract import EMPLOYER_TYPES, ISO_639_1, SUPPORTS
-from ilona_match.taxonomy import Taxonomy
+from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands
+from ilona_match.text.taxonomy import ExtractMentions, Taxonomy, mentions_in
 
 __all__ = [
-    "ConceptSpace", "ExtractMentions", "Mentioned", "ParticipantProfiles", "VacancyProfiles", "build_participants",
-    "build_vacancies", "mentions_in",
+    "ConceptSpace", "ParticipantProfiles", "VacancyProfiles", "build_participants", "build_vacancies",
 ]
 
-Mentioned = tuple[tuple[str, str], ...]  # (kind, uri) of each ESCO concept a text mentions
-ExtractMentions = Callable[[Sequence[str], Sequence[str]], list[Mentioned]]  # (texts, languages) -> per text
 
 
 @dataclass(frozen=True)
@@ -121,11 +118,6 @@ class _Resolved:
     occupations: list[tuple[str, ...]]
     isco: list[tuple[str, ...]]
     unresolved: int
-
-
-def mentions_in(taxonomy: Taxonomy, texts: Sequence[str], languages: Sequence[str]) -> list[Mentioned]:
-    """The skills and occupations each text mentions (``Taxonomy.extract``), as (kind, uri) pairs."""
-    return [tuple((m.kind, m.uri) for m in taxonomy.extract(t, lang=lang)) if t else () for t, lang in zip(texts, languages)]
 
 
 def _resolve(

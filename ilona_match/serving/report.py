@@ -29,7 +29,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from ilona_match.reasons import CHECK_TEXT, Explanation
+from ilona_match.matching.reasons import CHECK_TEXT, Explanation
 
 __all__ = ["CHROME", "CONTENT_SECURITY_POLICY", "render_coach_report", "render_coach_reports",
            "report_file_name", "write_coach_reports"]

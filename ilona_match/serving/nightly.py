@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ilona_match.allocation import Allocation, AllocationConfig
-from ilona_match.batch import run_batch
 from ilona_match.config import Settings
-from ilona_match.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.contract import ContractError, find_table, load_data, write_rejects, write_table
-from ilona_match.events import combine_events
-from ilona_match.exclusion import acted_pairs
-from ilona_match.store import ResultStore, RunLog
+from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+from ilona_match.contract.events import combine_events
+from ilona_match.contract.exclusion import acted_pairs
+from ilona_match.serving.allocation import Allocation, AllocationConfig
+from ilona_match.serving.batch import run_batch
+from ilona_match.serving.store import ResultStore, RunLog
 
 __all__ = ["NightlyOutputs", "publish_file", "run_nightly"]
 
@@ -57,7 +57,7 @@ def publish_file(write: Callable[[Path], None], target: Path) -> None:
 
 def _publish_folder(pages: dict[str, str], target: Path) -> None:
     """Coach pages of one run into ``target`` as a whole: written aside, then renamed into place."""
-    from ilona_match.report import write_coach_reports
+    from ilona_match.serving.report import write_coach_reports
 
     partial = target.with_name(f".partial-{target.name}")
     shutil.rmtree(partial, ignore_errors=True)
@@ -129,8 +129,8 @@ def run_nightly(
     on_start: Callable[[int], None] | None = None,
 ) -> NightlyOutputs:
     """The whole nightly run (module docstring). ``on_start`` receives the number of participants."""
-    from ilona_match.report import render_coach_reports
-    from ilona_match.tracking import load_champion
+    from ilona_match.learning.tracking import load_champion
+    from ilona_match.serving.report import render_coach_reports
 
     started = datetime.now(timezone.utc)
     if out.suffix.lower() not in (".csv", ".parquet"):

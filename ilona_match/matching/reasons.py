@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ilona_match.constraints import to_check_items
-from ilona_match.features import FEATURE_NAMES
+from ilona_match.contract.constraints import to_check_items
+from ilona_match.matching.features import FEATURE_NAMES
 
 __all__ = ["CHECK_TEXT", "Explanation", "FeatureContributions", "REASON_TEXT", "explain_rows"]
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from ilona_match import lexical, taxonomy, text
-from ilona_match.embedding import EmbeddingCache
-from ilona_match.lexical import LexicalEncoder
-from ilona_match.profiles import Mentioned, mentions_in
-from ilona_match.taxonomy import Taxonomy
+from ilona_match.text import lexical, taxonomy
+from ilona_match.text import normalise as text
+from ilona_match.text.embedding import EmbeddingCache
+from ilona_match.text.lexical import LexicalEncoder
+from ilona_match.text.taxonomy import Mentioned, Taxonomy, mentions_in
 
 __all__ = ["TextAnalysisCache"]
 

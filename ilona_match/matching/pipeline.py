@@ -18,29 +18,34 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
-from ilona_match.constraints import feasible, to_check_items
-from ilona_match.contract import EVENT_STRENGTH, EVENTS, LANGUAGES
-from ilona_match.embedding import EmbedderConfig, TextEmbedder
-from ilona_match.exclusion import ExcludedPairs
-from ilona_match.features import FEATURE_NAMES, CandidatePairs, PairFeatures, TextVectors, compute_features
-from ilona_match.index import IndexConfig
-from ilona_match.lexical import LexicalEncoder
-from ilona_match.profiles import (
-    ExtractMentions,
+from ilona_match.contract import LANGUAGES
+from ilona_match.contract.constraints import feasible, to_check_items
+from ilona_match.contract.events import strongest_outcomes
+from ilona_match.contract.exclusion import ExcludedPairs
+from ilona_match.matching.features import (
+    FEATURE_NAMES,
+    CandidatePairs,
+    PairFeatures,
+    TextVectors,
+    compute_features,
+)
+from ilona_match.matching.index import IndexConfig
+from ilona_match.matching.profiles import (
     ParticipantProfiles,
     VacancyProfiles,
     build_participants,
     build_vacancies,
-    mentions_in,
 )
-from ilona_match.ranker import GRADES, LambdaRanker, RankerConfig, _prior_terms, prior_score
-from ilona_match.reasons import Explanation, explain_rows
-from ilona_match.retrieval import CandidateRetriever, RetrievalConfig
-from ilona_match.taxonomy import Taxonomy
-from ilona_match.text_analysis import TextAnalysisCache
+from ilona_match.matching.ranker import LambdaRanker, RankerConfig, _prior_terms, prior_score
+from ilona_match.matching.reasons import Explanation, explain_rows
+from ilona_match.matching.retrieval import CandidateRetriever, RetrievalConfig
+from ilona_match.text.analysis import TextAnalysisCache
+from ilona_match.text.embedding import EmbedderConfig, TextEmbedder
+from ilona_match.text.lexical import LexicalEncoder
+from ilona_match.text.taxonomy import ExtractMentions, Taxonomy, mentions_in
 
 __all__ = ["explain_top", "ranked_rows", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig",
-           "TrainingExamples", "VacancyState", "strongest_outcomes"]
+           "TrainingExamples", "VacancyState"]
 
 
 class TrainingConfig(BaseModel):
@@ -70,19 +75,6 @@ class PipelineConfig(BaseModel):
     ranker: RankerConfig = RankerConfig()
     training: TrainingConfig = TrainingConfig()
     lexical_char_weight: float = Field(0.5, ge=0, le=1)
-
-
-def strongest_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """One row per (participant_id, vacancy_id): the strongest event, its grade and the first event date."""
-    if outcomes.empty:
-        return pd.DataFrame(columns=["participant_id", "vacancy_id", "event", "grade", "first_date"])
-    strength = outcomes["event"].map(EVENT_STRENGTH)
-    frame = outcomes.assign(_strength=strength)
-    grouped = frame.groupby(["participant_id", "vacancy_id"], sort=True)
-    pairs = grouped.agg(_strength=("_strength", "max"), first_date=("event_date", "min")).reset_index()
-    pairs["event"] = [EVENTS[s] for s in pairs["_strength"]]
-    pairs["grade"] = pairs["event"].map(GRADES).astype(np.int32)
-    return pairs.drop(columns="_strength")
 
 
 @dataclass(frozen=True)

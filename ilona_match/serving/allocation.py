@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from scipy.optimize import linprog
 
-from ilona_match.metrics import gini_of_counts
-from ilona_match.pipeline import Scored, VacancyState
+from ilona_match.learning.metrics import gini_of_counts
+from ilona_match.matching.pipeline import Scored, VacancyState
 
 __all__ = ["Allocation", "AllocationConfig", "AllocationStats", "CandidatePool", "PoolChunk", "allocate", "capacities"]
 

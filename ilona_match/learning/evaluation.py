@@ -38,13 +38,20 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ilona_match.constraints import feasible, open_on
-from ilona_match.exclusion import ExcludedPairs
-from ilona_match.features import FEATURE_NAMES, CandidatePairs, PairFeatures, TextVectors, compute_features
-from ilona_match.metrics import evaluate_rankings, ndcg_at_k
-from ilona_match.pipeline import MatchingPipeline, VacancyState, strongest_outcomes, top_n
-from ilona_match.profiles import ParticipantProfiles, build_participants
-from ilona_match.ranker import prior_score
+from ilona_match.contract.constraints import feasible, open_on
+from ilona_match.contract.events import strongest_outcomes
+from ilona_match.contract.exclusion import ExcludedPairs
+from ilona_match.learning.metrics import evaluate_rankings, ndcg_at_k
+from ilona_match.matching.features import (
+    FEATURE_NAMES,
+    CandidatePairs,
+    PairFeatures,
+    TextVectors,
+    compute_features,
+)
+from ilona_match.matching.pipeline import MatchingPipeline, VacancyState, top_n
+from ilona_match.matching.profiles import ParticipantProfiles, build_participants
+from ilona_match.matching.ranker import prior_score
 
 __all__ = ["FULL_PIPELINE", "NO_RANKER", "EvaluationResult", "HeldOut", "NoHeldOutData", "WindowScores",
            "evaluate_systems", "held_out", "score_pipeline", "text_baseline"]

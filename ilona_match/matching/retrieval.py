@@ -20,10 +20,10 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sparse_dot_topn import sp_matmul_topn
 
-from ilona_match.constraints import feasible, open_on
-from ilona_match.features import CandidatePairs, TextVectors
-from ilona_match.index import IndexConfig, VectorIndex
-from ilona_match.profiles import ParticipantProfiles, VacancyProfiles
+from ilona_match.contract.constraints import feasible, open_on
+from ilona_match.matching.features import CandidatePairs, TextVectors
+from ilona_match.matching.index import IndexConfig, VectorIndex
+from ilona_match.matching.profiles import ParticipantProfiles, VacancyProfiles
 
 __all__ = ["CHANNELS", "CandidateRetriever", "RetrievalConfig", "Retrieved"]
 

@@ -7,14 +7,15 @@ fingerprint, metrics (training summary and every system's evaluation numbers, e.
 ``full_pipeline.ndcg_at_10``), a feature-importance plot, the evaluation table as CSV, and one
 pyfunc model wrapping the whole pipeline, registered as a new version.
 
-The model is logged "from code": a three-line script imports ``MatchingModel`` from the installed
-package and the pipeline folder (``persistence.save_pipeline``) is its artifact, so the registry
-holds no pickle. No participant free text is ever logged: only configs, counts and metrics.
+The model is logged "from code": a three-line script imports ``serving.mlflow_model.MatchingModel``
+from the installed package and the pipeline folder (``persistence.save_pipeline``) is its artifact,
+so the registry holds no pickle. ``load_champion`` reads that folder straight from the registry
+(without running the model's code). No participant free text is ever logged: only configs, counts
+and metrics.
 
-Champion rule (``CHAMPION_RULE``, applied by ``training.train``): a new version becomes ``champion``
-when there is none yet, or when, on its run's held-out window scored with the current data, it beats
-the current champion by ``evaluation.min_gain`` with a 95 % paired bootstrap interval over
-participants above zero. The version registered is the model that was judged. ``promote`` lets a
+Champion rule (``CHAMPION_RULE``, applied by ``ilona_match.training.train`` with
+``model_selection.judge``): a new version becomes ``champion`` when there is none yet, or when it
+beats the current champion on its run's held-out window scored with the current data. The version registered is the model that was judged. ``promote`` lets a
 person override the rule.
 """
 
@@ -40,24 +41,18 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
-from pydantic import BaseModel, ConfigDict, Field
 
 from ilona_match import __version__
-from ilona_match.batch import run_batch
 from ilona_match.config import EMBEDDING_CACHE_DIR
-from ilona_match.contract import ContractError, load_data
-from ilona_match.contract.loading import records_to_frame
-from ilona_match.exclusion import acted_pairs
-from ilona_match.persistence import load_pipeline, save_pipeline
-from ilona_match.pipeline import MatchingPipeline
+from ilona_match.matching.persistence import load_pipeline, save_pipeline
+from ilona_match.matching.pipeline import MatchingPipeline
 
 __all__ = [
     "CHAMPION_ALIAS",
     "CHAMPION_RULE",
+    "PIPELINE_ARTIFACT",
     "EXPERIMENT",
     "MODEL_NAME",
-    "MatchingModel",
-    "PredictParams",
     "TrainingRecord",
     "configure_tracking",
     "current_champion",
@@ -80,11 +75,11 @@ CHAMPION_RULE = (
     "interval over participants above zero"
 )
 _NO_CHAMPION = "no champion model yet: run `ilona-match train`"
-_PIPELINE_ARTIFACT = "pipeline"
+PIPELINE_ARTIFACT = "pipeline"
 _MODEL_CODE = (
     "# the ilona-match pyfunc model, logged as code (no pickle): the pipeline folder is its artifact\n"
     "from mlflow.models import set_model\n\n"
-    "from ilona_match.tracking import MatchingModel\n\n"
+    "from ilona_match.serving.mlflow_model import MatchingModel\n\n"
     "set_model(MatchingModel())\n"
 )
 _SIGNATURE = ModelSignature(
@@ -159,55 +154,6 @@ def fingerprint_files(paths: Iterable[str | Path]) -> str:
             for block in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-# ------------------------------------------------------------------------------ the pyfunc model
-class PredictParams(BaseModel):
-    """``params`` of ``MatchingModel.predict``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    as_of: date = Field(description="the date openness is judged on (ISO 8601)")
-    k: int = Field(10, ge=1, description="recommendations per participant")
-    vacancies_path: Path = Field(description="a data folder holding vacancies.csv or vacancies.parquet")
-
-
-class MatchingModel(mlflow.pyfunc.PythonModel):
-    """The whole matching pipeline as one MLflow pyfunc model.
-
-    ``predict(context, participants, params={"as_of": "2026-06-01", "k": 10, "vacancies_path": DATA})``
-    takes participant rows in the data contract (raw cells or as ``load_data`` parses them), reads
-    the vacancies (and the outcomes, when the folder has them: pairs already acted on are left out)
-    from ``vacancies_path`` and returns the recommendations table of the nightly batch
-    (``batch.run_batch``: the same serving path, with reasons; no allocation). In Python, ``pyfunc_model.unwrap_python_model().pipeline``
-    gives the MatchingPipeline itself. The model config key ``cache_dir`` selects the embedding cache.
-    """
-
-    def __init__(self) -> None:
-        self._pipeline: MatchingPipeline | None = None
-
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        cache_dir = (context.model_config or {}).get("cache_dir") or None
-        self._pipeline = load_pipeline(context.artifacts[_PIPELINE_ARTIFACT], cache_dir=cache_dir)
-
-    @property
-    def pipeline(self) -> MatchingPipeline:
-        """The loaded pipeline."""
-        if self._pipeline is None:
-            raise RuntimeError("MatchingModel has no pipeline: load it with mlflow.pyfunc.load_model")
-        return self._pipeline
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        given = {key: value for key, value in (params or {}).items() if value not in ("", None)}
-        options = PredictParams.model_validate(given)
-        participants = records_to_frame("participants", model_input.to_dict("records"))
-        try:
-            bundle = load_data(options.vacancies_path, tables=("vacancies", "outcomes"))
-        except ContractError:  # a folder of vacancies alone: no pair is known to be done
-            bundle = load_data(options.vacancies_path, tables=("vacancies",))
-        exclude = acted_pairs(bundle.outcomes, options.as_of)
-        return run_batch(self.pipeline, participants, bundle.vacancies, options.as_of, k=options.k,
-                         exclude=exclude).frame
 
 
 # ------------------------------------------------------------------------------- training runs
@@ -320,7 +266,7 @@ def log_training_run(
         candidate = metrics[CHAMPION_METRIC]
 
     with tempfile.TemporaryDirectory(prefix="ilona-match-model-") as scratch:
-        pipeline_dir = save_pipeline(pipeline, Path(scratch) / _PIPELINE_ARTIFACT)
+        pipeline_dir = save_pipeline(pipeline, Path(scratch) / PIPELINE_ARTIFACT)
         code = Path(scratch) / "matching_model.py"
         code.write_text(_MODEL_CODE, encoding="utf-8")
         with mlflow.start_run(run_name=f"train as of {pipeline.as_of_}") as run:
@@ -341,7 +287,7 @@ def log_training_run(
                 # an input example would be a participant's profile: the signature declares params only
                 warnings.filterwarnings("ignore", message=r".*input example was not provided", category=UserWarning)
                 info = mlflow.pyfunc.log_model(
-                    name="model", python_model=str(code), artifacts={_PIPELINE_ARTIFACT: str(pipeline_dir)},
+                    name="model", python_model=str(code), artifacts={PIPELINE_ARTIFACT: str(pipeline_dir)},
                     signature=_SIGNATURE, model_config={"cache_dir": ""}, registered_model_name=register_as,
                     pip_requirements=[f"ilona-match=={__version__}", f"mlflow=={mlflow.__version__}"],
                 )
@@ -418,8 +364,12 @@ def load_champion(workdir: str | Path, model_uri: str | None = None, *, name: st
 
 
 def _pyfunc_pipeline(uri: str, cache_dir: str | Path | None) -> MatchingPipeline:
-    model = mlflow.pyfunc.load_model(uri, model_config={"cache_dir": "" if cache_dir is None else str(cache_dir)})
-    wrapped = model.unwrap_python_model()
-    if not isinstance(wrapped, MatchingModel):
-        raise ValueError(f"{uri} is not an ilona-match model")
-    return wrapped.pipeline
+    """The pipeline folder a logged model carries (its ``pipeline`` artifact), read without running the
+    model's code: MLflow's copy goes to a scratch folder and ``load_pipeline`` reads it into memory."""
+    with tempfile.TemporaryDirectory(prefix="ilona-match-load-") as scratch:
+        local = Path(uri) if not uri.startswith("models:/") else Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch))
+        folder = local / "artifacts" / PIPELINE_ARTIFACT
+        if not (local / "MLmodel").is_file() or not folder.is_dir():
+            raise ValueError(f"{uri} is not an ilona-match model (no {PIPELINE_ARTIFACT} artifact)")
+        return load_pipeline(folder, cache_dir=cache_dir)

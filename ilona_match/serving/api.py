@@ -50,7 +50,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ilona_match import __version__
 from ilona_match.config import Settings
-from ilona_match.constraints import VacancyDemands, open_on
 from ilona_match.contract import (
     EVENTS,
     PARTICIPANT_COLUMNS,
@@ -59,8 +58,9 @@ from ilona_match.contract import (
     load_data,
     records_to_frame,
 )
-from ilona_match.matcher import Matcher
-from ilona_match.store import ResultStore
+from ilona_match.contract.constraints import VacancyDemands, open_on
+from ilona_match.serving.matcher import Matcher
+from ilona_match.serving.store import ResultStore
 
 __all__ = [
     "ACCESS_LOGGER", "ApiKey", "add_api_key", "background_server", "create_app", "default_keys_file",

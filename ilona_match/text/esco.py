@@ -14,7 +14,7 @@ import pandas as pd
 
 __all__ = ["ESCO_DIR", "ESCO_VERSION", "EscoTables", "load_esco_tables"]
 
-ESCO_DIR = Path(__file__).resolve().parent / "data" / "esco"
+ESCO_DIR = Path(__file__).resolve().parent.parent / "data" / "esco"
 ESCO_VERSION = "ESCO v1.1.1"
 
 

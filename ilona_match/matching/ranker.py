@@ -31,38 +31,18 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sklearn.exceptions import NotFittedError
 
-from ilona_match.contract import EVENTS
-from ilona_match.features import CATEGORICAL, MONOTONE
+from ilona_match.contract.events import MAX_GRADE
+from ilona_match.matching.features import CATEGORICAL, MONOTONE
 
 __all__ = [
-    "GRADES",
-    "MAX_GRADE",
     "PRIOR_TERMS",
     "LambdaRanker",
     "RankerConfig",
     "effective_min_child_samples",
-    "grade_of",
     "prior_score",
 ]
 
 _log = logging.getLogger(__name__)
-
-# What a coach counts as success: an interview, a work trial, a hire, a job kept six months. Being
-# shown, viewing, declining, applying and being rejected count for nothing (a rejection is not a
-# success, and a ranker that learned applications would learn who applies, not who is hired). A
-# pair rejected after an interview keeps the interview: its strongest event is the interview.
-GRADES: dict[str, int] = {
-    "viewed": 0,
-    "recommended": 0,
-    "declined": 0,
-    "applied": 0,
-    "rejected": 0,
-    "interview": 1,
-    "work_trial": 2,
-    "hired": 3,
-    "retained_6m": 4,
-}
-MAX_GRADE: int = max(GRADES.values())
 
 # feature -> (weight, neutral value, clip low, clip high); a term is weight * (clip(x) - neutral),
 # and a missing value (NaN) is the neutral value, i.e. contributes nothing. "Neutral" is the value
@@ -84,20 +64,6 @@ _FORMAT = "ilona-match/lambda-ranker"
 _FORMAT_VERSION = 1
 _MAX_GROUP_ROWS = 10_000  # LightGBM's limit on rows per query (ranking objectives and NDCG)
 _ROWS_PER_CHILD = 20  # tiny data: at most one leaf's minimum per this many rows
-
-
-def grade_of(events: pd.Series) -> np.ndarray:
-    """Relevance grade (int64) of each pair's strongest event; unknown or missing events raise.
-
-    The grades never decrease along ``EVENTS``, so the grade of the strongest event is also the
-    highest grade among a pair's events.
-    """
-    grades = events.map(GRADES)
-    unknown = grades.isna()
-    if unknown.any():
-        shown = sorted({str(value) for value in events[unknown].head(10)})
-        raise ValueError(f"unknown outcome events (expected one of {', '.join(EVENTS)}): {shown}")
-    return grades.to_numpy(dtype=np.int64)
 
 
 def prior_score(X: np.ndarray, feature_names: Sequence[str]) -> np.ndarray:

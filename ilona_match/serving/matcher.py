@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ilona_match.batch import run_batch, serve_lists
 from ilona_match.contract import OUTCOME_COLUMNS, records_to_frame
-from ilona_match.exclusion import ExcludedPairs, ExclusionConfig, acted_pairs
-from ilona_match.features import CandidatePairs
-from ilona_match.pipeline import MatchingPipeline, VacancyState, explain_top
-from ilona_match.reasons import Explanation
+from ilona_match.contract.exclusion import ExcludedPairs, ExclusionConfig, acted_pairs
+from ilona_match.matching.features import CandidatePairs
+from ilona_match.matching.pipeline import MatchingPipeline, VacancyState, explain_top
+from ilona_match.matching.reasons import Explanation
+from ilona_match.serving.batch import run_batch, serve_lists
 
 __all__ = ["Matcher"]
 
@@ -71,7 +71,7 @@ class Matcher:
         exclusion: ExclusionConfig | None = None,
     ) -> Matcher:
         """The registered champion (default), a ``models:/`` URI, or a saved pipeline folder."""
-        from ilona_match.tracking import load_champion
+        from ilona_match.learning.tracking import load_champion
 
         pipeline, version = load_champion(workdir, None if model is None else str(model))
         matcher = cls(pipeline, version, exclusion)

@@ -17,39 +17,23 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
-from ilona_match.allocation import Allocation, AllocationConfig, CandidatePool, PoolChunk, allocate
-from ilona_match.constraints import VacancyDemands, open_on
-from ilona_match.exclusion import ExcludedPairs
-from ilona_match.features import CandidatePairs
-from ilona_match.pipeline import MatchingPipeline, Scored, VacancyState, explain_top, ranked_rows, top_n
-from ilona_match.reasons import Explanation
-
-__all__ = ["RECOMMENDATION_COLUMNS", "RECOMMENDATIONS_SCHEMA", "BatchResult", "ServedLists", "run_batch",
-           "run_id_for", "serve_lists"]
-
-RECOMMENDATION_COLUMNS: tuple[str, ...] = (
-    "run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id", "score", "reasons", "to_check", "model_version",
+from ilona_match.contract.constraints import VacancyDemands, open_on
+from ilona_match.contract.exclusion import ExcludedPairs
+from ilona_match.contract.output import RECOMMENDATION_COLUMNS, RECOMMENDATIONS_SCHEMA
+from ilona_match.matching.features import CandidatePairs
+from ilona_match.matching.pipeline import (
+    MatchingPipeline,
+    Scored,
+    VacancyState,
+    explain_top,
+    ranked_rows,
+    top_n,
 )
-RECOMMENDATIONS_SCHEMA = pa.DataFrameSchema(
-    {
-        "run_id": pa.Column(str, nullable=False),
-        "as_of": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
-        "participant_id": pa.Column(str, nullable=False),
-        "coach_id": pa.Column(str, nullable=False),
-        "rank": pa.Column(int, pa.Check.ge(1)),
-        "vacancy_id": pa.Column(str, nullable=False),
-        "score": pa.Column(float, pa.Check(lambda s: s.notna() & (s.abs() < float("inf")))),
-        "reasons": pa.Column(str),
-        "to_check": pa.Column(str),
-        "model_version": pa.Column(str, nullable=False),
-    },
-    strict=True,
-    ordered=True,
-    unique=["participant_id", "rank"],
-)
+from ilona_match.matching.reasons import Explanation
+from ilona_match.serving.allocation import Allocation, AllocationConfig, CandidatePool, PoolChunk, allocate
 
+__all__ = ["BatchResult", "ServedLists", "run_batch", "run_id_for", "serve_lists"]
 
 def run_id_for(model_version: str, as_of: date, k: int, participant_ids: pd.Series, vacancy_ids: pd.Series,
                variant: str = "") -> str:

@@ -4,7 +4,7 @@ Used by the ESCO taxonomy (label resolution and mention extraction) and by lexic
 Token keys are built in two steps: simplemma's dictionary lemmatiser maps an inflected word to its
 base form (it knows Finnish consonant gradation: "vanhusten", "vanhuksista" -> "vanhus"), then the
 Snowball stemmer (PyStemmer) folds what the dictionary does not know. Compounds and derivations
-are handled where the vocabulary is known (``ilona_match.taxonomy``).
+are handled where the vocabulary is known (``ilona_match.text.taxonomy``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ __all__ = [
 # Lemmas of every ESCO label word, computed by simplemma when the tables are built: looking them
 # up in simplemma's compressed dictionaries takes ~15 s of CPU per process (every batch run, API
 # start and test), a dict lookup takes none. Used only when made by the installed simplemma.
-LEMMA_TABLE = Path(__file__).resolve().parent / "data" / "esco" / "lemmas.parquet"
+LEMMA_TABLE = Path(__file__).resolve().parent.parent / "data" / "esco" / "lemmas.parquet"
 _LEMMATISER = f"simplemma {version('simplemma')}"
 
 Language = Literal["fi", "sv", "en"]

@@ -43,9 +43,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from ilona_match.batch import RECOMMENDATION_COLUMNS, RECOMMENDATIONS_SCHEMA
 from ilona_match.config import Settings
 from ilona_match.contract import EVENTS
+from ilona_match.contract.output import RECOMMENDATION_COLUMNS, RECOMMENDATIONS_SCHEMA
 
 __all__ = ["FEEDBACK_COLUMNS", "FEEDBACK_SCHEMA", "ResultStore", "RunLog", "default_database_url", "utc_now"]
 
