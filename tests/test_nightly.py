@@ -4,6 +4,7 @@ real SQLite results database)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shutil
@@ -19,7 +20,7 @@ import pytest
 
 from ilona_match.contract import read_table
 from ilona_match.contract.output import RECOMMENDATIONS_SCHEMA
-from ilona_match.serving.nightly import _check_constraints, run_nightly
+from ilona_match.serving.nightly import run_nightly
 from ilona_match.serving.store import ResultStore
 from tests.conftest import ServedWorld
 
@@ -82,18 +83,34 @@ def test_same_inputs_and_model_give_byte_identical_tables(served_world: ServedWo
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
-def test_a_recommendation_breaking_a_hard_constraint_stops_the_run(served_world: ServedWorld) -> None:
-    people = read_table(served_world.data_dir / "participants.csv")
-    jobs = read_table(served_world.data_dir / "vacancies.csv")
+def test_a_recommendation_breaking_a_hard_constraint_stops_the_run(served_world: ServedWorld, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nightly job re-checks every chosen pair with the contract's rule, apart from the code that chose
+    it. A defect that lets one breaking pair through (here planted into the real batch's table) stops the
+    run before anything is published: no table, no coach pages, no new run in the results database."""
     from ilona_match.contract import load_data
+    from ilona_match.serving import nightly
 
     bundle = load_data(served_world.data_dir, tables=("participants", "vacancies"))
     heavy = bundle.vacancies[bundle.vacancies["physical_load"] == "heavy"].iloc[0]
     sedentary = bundle.participants[bundle.participants["physical_capacity"] == "sedentary"].iloc[0]
-    frame = pd.DataFrame({"participant_id": [sedentary["participant_id"]], "vacancy_id": [heavy["vacancy_id"]]})
+    real_batch = nightly.run_batch
+    run_ids: list[str] = []
+
+    def defective(*args: object, **kwargs: object):  # noqa: ANN202
+        result = real_batch(*args, **kwargs)
+        run_ids.append(str(result.frame["run_id"].iloc[0]))
+        broken = result.frame.iloc[[0]].assign(participant_id=sedentary["participant_id"], vacancy_id=heavy["vacancy_id"])
+        return dataclasses.replace(result, frame=pd.concat([result.frame, broken], ignore_index=True))
+
+    monkeypatch.setattr(nightly, "run_batch", defective)
+    database = served_world.settings.batch.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'r.db'}"})
+    settings = served_world.settings.model_copy(update={"batch": database})
+    out = tmp_path / "recs.csv"
     with pytest.raises(RuntimeError, match="1 recommendations break a hard constraint; nothing was published"):
-        _check_constraints(frame, bundle.participants, bundle.vacancies, served_world.as_of)
-    assert len(people) and len(jobs)
+        run_nightly(settings, served_world.data_dir, served_world.as_of, out, k=7)
+    assert run_ids and not (Path(settings.workdir) / "reports" / run_ids[0]).exists()
+    assert not out.exists() and ResultStore.from_settings(settings).latest_run() is None
 
 
 def _batch_command(data: Path, out: Path, k: int, who: Path) -> list[str]:

@@ -191,7 +191,7 @@ def test_reasons_are_in_the_participants_language(world) -> None:
         assert any(reason.startswith(prefix) for reason in reasons for prefix in known if prefix)
 
 
-def test_single_participant_api_equals_batch_and_explains(world) -> None:
+def test_matcher_lists_a_person_as_the_batch_does_and_explains(world) -> None:
     bundle, pipeline = world
     matcher = Matcher(pipeline, "7").use_vacancies(bundle.vacancies, SPLIT)
     person = bundle.participants.iloc[5].to_dict()

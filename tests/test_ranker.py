@@ -112,7 +112,7 @@ def test_ranker_learns_the_known_signal(ranker: LambdaRanker, data: dict[str, np
     assert 1 <= ranker.best_iteration_ <= len(curve) and max(curve) == curve[ranker.best_iteration_ - 1]
 
 
-def test_binary_ablation_also_learns(data: dict[str, np.ndarray]) -> None:
+def test_a_binary_model_without_the_prior_also_learns_the_signal(data: dict[str, np.ndarray]) -> None:
     binary = _fit(data, objective="binary")
     assert binary.params_["objective"] == "binary"
     assert _ndcg10(binary.predict(data["X_test"]), data["y_test"]) > 0.8
