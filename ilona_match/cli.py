@@ -110,6 +110,7 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print("no held-out window: no new pair reached a success in it")
     print(f"ranker: {result.ranker}")
+    print(f"calibration: {result.calibration}")
     state = "promoted to champion" if result.promoted else "not promoted"
     print(f"run id: {result.run_id}\nmodel version: {result.model_version} ({state}: {result.reason})")
     return 0

@@ -27,6 +27,7 @@ from ilona_match.learning.evaluation import (
     NO_RANKER,
     EvaluationResult,
     NoHeldOutData,
+    calibrate,
     evaluate_systems,
     score_pipeline,
 )
@@ -47,6 +48,7 @@ class TrainResult:
     evaluation: pd.DataFrame | None  # the evaluation table with its "shipped model" row (None: no held-out window)
     ranker: str  # what the registered model ranks with, and why
     evaluation_result: EvaluationResult | None = None
+    calibration: str = ""  # the registered model's calibration, in words
 
 
 def default_as_of(outcomes: DataBundle | pd.DataFrame) -> date:
@@ -140,6 +142,11 @@ def train(
     except NoHeldOutData:
         result = None
     ranker = _choose_ranker(pipeline, result, settings)
+    pipeline.calibrator_ = calibrate(pipeline, bundle.participants, bundle.vacancies, events, split, as_of)
+    if pipeline.calibrator_ is not None:
+        reliability = pipeline.calibrator_.reliability_
+        pipeline.training_summary_.update(calibration_ece=round(reliability.ece, 4), calibration_pairs=reliability.pairs,
+                                          calibration_base_rate=round(reliability.base_rate, 4))
     table = None
     if result is not None:
         shipped = FULL_PIPELINE if pipeline.ranker_ is not None else NO_RANKER
@@ -172,4 +179,14 @@ def train(
         promoted=promoted,
         reason=reason,
     )
-    return TrainResult(record.run_id, str(record.model_version), record.promoted, record.reason, table, ranker, result)
+    return TrainResult(record.run_id, str(record.model_version), record.promoted, record.reason, table, ranker, result,
+                       _calibration_line(pipeline))
+
+
+def _calibration_line(pipeline: MatchingPipeline) -> str:
+    calibrator = pipeline.calibrator_
+    if calibrator is None:
+        return "no chance of success: the held-out window has too few pairs met, or no success, to calibrate on"
+    r = calibrator.reliability_
+    return (f"{calibrator.method} on {r.pairs} pairs met in the held-out window (success rate {r.base_rate:.3f}); "
+            f"expected calibration error {r.ece:.4f} out of fold")

@@ -21,6 +21,7 @@ import pytest
 
 from ilona_match.config import Settings, load_settings
 from ilona_match.contract import frame_to_records, load_data
+from ilona_match.matching.calibration import level_of
 from ilona_match.serving.api import ACCESS_LOGGER, add_api_key, background_server, create_app, load_api_keys
 from ilona_match.serving.nightly import run_nightly
 from ilona_match.serving.store import ResultStore
@@ -77,7 +78,8 @@ def api(served_world, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]
     nightly_settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"allocation": False})})
     outputs = run_nightly(nightly_settings, served_world.data_dir, served_world.as_of, root / "nightly.csv",
                           participant_ids=list(people["participant_id"]), k=3, reports=False)
-    nightly = pd.read_csv(outputs.table, dtype=str, keep_default_na=False).astype({"rank": int, "score": float})
+    nightly = pd.read_csv(outputs.table, dtype=str, keep_default_na=False).astype(
+        {"rank": int, "score": float, "p_outcome": float})
     store = ResultStore.from_settings(settings)
     person = frame_to_records(people.iloc[[0]])[0]
     app = create_app(settings)
@@ -123,6 +125,8 @@ def test_a_posted_profile_gets_the_same_list_as_the_nightly_job(api: Api) -> Non
         assert [r["vacancy_id"] for r in got] == expected["vacancy_id"].tolist()
         assert [r["rank"] for r in got] == [1, 2, 3]
         assert [r["score"] for r in got] == pytest.approx(expected["score"].tolist(), rel=1e-9)
+        assert [r["p_outcome"] for r in got] == pytest.approx(expected["p_outcome"].tolist(), rel=1e-9)
+        assert [r["level"] for r in got] == [level_of(p) for p in expected["p_outcome"]]
         assert ["|".join(r["reasons"]) for r in got] == expected["reasons"].tolist()
         assert ["|".join(r["to_check"]) for r in got] == expected["to_check"].tolist()
 

@@ -116,7 +116,7 @@ def test_train_evaluate_batch_from_the_command_line(tmp_path: Path, monkeypatch:
 
     recs = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(recs.columns) == ["run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id",
-                                  "score", "reasons", "to_check", "model_version"]
+                                  "score", "reasons", "to_check", "model_version", "p_outcome"]
     assert set(recs["participant_id"]) <= {"P0000003", "P0000004"} and set(recs["model_version"]) == {"1"}
     assert recs.groupby("participant_id").size().max() <= 3
     subset.write_text("participant_id\nNOPE\n", encoding="utf-8")

@@ -123,7 +123,8 @@ def _batch_command(data: Path, out: Path, k: int, who: Path) -> list[str]:
 def _published_state(out: Path, store: ResultStore, reports: Path, coaches: int) -> tuple[bytes, str]:
     """What a reader sees now; fails when any output is partial."""
     table = out.read_bytes()
-    frame = pd.read_csv(out, dtype=str, keep_default_na=False).astype({"rank": "int64", "score": "float64"})
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    frame = frame.astype({"rank": "int64", "score": "float64"}).assign(p_outcome=pd.to_numeric(frame["p_outcome"]))
     RECOMMENDATIONS_SCHEMA.validate(frame)
     assert frame["run_id"].nunique() == 1  # the table file holds one run
     run = store.latest_run()

@@ -67,7 +67,8 @@ def _why(pid: str, vid: str, lang: str = "fi", checks: tuple[str, ...] = (), mis
 
 def _rows(items: list[tuple[str, str, int, str, float]], run_id: str = "run-1") -> pd.DataFrame:
     frame = pd.DataFrame(items, columns=["participant_id", "coach_id", "rank", "vacancy_id", "score"])
-    frame = frame.assign(run_id=run_id, as_of="2026-06-01", reasons="", to_check="", model_version="7")
+    frame = frame.assign(run_id=run_id, as_of="2026-06-01", reasons="", to_check="", model_version="7",
+                         p_outcome=float("nan"))
     return frame[list(RECOMMENDATION_COLUMNS)]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sqlite3
 import threading
 import time
 from datetime import date
@@ -37,6 +38,7 @@ def run_frame(run_id: str, people: int, k: int, *, seed: int = 0) -> tuple[pd.Da
         "rank": np.tile(np.arange(1, k + 1), people),
         "vacancy_id": [f"V{i:05d}" for i in rng.integers(0, 90_000, len(person))],
         "score": -np.sort(-rng.random((people, k)), axis=1).ravel(),
+        "p_outcome": np.where(np.arange(len(person)) % 5 == 0, np.nan, rng.random(len(person)) * 0.4),
         "reasons": "Taidot sopivat|Sopiva työaika",
         "to_check": np.where(np.arange(len(person)) % 4 == 0, "hours_per_week", ""),
         "model_version": "7",
@@ -240,3 +242,23 @@ def test_feedback_takes_dates_and_refuses_unknown_events(url: str) -> None:
     with pytest.raises(ValueError, match="vacancy_id"):
         store.append_feedback(events.drop(columns="vacancy_id"))
     assert len(store.feedback()) == 1
+
+
+def test_a_database_made_before_p_outcome_gets_the_column(tmp_path: Path) -> None:
+    """A results database written by an earlier version has no p_outcome column: the store adds it, keeps
+    the old rows (their chance unknown) and publishes and reads new runs with it."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE recommendations (run_id VARCHAR(64) NOT NULL, participant_id VARCHAR(128) NOT NULL, "
+                   "rank INTEGER NOT NULL, coach_id VARCHAR(128) NOT NULL, vacancy_id VARCHAR(128) NOT NULL, "
+                   "score FLOAT NOT NULL, reasons TEXT NOT NULL, to_check TEXT NOT NULL, "
+                   "PRIMARY KEY (run_id, participant_id, rank))")
+        db.execute("INSERT INTO recommendations VALUES ('run-old', 'P000001', 1, 'C1', 'V1', 0.5, 'r', '')")
+    store = ResultStore(f"sqlite:///{path}")
+    frame, log = run_frame("run-new", people=4, k=3)
+    store.publish(frame, log)
+    got = store.recommendations_for("P000000")
+    np.testing.assert_allclose(got["p_outcome"].to_numpy(), frame.loc[frame["participant_id"] == "P000000",
+                                                                       "p_outcome"].to_numpy())
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT p_outcome FROM recommendations WHERE run_id = 'run-old'").fetchone() == (None,)

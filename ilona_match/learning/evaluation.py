@@ -42,6 +42,7 @@ from ilona_match.contract.constraints import feasible, open_on
 from ilona_match.contract.events import strongest_outcomes
 from ilona_match.contract.exclusion import ExcludedPairs
 from ilona_match.learning.metrics import evaluate_rankings, ndcg_at_k
+from ilona_match.matching.calibration import Calibrator
 from ilona_match.matching.features import (
     FEATURE_NAMES,
     CandidatePairs,
@@ -53,7 +54,7 @@ from ilona_match.matching.pipeline import MatchingPipeline, VacancyState, top_n
 from ilona_match.matching.profiles import ParticipantProfiles, build_participants
 from ilona_match.matching.ranker import prior_score
 
-__all__ = ["FULL_PIPELINE", "NO_RANKER", "EvaluationResult", "HeldOut", "NoHeldOutData", "WindowScores",
+__all__ = ["FULL_PIPELINE", "NO_RANKER", "EvaluationResult", "HeldOut", "NoHeldOutData", "WindowScores", "calibrate",
            "evaluate_systems", "held_out", "score_pipeline", "text_baseline"]
 
 FULL_PIPELINE = "full pipeline"
@@ -267,9 +268,10 @@ class _MetRows:
 
 
 def _met_rows(pipeline: MatchingPipeline, state: VacancyState, participants: pd.DataFrame, outcomes: pd.DataFrame,
-              split: date, end: date) -> _MetRows | None:
-    """Every new pair of the window of a participant with two or more such pairs and a success, each as of
-    the day it was met; pairs that break a hard constraint (the engine never lists them) are left out."""
+              split: date, end: date, judged_only: bool = True) -> _MetRows | None:
+    """Every new pair of the window, each as of the day it was met (with ``judged_only``, of the participants
+    with two or more such pairs and a success); pairs that break a hard constraint (the engine never lists
+    them) are left out."""
     known = outcomes[outcomes["event_date"] < pd.Timestamp(end)]
     pairs = strongest_outcomes(known)
     pairs = pairs[pairs["first_date"] >= pd.Timestamp(split)]
@@ -287,7 +289,7 @@ def _met_rows(pipeline: MatchingPipeline, state: VacancyState, participants: pd.
     ok = feasible(people.limits, demands, p, v) & is_open
     p, v, day, pairs = p[ok], v[ok], day[ok], pairs[ok]
     counts = pairs.groupby("participant_id")["grade"].agg(["size", "max"])
-    judged = counts[(counts["size"] >= 2) & (counts["max"] > 0)].index
+    judged = counts[(counts["size"] >= 2) & (counts["max"] > 0)].index if judged_only else counts.index
     keep = pairs["participant_id"].isin(judged).to_numpy()
     if not keep.any():
         return None
@@ -295,6 +297,23 @@ def _met_rows(pipeline: MatchingPipeline, state: VacancyState, participants: pd.
     vectors = pipeline._vectors(people, state)
     features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day)
     return _MetRows(pairs[["participant_id", "vacancy_id", "grade"]].reset_index(drop=True), people, vectors, features)
+
+
+def calibrate(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies: pd.DataFrame, outcomes: pd.DataFrame,
+              split: date, end: date) -> Calibrator | None:
+    """The pipeline's scores of every new pair people met in [split, end), as of the day met, mapped to
+    whether the pair reached a success by ``end`` (``matching.calibration``); None when the window holds
+    too few pairs or no success."""
+    state = pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
+    met = _met_rows(pipeline, state, participants, outcomes, split, end, judged_only=False)
+    if met is None:
+        return None
+    config = pipeline.config.calibration
+    try:
+        return Calibrator(config.method, config.folds, config.bins).fit(
+            pipeline.predict(met.features.matrix), (met.pairs["grade"] > 0).to_numpy(), met.pairs["participant_id"])
+    except ValueError:
+        return None
 
 
 def _met_pairs(pipeline: MatchingPipeline, state: VacancyState, participants: pd.DataFrame, outcomes: pd.DataFrame,

@@ -280,6 +280,9 @@ def log_training_run(
             mlflow.log_text(json.dumps(settings_dump, default=str, indent=1), "settings.json")
             if evaluation is not None:
                 mlflow.log_text(evaluation.to_csv(index_label="system"), "evaluation.csv")
+            calibrator = getattr(pipeline, "calibrator_", None)
+            if calibrator is not None:  # bins of predicted chance against what happened, out of fold
+                mlflow.log_text(calibrator.reliability_.table.to_csv(index_label="bin"), "calibration_reliability.csv")
             figure = _importance_figure(pipeline)
             if figure is not None:
                 mlflow.log_figure(figure, "feature_importance.png")

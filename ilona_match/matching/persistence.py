@@ -7,6 +7,7 @@ A saved pipeline is a folder::
     lexical.json         the two TF-IDF vectorizers' parameters and vocabularies (terms in index order)
     lexical_idf.npz      their idf vectors (NumPy, loaded with allow_pickle=False)
     ranker/              LambdaRanker.save (LightGBM text model + JSON sidecar); absent when prior-only
+    calibration.json     the calibrator's parameters and reliability; absent when no window calibrated it
 
 Everything is data (JSON, NPZ, LightGBM text), so loading a file cannot run code. Embeddings and
 retrieval indexes are not saved: they are recomputed (or read from the embedding cache) from the
@@ -30,6 +31,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ilona_match import __version__
+from ilona_match.matching.calibration import Calibrator
 from ilona_match.matching.features import FEATURE_NAMES
 from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
 from ilona_match.matching.ranker import LambdaRanker
@@ -43,6 +45,7 @@ MANIFEST_FILE = "pipeline.json"
 _LEXICAL_FILE = "lexical.json"
 _IDF_FILE = "lexical_idf.npz"
 _RANKER_DIR = "ranker"
+_CALIBRATION_FILE = "calibration.json"
 _VECTORIZERS = ("words", "chars")
 # the one callable the LexicalEncoder uses as an analyzer, stored by name
 _ANALYZERS: dict[str, Any] = {"str.split": str.split}
@@ -151,6 +154,10 @@ def save_pipeline(pipeline: MatchingPipeline, directory: str | Path) -> Path:
     if pipeline.ranker_ is not None:
         pipeline.ranker_.save(directory / _RANKER_DIR)
         files += sorted(p.relative_to(directory).as_posix() for p in (directory / _RANKER_DIR).iterdir())
+    calibrator = getattr(pipeline, "calibrator_", None)
+    if calibrator is not None:
+        _write_json(directory / _CALIBRATION_FILE, calibrator.to_dict())
+        files.append(_CALIBRATION_FILE)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -162,6 +169,7 @@ def save_pipeline(pipeline: MatchingPipeline, directory: str | Path) -> Path:
         "training_summary": pipeline.training_summary_,
         "feature_names": list(FEATURE_NAMES),
         "ranker": _RANKER_DIR if pipeline.ranker_ is not None else None,
+        "calibration": _CALIBRATION_FILE if calibrator is not None else None,
         "files": {name: _sha256(directory / name) for name in files},
     }
     _write_json(directory / MANIFEST_FILE, manifest)
@@ -224,6 +232,8 @@ def load_pipeline(directory: str | Path, cache_dir: str | Path | None = None) ->
         )
     pipeline.lexical_ = _load_lexical(directory)
     pipeline.ranker_ = LambdaRanker.load(directory / manifest["ranker"]) if manifest.get("ranker") else None
+    calibration = manifest.get("calibration")
+    pipeline.calibrator_ = Calibrator.from_dict(_read_json(directory / calibration)) if calibration else None
     pipeline.as_of_ = as_of
     pipeline.training_summary_ = summary
     return pipeline

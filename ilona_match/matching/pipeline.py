@@ -22,6 +22,7 @@ from ilona_match.contract import LANGUAGES
 from ilona_match.contract.constraints import feasible, to_check_items
 from ilona_match.contract.events import strongest_outcomes
 from ilona_match.contract.exclusion import ExcludedPairs
+from ilona_match.matching.calibration import CalibrationConfig, Calibrator
 from ilona_match.matching.features import (
     FEATURE_NAMES,
     CandidatePairs,
@@ -74,6 +75,7 @@ class PipelineConfig(BaseModel):
     retrieval: RetrievalConfig = RetrievalConfig()
     ranker: RankerConfig = RankerConfig()
     training: TrainingConfig = TrainingConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
     lexical_char_weight: float = Field(0.5, ge=0, le=1)
 
 
@@ -213,6 +215,12 @@ class MatchingPipeline:
             return prior_score(matrix, FEATURE_NAMES)
         return self.ranker_.predict(matrix)
 
+    def chance(self, scores: np.ndarray) -> np.ndarray:
+        """The calibrated chance of a success for each score (NaN when no window calibrated this model)."""
+        scores = np.asarray(scores, np.float64)
+        calibrator = getattr(self, "calibrator_", None)
+        return calibrator.predict(scores) if calibrator is not None else np.full(len(scores), np.nan)
+
     def recommend(self, participants: pd.DataFrame, state: VacancyState, as_of: date, k: int = 10,
                   use_ranker: bool = True, exclude: ExcludedPairs | None = None) -> pd.DataFrame:
         """Top-k feasible vacancies per participant: participant_id, coach_id, rank, vacancy_id, score, to_check.
@@ -242,6 +250,7 @@ class MatchingPipeline:
             _vacancy_texts(known_vacancies), known_vacancies["language"].fillna("fi").tolist()
         )
         self.ranker_: LambdaRanker | None = None
+        self.calibrator_: Calibrator | None = None  # fitted on a held-out window (training.train)
         self.as_of_ = as_of
         training = self.config.training
         history = outcomes[outcomes["event_date"] < pd.Timestamp(as_of)]

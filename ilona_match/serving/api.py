@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -59,6 +60,7 @@ from ilona_match.contract import (
     records_to_frame,
 )
 from ilona_match.contract.constraints import VacancyDemands, open_on
+from ilona_match.matching.calibration import level_of
 from ilona_match.serving.matcher import Matcher
 from ilona_match.serving.store import ResultStore
 
@@ -258,7 +260,10 @@ def _request_model(max_k: int, default_k: int) -> type[BaseModel]:
 class Recommendation(BaseModel):
     rank: int
     vacancy_id: str
-    score: float
+    score: float = Field(description="the model's score: it orders one person's list, nothing more")
+    p_outcome: float | None = Field(None, description="the calibrated chance of an interview, work trial or hire")
+    level: Literal["good", "possible", "long_shot"] | None = Field(
+        None, description="p_outcome in words: good (about 1 in 4 or better), possible (1 in 10 to 1 in 4), long_shot")
     reasons: list[str]
     to_check: list[str]
 
@@ -298,6 +303,10 @@ FeedbackBody = Annotated[
 
 class FeedbackStored(BaseModel):
     stored: int
+
+
+def _chance(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def _split(cell: str) -> list[str]:
@@ -399,7 +408,8 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
         first = rows.iloc[0]
         return RecommendationList(
             participant_id=participant_id, model_version=first.model_version, as_of=first.as_of, run_id=first.run_id,
-            recommendations=[Recommendation(rank=r.rank, vacancy_id=r.vacancy_id, score=r.score, reasons=_split(r.reasons),
+            recommendations=[Recommendation(rank=r.rank, vacancy_id=r.vacancy_id, score=r.score, p_outcome=_chance(r.p_outcome),
+                                            level=level_of(r.p_outcome), reasons=_split(r.reasons),
                                             to_check=_split(r.to_check)) for r in rows.itertuples()],
         )
 

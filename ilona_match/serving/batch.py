@@ -111,8 +111,11 @@ def serve_lists(
     parts: list[pd.DataFrame] = []
     explanations: list[Explanation] = []
 
+    calibrated = use_ranker or pipeline.ranker_ is None  # the calibrator maps the shipped model's scores
+
     def explain(chosen: Scored) -> None:
         top = top_n(chosen, state, k)
+        top["p_outcome"] = pipeline.chance(top["score"].to_numpy()) if calibrated else np.nan
         explained = explain_top(pipeline, chosen, state, top, use_ranker=use_ranker)
         top["reasons"] = ["|".join(e.reasons) for e in explained]
         parts.append(top)
@@ -148,7 +151,7 @@ def serve_lists(
                 at = starts[i] + rows
                 pairs = CandidatePairs(candidates.participant[at] - first, candidates.vacancy[at])
                 explain(pipeline.score_pairs(chunk_at(first), state, pairs, as_of, use_ranker=use_ranker))
-    columns = ["participant_id", "coach_id", "rank", "vacancy_id", "score", "to_check", "reasons"]
+    columns = ["participant_id", "coach_id", "rank", "vacancy_id", "score", "p_outcome", "to_check", "reasons"]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return ServedLists(frame, tuple(explanations), allocated)
 
@@ -201,6 +204,6 @@ def _prepare_open(pipeline: MatchingPipeline, vacancies: pd.DataFrame, as_of: da
 
 def _contract_form(frame: pd.DataFrame, run_id: str, as_of: date, model_version: str) -> pd.DataFrame:
     frame = frame.assign(run_id=run_id, as_of=as_of.isoformat(), model_version=str(model_version))
-    frame = frame.astype({"rank": "int64", "score": "float64"})
+    frame = frame.astype({"rank": "int64", "score": "float64", "p_outcome": "float64"})
     frame = frame.astype({c: str for c in ("participant_id", "coach_id", "vacancy_id", "reasons", "to_check")})
     return RECOMMENDATIONS_SCHEMA.validate(frame[list(RECOMMENDATION_COLUMNS)])

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ilona_match.contract import OUTCOME_COLUMNS, records_to_frame
 from ilona_match.contract.exclusion import ExcludedPairs, ExclusionConfig, acted_pairs
+from ilona_match.matching.calibration import level_of
 from ilona_match.matching.features import CandidatePairs
 from ilona_match.matching.pipeline import MatchingPipeline, VacancyState, explain_top
 from ilona_match.matching.reasons import Explanation
@@ -121,7 +122,8 @@ class Matcher:
         return self._state, self._as_of
 
     def recommend(self, participant: Mapping[str, Any] | pd.DataFrame, k: int = 10) -> list[dict[str, Any]]:
-        """Ranked vacancies for one participant: dicts with rank, vacancy_id, score, reasons, to_check.
+        """Ranked vacancies for one participant: dicts with rank, vacancy_id, score, p_outcome (the calibrated
+        chance of a success, None when not known), level (its plain level), reasons, to_check.
 
         The same function and order as a nightly row without allocation (``batch.serve_lists``);
         the API calls this while a coach waits.
@@ -129,7 +131,9 @@ class Matcher:
         state, as_of = self._ready()
         served = serve_lists(self.pipeline, _participant_frame(participant), state, as_of, k=k, exclude=self._excluded)
         return [
-            {"rank": int(r.rank), "vacancy_id": str(r.vacancy_id), "score": float(r.score), "reasons": list(e.reasons),
+            {"rank": int(r.rank), "vacancy_id": str(r.vacancy_id), "score": float(r.score),
+             "p_outcome": None if np.isnan(r.p_outcome) else float(r.p_outcome), "level": level_of(r.p_outcome),
+             "reasons": list(e.reasons),
              "to_check": r.to_check.split("|") if r.to_check else []}
             for r, e in zip(served.frame.itertuples(), served.explanations)
         ]

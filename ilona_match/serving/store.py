@@ -39,7 +39,9 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -129,6 +131,7 @@ _RECS = Table(
     Column("coach_id", String(128), nullable=False),
     Column("vacancy_id", String(128), nullable=False),
     Column("score", Float, nullable=False),
+    Column("p_outcome", Float, nullable=True),
     Column("reasons", Text, nullable=False),
     Column("to_check", Text, nullable=False),
 )
@@ -156,6 +159,12 @@ def _create_tables(engine: Engine) -> None:
             conn.execute(CreateTable(table, if_not_exists=True))
             for index in table.indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
+        # a database made before a column was added gets it (empty for the runs already in it)
+        present = {column["name"] for column in inspect(conn).get_columns(_RECS.name)}
+        for column in _RECS.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {_RECS.name} ADD COLUMN {column.name} {kind}"))
 
 
 def default_database_url(settings: Settings) -> str:
@@ -237,7 +246,8 @@ class ResultStore:
         frame = _checked_recommendations(recommendations, log)
         run = {**log.model_dump(exclude={"as_of", "details"}), "as_of": log.as_of.isoformat(),
                "details": json.dumps(log.details, sort_keys=True)}
-        rows = frame[_ROW_COLUMNS]
+        rows = frame[_ROW_COLUMNS].astype({"p_outcome": object})
+        rows.loc[rows["p_outcome"].isna(), "p_outcome"] = None  # NULL, not NaN, in every database
         with self._ready().begin() as conn:
             # a write first: on SQLite it takes the write lock (waiting for other writers) before any read
             conn.execute(delete(_RECS).where(_RECS.c.run_id == log.run_id))
@@ -272,7 +282,7 @@ class ResultStore:
                  .order_by(_RECS.c.rank))
         with self._ready().connect() as conn:
             rows = conn.execute(query).all()
-        return _frame(rows, list(RECOMMENDATION_COLUMNS), {"rank": "int64", "score": "float64"})
+        return _frame(rows, list(RECOMMENDATION_COLUMNS), {"rank": "int64", "score": "float64", "p_outcome": "float64"})
 
     # ---------------------------------------------------------------------------- feedback
     def append_feedback(self, events: pd.DataFrame) -> int:
