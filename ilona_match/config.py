@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -69,13 +69,24 @@ class BatchSettings(_Section):
         None, description="SQLAlchemy URL of the results database (default: SQLite results.db in the work folder)"
     )
     keep_runs: int = Field(3, gt=0, description="published runs kept in the database (least data kept)")
-    allocation: bool = Field(True, description="cap how many participants one vacancy is recommended to")
-    exposure_per_opening: float = Field(3.0, gt=0, description="c: a vacancy with n openings goes to at most c*n people")
+    allocation: Literal["placements", "cap", "none"] = Field(
+        "placements", description="placements: full lists chosen for the most expected placements across the run; "
+        "cap: at most c*n people per vacancy (lists may be short); none: each person's plain top k",
+    )
+    exposure_per_opening: float = Field(3.0, gt=0, description="cap: a vacancy with n openings goes to at most c*n people")
     candidate_pool: int = Field(50, gt=0, description="ranked candidates per participant the allocation chooses from")
     pool_memory_mb: float = Field(
         2048, ge=0, description="memory the allocation pool may keep for its candidates' features; chunks beyond it "
         "keep (participant, vacancy, score) alone and their chosen rows are scored again (bounded memory, slower)",
     )
+
+    @field_validator("allocation", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        """``true``/``false`` (environment variables, older configs) mean the default allocation or none."""
+        if isinstance(value, bool) or str(value).lower() in ("true", "false"):
+            return "placements" if str(value).lower() == "true" else "none"
+        return value
 
 
 class ApiSettings(_Section):

@@ -40,7 +40,7 @@ def _pairs(pool: CandidatePool, chosen: np.ndarray) -> set[tuple[int, int]]:
 
 
 def _config(k: int, c: float, method: str) -> AllocationConfig:
-    return AllocationConfig(k=k, exposure_per_opening=c, method=method)
+    return AllocationConfig(k=k, objective="cap", exposure_per_opening=c, method=method)
 
 
 def _random_pool(seed: int, people: int = 400, jobs: int = 150, size: int = 30) -> CandidatePool:
@@ -162,8 +162,8 @@ def test_greedy_stays_within_a_measured_bound_of_exact() -> None:
 
 def test_auto_switches_to_greedy_above_the_size_threshold() -> None:
     pool = _random_pool(0, people=20, jobs=10, size=5)
-    assert allocate(pool, AllocationConfig(exact_max_rows=100)).method == "exact"
-    assert allocate(pool, AllocationConfig(exact_max_rows=99)).method == "greedy"
+    assert allocate(pool, AllocationConfig(objective="cap", exact_max_rows=100)).method == "exact"
+    assert allocate(pool, AllocationConfig(objective="cap", exact_max_rows=99)).method == "greedy"
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -175,6 +175,107 @@ def test_same_input_same_output_and_row_order_does_not_matter(method: str) -> No
     order = np.random.default_rng(0).permutation(len(pool))
     shuffled = CandidatePool(pool.participant[order], pool.vacancy[order], pool.score[order], pool.openings)
     assert _pairs(shuffled, allocate(shuffled, config).chosen) == _pairs(pool, first.chosen)
+
+
+# ----------------------------------------------------------------------------- expected placements
+def _with_chance(pool: CandidatePool, seed: int) -> CandidatePool:
+    """The pool with chances that rise with each person's score (as a calibration makes them)."""
+    level = np.random.default_rng(seed).uniform(0.05, 0.6, pool.participant.max() + 1)[pool.participant]
+    return CandidatePool(pool.participant, pool.vacancy, pool.score, pool.openings,
+                         level / (1.0 + np.exp(-pool.score)))
+
+
+def _placements_config(k: int, method: str) -> AllocationConfig:
+    return AllocationConfig(k=k, objective="placements", method=method)
+
+
+def _brute_force_placements(pool: CandidatePool, k: int) -> float:
+    """The best expected placements over every choice of full lists, each in the person's own order."""
+    from ilona_match.learning.metrics import expected_placements
+
+    rank = pool.rank()
+    choices = []
+    for person in np.unique(pool.participant):
+        rows = np.flatnonzero(pool.participant == person)
+        choices.append(list(itertools.combinations(rows, min(k, len(rows)))))
+    best = 0.0
+    for combo in itertools.product(*choices):
+        rows = np.array(sorted(itertools.chain(*combo), key=lambda r: (pool.participant[r], rank[r])))
+        people = pool.participant[rows]
+        own = np.arange(len(rows)) - np.searchsorted(people, people) + 1
+        best = max(best, expected_placements(pool.vacancy[rows], own, pool.chance[rows], pool.openings))
+    return best
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_congested_vacancy_gives_way_to_the_next_best_chance(method: str) -> None:
+    """Two people, one opening at A that both rank first: plain top-1 sends both (0.9 + 0.8 acted on,
+    1 fills); the placements list sends the second person to C (0.9 + 0.7 = 1.6 expected placements)."""
+    pool = CandidatePool(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 2]), np.array([2.0, 1.0, 2.0, 1.0]),
+                         np.array([1, 1, 1]), np.array([0.9, 0.1, 0.8, 0.7]))
+    result = allocate(pool, _placements_config(1, method))
+    assert _pairs(pool, result.chosen) == {(0, 0), (1, 2)}
+    assert result.before.expected_placements == pytest.approx(1.0)
+    assert result.after.expected_placements == pytest.approx(1.6)
+    assert result.after.short == 0 and result.method == method
+
+
+@given(st.integers(0, 10_000), st.integers(1, 3))
+@settings(max_examples=15, deadline=None)
+def test_exact_placements_match_brute_force_and_the_greedy_never_loses_to_top_k(seed: int, k: int) -> None:
+    pool = _with_chance(_random_pool(seed, people=4, jobs=5, size=3), seed)
+    exact = allocate(pool, _placements_config(k, "exact"))
+    greedy = allocate(pool, _placements_config(k, "greedy"))
+    assert exact.after.expected_placements == pytest.approx(_brute_force_placements(pool, k), abs=1e-6)
+    assert exact.before.expected_placements <= greedy.after.expected_placements + 1e-9
+    assert greedy.after.expected_placements <= exact.after.expected_placements + 1e-6
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_placement_lists_are_full_in_own_order_and_never_worth_less_than_top_k(method: str, seed: int) -> None:
+    pool = _with_chance(_random_pool(seed, people=30 if method == "exact" else 400, jobs=40, size=12), seed)
+    k = 5
+    result = allocate(pool, _placements_config(k, method))
+    per_person = np.bincount(pool.participant[result.chosen], minlength=pool.participant.max() + 1)
+    candidates = np.bincount(pool.participant)
+    np.testing.assert_array_equal(per_person, np.minimum(k, candidates))  # full lists
+    assert result.after.short == result.before.short == 0
+    assert result.after.expected_placements >= result.before.expected_placements - 1e-9
+    assert result.after.expected_placements > result.before.expected_placements  # congested pools gain
+    chosen = np.flatnonzero(result.chosen)
+    for person in np.unique(pool.participant):  # ranks 1..n in the person's own score order
+        mine = chosen[pool.participant[chosen] == person]
+        mine = mine[np.argsort(result.rank[mine])]
+        assert result.rank[mine].tolist() == list(range(1, len(mine) + 1))
+        assert (np.diff(pool.score[mine]) <= 0).all()
+
+
+def test_greedy_placements_stay_within_a_measured_gap_of_exact() -> None:
+    """The local search against the MIP optimum on small congested pools (docs/benchmarks.md gives
+    the gap at larger sizes)."""
+    ratios = []
+    for seed in range(3):
+        pool = _with_chance(_random_pool(seed, people=20, jobs=15, size=6), seed)
+        exact = allocate(pool, _placements_config(3, "exact"))
+        greedy = allocate(pool, _placements_config(3, "greedy"))
+        assert exact.method == "exact"
+        ratios.append(greedy.after.expected_placements / exact.after.expected_placements)
+    assert min(ratios) >= 0.95, ratios
+
+
+def test_placements_need_chances_and_chances_must_be_probabilities() -> None:
+    pool = _random_pool(0, people=5, jobs=5, size=2)
+    with pytest.raises(ValueError, match="placements objective needs each pool row's calibrated chance"):
+        allocate(pool, AllocationConfig())
+    chance = np.full(len(pool), 0.5)
+    chance[3] = 1.5
+    with pytest.raises(ValueError, match=r"chance row 3: 1.5 is not a probability in \[0, 1\]"):
+        CandidatePool(pool.participant, pool.vacancy, pool.score, pool.openings, chance)
+    with pytest.raises(ValueError, match="chance must have one value per row"):
+        CandidatePool(pool.participant, pool.vacancy, pool.score, pool.openings, chance[:2])
+    with pytest.raises(ValidationError, match="Input should be 'placements' or 'cap'"):
+        AllocationConfig(objective="fairness")
 
 
 # ----------------------------------------------------------------------------------------- bad input
@@ -233,10 +334,10 @@ def test_a_run_of_scored_chunks_is_capped_and_keeps_each_persons_order(scored_ch
     pool = CandidatePool.from_chunks(compact, state)
     sizes = [len(rows) for rows in compact]
     np.testing.assert_array_equal(pool.rank(), np.concatenate([ranked_rows(c, state, 20)[1] for c in chunks]))
-    plain = allocate(pool, AllocationConfig(k=10, exposure_per_opening=1000))
+    plain = allocate(pool, AllocationConfig(k=10, objective="cap", exposure_per_opening=1000))
     for chunk, rows in zip(chunks, plain.chosen_rows(sizes)):  # generous caps: the batch's plain top-10
         pd.testing.assert_frame_equal(top_n(chunk.take(rows), state, 10), top_n(chunk, state, 10))
-    result = allocate(pool, AllocationConfig(k=10, exposure_per_opening=1.0, method="exact"))
+    result = allocate(pool, AllocationConfig(k=10, objective="cap", exposure_per_opening=1.0, method="exact"))
     assert result.before.over_capacity > 0 and result.after.over_capacity == 0
     tops = [top_n(chunk.take(rows), state, 10) for chunk, rows in zip(chunks, result.chosen_rows(sizes))]
     kept = pd.concat(tops, ignore_index=True)
@@ -253,7 +354,9 @@ def test_a_run_of_scored_chunks_is_capped_and_keeps_each_persons_order(scored_ch
         result.chosen_rows(sizes[:1])
 
 
-def test_chunk_boundaries_and_the_pool_memory_bound_do_not_change_an_allocated_run(served_world: ServedWorld) -> None:
+@pytest.mark.parametrize("objective", ["placements", "cap"])
+def test_chunk_boundaries_and_the_pool_memory_bound_do_not_change_an_allocated_run(served_world: ServedWorld,
+                                                                                    objective: str) -> None:
     """The scale path: a run split into participant chunks of any size (as separate workers would
     score them) gives the same allocated table, because only the allocation spans chunks; and a pool
     kept without its features (chosen rows scored again after the allocation) gives the same table
@@ -264,7 +367,7 @@ def test_chunk_boundaries_and_the_pool_memory_bound_do_not_change_an_allocated_r
     bundle = load_data(served_world.data_dir)
     state = pipeline.prepare_vacancies(bundle.vacancies)
     people = bundle.participants.head(120)
-    config = AllocationConfig(exposure_per_opening=1.0)
+    config = AllocationConfig(objective=objective, exposure_per_opening=1.0)
     first_chunk = pipeline.score_candidates(people.head(37), state, served_world.as_of)
     first_pool_mb = _feature_bytes(first_chunk.take(ranked_rows(first_chunk, state, 50)[0])) / 2**20
     runs = [run_batch(pipeline, people, state, served_world.as_of, k=5, chunk_size=size, allocation=config,
@@ -274,6 +377,8 @@ def test_chunk_boundaries_and_the_pool_memory_bound_do_not_change_an_allocated_r
         pd.testing.assert_frame_equal(run.frame, runs[0].frame)
         assert [(e.participant_id, e.vacancy_id, e.reasons, dict(e.contributions)) for e in run.explanations] == [
             (e.participant_id, e.vacancy_id, e.reasons, dict(e.contributions)) for e in runs[0].explanations]
-    assert runs[0].frame["vacancy_id"].value_counts().max() <= state.jobs.openings.max()
+    assert runs[0].allocation is not None and runs[0].allocation.objective == objective
+    if objective == "cap":
+        assert runs[0].frame["vacancy_id"].value_counts().max() <= state.jobs.openings.max()
     with pytest.raises(ValueError, match="pool_memory_mb must be at least 0, got -1"):
         run_batch(pipeline, people, state, served_world.as_of, allocation=config, pool_memory_mb=-1)

@@ -20,6 +20,8 @@ __all__ = [
     "Gain",
     "catalogue_coverage",
     "evaluate_rankings",
+    "expected_placements",
+    "placement_loads",
     "gini_exposure",
     "mrr",
     "ndcg_at_k",
@@ -156,6 +158,33 @@ def gini_exposure(recs: pd.DataFrame, n_items: int | None = None, k: int | None 
     recommended items are compared. NaN when nothing is recommended.
     """
     return gini_of_counts(_item_counts(recs, n_items, k))
+
+
+def placement_loads(vacancy: np.ndarray, rank: np.ndarray, chance: np.ndarray, n_vacancies: int) -> np.ndarray:
+    """Expected hires sent to each vacancy: the sum over the people it is listed for of
+    ``chance / log2(1 + rank)`` (a person acts on the item at rank r with probability 1/log2(r + 1))."""
+    acted = np.asarray(chance, np.float64) / np.log2(1.0 + np.asarray(rank, np.float64))
+    return np.bincount(np.asarray(vacancy, np.int64), weights=acted, minlength=n_vacancies)
+
+
+def expected_placements(vacancy: np.ndarray, rank: np.ndarray, chance: np.ndarray, openings: np.ndarray) -> float:
+    """Expected placements with competition: the sum over vacancies of
+    ``min(openings, sum of acted-on hire chances)`` (``placement_loads``).
+
+    A vacancy fills at most its openings, so sending the same ten people to one opening counts once,
+    while each person acts on their first item more often than on their tenth. ``vacancy`` holds
+    positions into ``openings``; ``rank`` is each row's 1-based place in its person's list;
+    ``chance`` the pair's probability of a hire (or of a good outcome).
+    """
+    vacancy, rank, chance = (np.asarray(a) for a in (vacancy, rank, chance))
+    if not len(vacancy) == len(rank) == len(chance):
+        raise ValueError(f"vacancy, rank and chance must have equal lengths, got {len(vacancy)}, {len(rank)}, {len(chance)}")
+    if len(rank) and (rank.min() < 1):
+        raise ValueError("rank must be >= 1 (1 = best)")
+    if len(chance) and not (np.isfinite(chance).all() and chance.min() >= 0 and chance.max() <= 1):
+        raise ValueError("chance must be probabilities in [0, 1]")
+    openings = np.asarray(openings, np.float64)
+    return float(np.minimum(openings, placement_loads(vacancy, rank, chance, len(openings))).sum())
 
 
 def gini_of_counts(counts: np.ndarray) -> float:

@@ -88,7 +88,8 @@ def serve_lists(
     Without ``allocation`` each chunk is cut to its top k and explained at once, so memory grows
     with the recommendations only. With it, each participant's top ``candidate_pool`` candidates
     are kept from every chunk and one allocation across the whole call caps how many people each
-    vacancy goes to (``allocation.k`` is replaced by ``k``); only the chosen rows are explained.
+    vacancy goes to (``allocation.k`` is replaced by ``k``); only the chosen rows are explained. The
+    placements objective needs calibrated chances: a model without a calibration serves plain top k.
     A chunk's pool keeps its candidates' features while the kept ones fit in ``pool_memory_mb``;
     beyond that it keeps (participant, vacancy, score) alone, 16 bytes a row, and its chosen rows
     are scored again after the allocation (the same features and scores, at the cost of building
@@ -111,7 +112,10 @@ def serve_lists(
     parts: list[pd.DataFrame] = []
     explanations: list[Explanation] = []
 
-    calibrated = use_ranker or pipeline.ranker_ is None  # the calibrator maps the shipped model's scores
+    # the calibrator maps the shipped model's scores
+    calibrated = (use_ranker or pipeline.ranker_ is None) and getattr(pipeline, "calibrator_", None) is not None
+    if allocation is not None and allocation.objective == "placements" and not calibrated:
+        allocation = None  # expected placements need chances: without them, each person's plain top k
 
     def explain(chosen: Scored) -> None:
         top = top_n(chosen, state, k)
@@ -131,7 +135,7 @@ def serve_lists(
             explain(scored)
         else:
             pool = scored.take(ranked_rows(scored, state, candidate_pool)[0])
-            pools.append(PoolChunk.from_scored(pool))
+            pools.append(PoolChunk.from_scored(pool, pipeline.chance(pool.scores) if calibrated else None))
             size = _feature_bytes(pool)
             kept.append(pool if size <= budget else None)
             budget -= size if size <= budget else 0

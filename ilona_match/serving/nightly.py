@@ -100,15 +100,18 @@ def _tables_present(data_dir: Path) -> tuple[str, ...]:
     return ("participants", "vacancies", "outcomes")
 
 
-def _allocation_details(allocation: Allocation | None) -> dict[str, float | int | str]:
-    """Congestion before and after the exposure caps, for the run log (counts and ratios only)."""
+def _allocation_details(allocation: Allocation | None, asked: str) -> dict[str, float | int | str]:
+    """Congestion and expected placements before and after the allocation, for the run log (counts and
+    ratios only)."""
     if allocation is None:
-        return {"allocation": "off"}
-    details: dict[str, float | int | str] = {"allocation": allocation.method}
+        return {"allocation": "none" if asked == "none" else f"none ({asked} needs a calibrated model)"}
+    details: dict[str, float | int | str] = {"allocation": f"{allocation.objective}:{allocation.method}"}
     for when, stats in (("before", allocation.before), ("after", allocation.after)):
         details[f"max_per_opening_{when}"] = float(stats.max_per_opening)
         details[f"exposure_gini_{when}"] = round(float(stats.gini), 4)
         details[f"participants_short_{when}"] = int(stats.short)
+        if stats.expected_placements is not None:
+            details[f"expected_placements_{when}"] = round(float(stats.expected_placements), 3)
     before = float(allocation.before.utility)
     details["utility_lost_share"] = round(float(allocation.utility_lost) / before, 4) if before else 0.0
     return details
@@ -151,8 +154,9 @@ def run_nightly(
     if on_start is not None:
         on_start(len(participants))
     k = k or settings.batch.k
-    allocation = (AllocationConfig(k=k, exposure_per_opening=settings.batch.exposure_per_opening)
-                  if settings.batch.allocation else None)
+    allocation = (AllocationConfig(k=k, objective=settings.batch.allocation,
+                                   exposure_per_opening=settings.batch.exposure_per_opening)
+                  if settings.batch.allocation != "none" else None)
     result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
                        chunk_size=settings.batch.chunk_size, progress=progress, allocation=allocation,
                        candidate_pool=settings.batch.candidate_pool, pool_memory_mb=settings.batch.pool_memory_mb,
@@ -185,7 +189,7 @@ def run_nightly(
                  "pairs_excluded_rested": int((exclude.reasons == "rested").sum()),
                  "feedback_events_used": history.from_feedback,
                  "participants_without_recommendation": len(participants) - int(frame["participant_id"].nunique()),
-                 **_allocation_details(result.allocation)},
+                 **_allocation_details(result.allocation, settings.batch.allocation)},
     )
     store.publish(frame, log)  # the commit point
     return NightlyOutputs(log, out, rejects_path, reports_path, store.url)
