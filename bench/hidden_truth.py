@@ -6,8 +6,9 @@
 
 Runs what a user runs, as separate processes: ``ilona-match generate`` (or the market family's
 generator) into WORKDIR/worlds/FAMILY-SEED-LANG, then ``ilona-match train --data DATA`` and
-``ilona-match batch --data DATA --as-of AS_OF --out recs.csv`` with ``batch.allocation`` off and
-every ``--set`` given as an ``ILONA_MATCH_*`` override (e.g. ``--set MATCHING__RANKER__NUM_LEAVES=15``).
+``ilona-match batch --data DATA --as-of AS_OF --out recs.csv`` with default settings (the
+placements allocation) and again with ``batch.allocation=none`` (recs-none.csv), every ``--set``
+given as an ``ILONA_MATCH_*`` override (e.g. ``--set MATCHING__RANKER__NUM_LEAVES=15``).
 AS_OF is the day after the world's last day. The world's embedding cache is shared by every variant.
 
 Every participant's list is scored with NDCG@10 whose gain is the pair's hidden hire probability
@@ -18,9 +19,14 @@ same is done for the baselines, which see only what the engine sees: character n
 filters and embedding (the engine's model) + filters over each side's written text and listed
 skills and occupations, the engine's pipeline without its ranker (the prior), and random feasible.
 
-One JSON line per run: the systems' NDCG@10, the pipeline over the best of TF-IDF and embedding,
-what ``train`` decided (ranker kept or prior) and its own held-out table's full-pipeline and
-no-ranker NDCG@10.
+Each system's lists (the engine's as served, the baselines' top 10) are also scored by expected
+placements with competition (``learning.metrics.expected_placements``) with the hidden hire
+probabilities as chances and the vacancies' openings.
+
+One JSON line per run: the systems' NDCG@10 and expected placements, the engine over the best of
+TF-IDF and embedding and over its own lists without the allocation, the share of people with at
+least k feasible pairs who got k, the calibration error ``train`` reported, what ``train`` decided
+(ranker kept or prior) and its own held-out table's full-pipeline and no-ranker NDCG@10.
 """
 
 from __future__ import annotations
@@ -41,7 +47,15 @@ from _report import emit
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ilona_match.contract import load_data
-from ilona_match.synthetic.truth import WORLD_FILE, hidden_ndcg, judged_pairs, list_ranks, load_truth
+from ilona_match.synthetic.truth import (
+    WORLD_FILE,
+    hidden_ndcg,
+    hidden_placements,
+    judged_pairs,
+    list_ranks,
+    load_truth,
+    top_lists,
+)
 
 K = 10
 
@@ -122,8 +136,7 @@ def main() -> None:
         (work / "embedding-cache").symlink_to(cache)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ILONA_MATCH_") and k != "MLFLOW_TRACKING_URI"}
-    env.update({"ILONA_MATCH_WORKDIR": str(work), "ILONA_MATCH_BATCH__ALLOCATION": "false", "HF_HUB_OFFLINE": "1",
-                "TRANSFORMERS_OFFLINE": "1"})
+    env.update({"ILONA_MATCH_WORKDIR": str(work), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     if args.embedder_model:
         env["ILONA_MATCH_MATCHING__EMBEDDER__MODEL"] = args.embedder_model
     for item in args.set:
@@ -138,15 +151,18 @@ def main() -> None:
     world_end = date.fromisoformat(world["start"]) + timedelta(days=world["days"])
     as_of = max(as_of, world_end)
 
-    recs_path = run_dir / "recs.csv"
+    recs_path, plain_path = run_dir / "recs.csv", run_dir / "recs-none.csv"
     if args.reuse and recs_path.is_file():
         trained = (run_dir / "train.log").read_text(encoding="utf-8")
     else:
         trained = run(["ilona-match", "train", "--data", str(data), "--as-of", as_of.isoformat(), "--quiet"], env,
                       run_dir / "train.log")
-        run(["ilona-match", "batch", "--data", str(data), "--as-of", as_of.isoformat(), "--out", str(recs_path),
-             "--no-reports", "--quiet"], env, run_dir / "batch.log")
+        for path, allocation in ((recs_path, None), (plain_path, "none")):
+            batch_env = env if allocation is None else {**env, "ILONA_MATCH_BATCH__ALLOCATION": allocation}
+            run(["ilona-match", "batch", "--data", str(data), "--as-of", as_of.isoformat(), "--out", str(path),
+                 "--no-reports", "--quiet"], batch_env, run_dir / f"batch-{allocation or 'default'}.log")
     recs = pd.read_csv(recs_path, dtype={"participant_id": str, "vacancy_id": str})
+    plain = pd.read_csv(plain_path, dtype={"participant_id": str, "vacancy_id": str})
 
     from ilona_match.config import load_settings
     from ilona_match.contract.exclusion import acted_pairs
@@ -159,7 +175,7 @@ def main() -> None:
                          set(zip(acted.participant_ids, acted.vacancy_ids)))
     p = pd.Index(bundle.participants["participant_id"]).get_indexer(frame["participant"])
     v = pd.Index(bundle.vacancies["vacancy_id"]).get_indexer(frame["vacancy"])
-    scores = {"engine": list_ranks(frame, recs, K)}
+    scores = {"engine": list_ranks(frame, recs, K), "engine without allocation": list_ranks(frame, plain, K)}
     key = pd.MultiIndex.from_arrays([frame["participant"], frame["vacancy"]])
     outside = ~recs.set_index(["participant_id", "vacancy_id"]).index.isin(key)
 
@@ -183,6 +199,15 @@ def main() -> None:
 
     figures = {name: hidden_ndcg(frame, score, K) for name, score in scores.items()}
     best = max(figures["tf-idf + filters"], figures["embedding + filters"])
+    openings = bundle.vacancies.set_index("vacancy_id")["openings"].fillna(1)
+    lists = {name: top_lists(frame, score, K) for name, score in scores.items()}
+    lists.update({"engine": recs, "engine without allocation": plain, "pipeline without ranker": prior})
+    placements = {name: hidden_placements(frame, rows, openings) for name, rows in lists.items()}
+    best_placements = max(placements["tf-idf + filters"], placements["embedding + filters"])
+    feasible_count = frame.groupby("participant").size()
+    enough = feasible_count[feasible_count >= K].index
+    got = recs.groupby("participant_id").size().reindex(enough, fill_value=0)
+    ece = re.search(r"expected calibration error (\S+)", trained)
     decision = re.search(r"^ranker: .*$", trained, re.MULTILINE)
     emit({
         "bench": "hidden_truth", "family": args.family, "seed": args.seed, "other_languages": args.other_languages,
@@ -190,6 +215,12 @@ def main() -> None:
         **{f"ndcg@10 {name}": value for name, value in figures.items()},
         "engine / best baseline": figures["engine"] / best,
         "engine / no ranker": figures["engine"] / figures["pipeline without ranker"],
+        **{f"expected placements {name}": value for name, value in placements.items()},
+        "placements engine / without allocation": placements["engine"] / placements["engine without allocation"],
+        "placements engine / best baseline": placements["engine"] / best_placements,
+        "ndcg engine / without allocation": figures["engine"] / figures["engine without allocation"],
+        "full lists where k feasible": float((got >= K).mean()) if len(got) else float("nan"),
+        "calibration ece": float(ece.group(1)) if ece else float("nan"),
         "recommendations per person": len(recs) / len(bundle.participants),
         "recommended pairs outside the candidates": int(outside.sum()),
         "train decision": decision.group(0) if decision else "",

@@ -111,6 +111,7 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         print("no held-out window: no new pair reached a success in it")
     print(f"ranker: {result.ranker}")
     print(f"calibration: {result.calibration}")
+    print(result.placements)
     state = "promoted to champion" if result.promoted else "not promoted"
     print(f"run id: {result.run_id}\nmodel version: {result.model_version} ({state}: {result.reason})")
     return 0
@@ -119,9 +120,13 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.training import evaluate
 
+    from ilona_match.training import placements_line
+
     result = evaluate(args.data, as_of=args.as_of, config=settings)
     print(_window_line(result))
     print(result.table.round(4).to_string())
+    print(f"calibration: {result.calibration}")
+    print(placements_line(result.placements, result.split))
     return 0
 
 

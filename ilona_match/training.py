@@ -9,11 +9,17 @@ trained ranker only when it beats the pipeline without ranker (``model_selection
 run and register exactly the model that was judged; it becomes ``champion`` when there is none
 yet or when it beats the current champion on the same window, both scored on the current data.
 The outcomes are the data folder's table plus the events posted to ``POST /feedback``.
+
+Both then calibrate the model on the window (its scores to the chance of a success) and measure the
+**expected placements** of the nightly run on the split date: every participant's list of vacancies
+open that day, acted-on pairs left out, each pair's calibrated chance, each vacancy filling at most
+its openings (``learning.metrics.expected_placements``), with the configured allocation and with
+each person's plain top k.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,6 +28,7 @@ import pandas as pd
 from ilona_match.config import EMBEDDING_CACHE_DIR, Settings, load_settings
 from ilona_match.contract import DataBundle, load_data
 from ilona_match.contract.events import EventHistory, combine_events
+from ilona_match.contract.exclusion import acted_pairs
 from ilona_match.learning.evaluation import (
     FULL_PIPELINE,
     NO_RANKER,
@@ -31,8 +38,11 @@ from ilona_match.learning.evaluation import (
     evaluate_systems,
     score_pipeline,
 )
+from ilona_match.learning.metrics import expected_placements
 from ilona_match.learning.model_selection import judge
 from ilona_match.matching.pipeline import MatchingPipeline
+from ilona_match.serving.allocation import AllocationConfig
+from ilona_match.serving.batch import serve_lists
 
 __all__ = ["SHIPPED", "TrainResult", "default_as_of", "evaluate", "outcome_history", "train"]
 
@@ -49,6 +59,7 @@ class TrainResult:
     ranker: str  # what the registered model ranks with, and why
     evaluation_result: EvaluationResult | None = None
     calibration: str = ""  # the registered model's calibration, in words
+    placements: str = ""  # expected placements on the split date, in words
 
 
 def default_as_of(outcomes: DataBundle | pd.DataFrame) -> date:
@@ -94,8 +105,37 @@ def evaluate(
     as_of = as_of or default_as_of(events)
     split = as_of - timedelta(days=settings.evaluation.horizon_days)
     pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split)
-    return evaluate_systems(pipeline, bundle.participants, bundle.vacancies, events, split,
-                            horizon_days=settings.evaluation.horizon_days, k=settings.evaluation.k)
+    result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, events, split,
+                              horizon_days=settings.evaluation.horizon_days, k=settings.evaluation.k)
+    pipeline.calibrator_ = calibrate(pipeline, bundle.participants, bundle.vacancies, events, split, as_of)
+    return replace(result, calibration=_calibration_line(pipeline),
+                   placements=placements_on(pipeline, bundle, events, split, settings))
+
+
+def placements_on(pipeline: MatchingPipeline, bundle: DataBundle, events: pd.DataFrame, day: date,
+                  settings: Settings) -> dict[str, float]:
+    """Expected placements of the nightly run on ``day`` with the pipeline's calibrated chances: with
+    the configured allocation (``allocated``; plain top k when it is ``none``) and with each person's
+    plain top k (``top_k``), and the recommendations per participant. Empty without a calibration."""
+    if getattr(pipeline, "calibrator_", None) is None or bundle.participants.empty:
+        return {}
+    state = pipeline.prepare_vacancies(bundle.vacancies.reset_index(drop=True))
+    exclude = acted_pairs(events, day, settings.exclusion)
+    objective = "cap" if settings.batch.allocation == "cap" else "placements"
+    served = serve_lists(pipeline, bundle.participants, state, day, k=settings.batch.k, exclude=exclude,
+                         allocation=AllocationConfig(k=settings.batch.k, objective=objective,
+                                                     exposure_per_opening=settings.batch.exposure_per_opening),
+                         candidate_pool=settings.batch.candidate_pool, chunk_size=settings.batch.chunk_size)
+    frame = served.frame
+    if served.allocation is None:  # nothing open that fits anyone
+        top_k = expected_placements(state.jobs.id_index.get_indexer(frame["vacancy_id"]), frame["rank"].to_numpy(),
+                                    frame["p_outcome"].to_numpy(dtype=float), state.jobs.openings)
+        allocated = top_k
+    else:
+        top_k = float(served.allocation.before.expected_placements or 0.0)
+        allocated = top_k if settings.batch.allocation == "none" else float(served.allocation.after.expected_placements or 0.0)
+    return {"expected_placements": round(allocated, 4), "expected_placements_top_k": round(top_k, 4),
+            "recommendations_per_participant": round(len(frame) / len(bundle.participants), 3)}
 
 
 def _choose_ranker(pipeline: MatchingPipeline, result: EvaluationResult | None, settings: Settings) -> str:
@@ -147,6 +187,8 @@ def train(
         reliability = pipeline.calibrator_.reliability_
         pipeline.training_summary_.update(calibration_ece=round(reliability.ece, 4), calibration_pairs=reliability.pairs,
                                           calibration_base_rate=round(reliability.base_rate, 4))
+    placements = placements_on(pipeline, bundle, events, split, settings)
+    pipeline.training_summary_.update(placements)
     table = None
     if result is not None:
         shipped = FULL_PIPELINE if pipeline.ranker_ is not None else NO_RANKER
@@ -180,7 +222,16 @@ def train(
         reason=reason,
     )
     return TrainResult(record.run_id, str(record.model_version), record.promoted, record.reason, table, ranker, result,
-                       _calibration_line(pipeline))
+                       _calibration_line(pipeline), placements_line(placements, split))
+
+
+def placements_line(placements: dict[str, float], day: date) -> str:
+    """Expected placements in words (``placements_on``)."""
+    if not placements:
+        return "no expected placements: they need a calibrated chance of success"
+    return (f"expected placements of the run on {day}: {placements['expected_placements']:.2f} with the allocation, "
+            f"{placements['expected_placements_top_k']:.2f} with each person's plain top k "
+            f"({placements['recommendations_per_participant']:.1f} recommendations per participant)")
 
 
 def _calibration_line(pipeline: MatchingPipeline) -> str:

@@ -31,7 +31,7 @@ NDCG@10 and ``met_per_participant`` the met one, for the paired bootstrap.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
@@ -196,6 +196,8 @@ class EvaluationResult:
     split: date
     end: date
     met_participants: int = 0  # participants judged on the order of the pairs they met
+    calibration: str = ""  # the calibration fitted on the window, in words (``training.evaluate``)
+    placements: dict[str, float] = field(default_factory=dict)  # expected placements on the split date
 
 
 def evaluate_systems(

@@ -386,9 +386,14 @@ def ranked_rows(scored: Scored, state: VacancyState, k: int) -> tuple[np.ndarray
     return order[keep], rank[keep].astype(np.int32)
 
 
-def top_n(scored: Scored, state: VacancyState, k: int) -> pd.DataFrame:
-    """The k best candidates per participant, ties broken by vacancy id (deterministic)."""
-    rows, rank = ranked_rows(scored, state, k)
+def top_n(scored: Scored, state: VacancyState, k: int, rank: np.ndarray | None = None) -> pd.DataFrame:
+    """The k best candidates per participant, ties broken by vacancy id (deterministic); or, with
+    ``rank`` (one per row of ``scored``, e.g. an allocation's lists), the rows in that order."""
+    if rank is None:
+        rows, rank = ranked_rows(scored, state, k)
+    else:
+        rows = np.lexsort((rank, scored.features.pairs.participant))
+        rank = np.asarray(rank)[rows]
     pairs = scored.features.pairs
     return pd.DataFrame(
         {

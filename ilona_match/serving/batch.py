@@ -117,8 +117,8 @@ def serve_lists(
     if allocation is not None and allocation.objective == "placements" and not calibrated:
         allocation = None  # expected placements need chances: without them, each person's plain top k
 
-    def explain(chosen: Scored) -> None:
-        top = top_n(chosen, state, k)
+    def explain(chosen: Scored, rank: np.ndarray | None = None) -> None:
+        top = top_n(chosen, state, k, rank)
         top["p_outcome"] = pipeline.chance(top["score"].to_numpy()) if calibrated else np.nan
         explained = explain_top(pipeline, chosen, state, top, use_ranker=use_ranker)
         top["reasons"] = ["|".join(e.reasons) for e in explained]
@@ -148,13 +148,13 @@ def serve_lists(
         pools.clear()  # the allocation's own copy holds the rows now: one copy less at its memory peak
         allocated = allocate(candidates, allocation.model_copy(update={"k": k}))
         starts = np.cumsum([0, *sizes])
-        for i, (first, full, rows) in enumerate(zip(firsts, kept, allocated.chosen_rows(sizes))):
+        for i, (first, full, (rows, rank)) in enumerate(zip(firsts, kept, allocated.chosen_rows(sizes))):
             if full is not None:
-                explain(full.take(rows))
+                explain(full.take(rows), rank)
             else:  # features not kept: score the chosen rows again
                 at = starts[i] + rows
                 pairs = CandidatePairs(candidates.participant[at] - first, candidates.vacancy[at])
-                explain(pipeline.score_pairs(chunk_at(first), state, pairs, as_of, use_ranker=use_ranker))
+                explain(pipeline.score_pairs(chunk_at(first), state, pairs, as_of, use_ranker=use_ranker), rank)
     columns = ["participant_id", "coach_id", "rank", "vacancy_id", "score", "p_outcome", "to_check", "reasons"]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return ServedLists(frame, tuple(explanations), allocated)

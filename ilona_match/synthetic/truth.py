@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "judged_pairs", "list_ranks", "load_truth", "start_world_folder",
-           "write_world_file"]
+__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "hidden_placements", "judged_pairs", "list_ranks", "load_truth",
+           "start_world_folder", "top_lists", "write_world_file"]
 
 WORLD_FILE = "world.json"
 
@@ -113,6 +113,28 @@ def list_ranks(frame: pd.DataFrame, recs: pd.DataFrame, k: int = 10) -> np.ndarr
     ranks = recs.set_index(["participant_id", "vacancy_id"])["rank"]
     listed = ranks.reindex(pd.MultiIndex.from_arrays([frame["participant"], frame["vacancy"]]))
     return -listed.fillna(k + 1).to_numpy(dtype=np.float64)
+
+
+def top_lists(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> pd.DataFrame:
+    """Each person's k best ``judged_pairs`` by ``score`` (ties by vacancy id): participant_id, vacancy_id, rank."""
+    ranked = frame.assign(score=score).sort_values(["participant", "score", "vacancy"], ascending=[True, False, True],
+                                                    kind="stable")
+    ranked["rank"] = ranked.groupby("participant").cumcount() + 1
+    top = ranked[ranked["rank"] <= k]
+    return pd.DataFrame({"participant_id": top["participant"].to_numpy(), "vacancy_id": top["vacancy"].to_numpy(),
+                         "rank": top["rank"].to_numpy()})
+
+
+def hidden_placements(frame: pd.DataFrame, recs: pd.DataFrame, openings: pd.Series) -> float:
+    """Expected placements with competition (``learning.metrics.expected_placements``) of the lists in
+    ``recs`` (participant_id, vacancy_id, rank), with the pairs' hidden hire probability (from the
+    ``judged_pairs`` frame; a listed pair outside it counts 0) as the chance; ``openings`` by vacancy id."""
+    from ilona_match.learning.metrics import expected_placements
+
+    truth = frame.set_index(["participant", "vacancy"])["truth"]
+    chance = truth.reindex(pd.MultiIndex.from_arrays([recs["participant_id"], recs["vacancy_id"]])).fillna(0.0)
+    positions = pd.Index(openings.index).get_indexer(recs["vacancy_id"])
+    return expected_placements(positions, recs["rank"].to_numpy(), chance.to_numpy(), openings.to_numpy())
 
 
 def hidden_ndcg(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> float:
