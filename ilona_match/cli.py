@@ -118,9 +118,7 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.training import evaluate
-
-    from ilona_match.training import placements_line
+    from ilona_match.training import evaluate, placements_line
 
     result = evaluate(args.data, as_of=args.as_of, config=settings)
     print(_window_line(result))
