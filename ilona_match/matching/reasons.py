@@ -1,9 +1,12 @@
 """Plain-language reasons in the participant's language (fi / sv / en), from the ranker's
 feature contributions and the matched and missing ESCO skills.
 
-Only features that count in the pair's favour become reasons, strongest first, and only from
-facts the coach already entered or the vacancy states: no health details are spelled out beyond
-"fits your hours" / "fits your physical capacity". Unknown constraint values go to ``to_check``.
+Only features that count in the pair's favour become reasons, strongest first, and only when the
+pair's own value supports the sentence (``REASON_SUPPORT``: "close by" only within 10 km, "the
+opening is recent" only within two weeks, "several openings" only from two): a model can credit a
+feature whose value says otherwise, and a reason must be true of the pair. Reasons use only facts
+the coach already entered or the vacancy states: no health details are spelled out beyond "fits
+your hours" / "fits your physical capacity". Unknown constraint values go to ``to_check``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import numpy as np
 from ilona_match.contract.constraints import to_check_items
 from ilona_match.matching.features import FEATURE_NAMES
 
-__all__ = ["CHECK_TEXT", "Explanation", "FeatureContributions", "REASON_TEXT", "explain_rows"]
+__all__ = ["CHECK_TEXT", "Explanation", "FeatureContributions", "REASON_SUPPORT", "REASON_TEXT", "explain_rows",
+           "supports_reason"]
 
 # feature -> reason text per language; {skills} is filled with matched skill labels
 REASON_TEXT: dict[str, dict[str, str]] = {
@@ -43,6 +47,43 @@ REASON_TEXT: dict[str, dict[str, str]] = {
     "vacancy_age_days": {"fi": "Paikka on avattu äskettäin", "sv": "Platsen har nyss öppnats", "en": "The opening is recent"},
     "openings": {"fi": "Paikkoja on useita", "sv": "Det finns flera platser", "en": "There are several openings"},
 }
+# feature -> (comparison, threshold): the pair's value must satisfy it for the reason to be told
+# (a missing value never does). Text similarities are cosines; 0.35 (dense) and 0.10 (lexical) sit
+# above what unrelated texts reach with the default embedder and TF-IDF.
+REASON_SUPPORT: dict[str, tuple[str, float]] = {
+    "required_coverage": (">", 0.0),  # and at least one matched skill to name
+    "occupation_skill_coverage": (">=", 0.3),
+    "occupation_match": (">=", 1.0),
+    "isco4_match": (">=", 1.0),
+    "isco2_match": (">=", 1.0),
+    "dense_text": (">=", 0.35),
+    "dense_concept": (">=", 0.35),
+    "lexical": (">=", 0.10),
+    "distance_ratio": ("<=", 1.0),  # within the person's own commuting range
+    "distance_km": ("<=", 10.0),
+    "same_municipality": (">=", 1.0),
+    "remote_fit": (">=", 1.0),
+    "hours_margin": (">=", 0.0),  # hours stated and within the person's limit
+    "hours_share": ("<=", 1.0),
+    "physical_margin": (">=", 0.0),  # load stated and within the person's capacity
+    "sector_preferred": (">=", 1.0),
+    "supports_overlap": (">=", 1.0),
+    "job_coach_fit": (">=", 1.0),
+    "social_enterprise": (">=", 1.0),
+    "language_fit": (">=", 1.0),  # every language the job needs
+    "vacancy_age_days": ("<=", 14.0),
+    "openings": (">=", 2.0),
+}
+
+
+def supports_reason(name: str, value: float) -> bool:
+    """Whether a pair's feature value makes the feature's reason true (``REASON_SUPPORT``)."""
+    comparison, threshold = REASON_SUPPORT[name]
+    if value is None or not np.isfinite(value):
+        return False
+    return bool(value >= threshold if comparison == ">=" else value <= threshold if comparison == "<=" else value > threshold)
+
+
 CHECK_TEXT: dict[str, dict[str, str]] = {
     "hours_per_week": {"fi": "työaika ei tiedossa", "sv": "arbetstiden är okänd", "en": "hours not stated"},
     "physical_load": {"fi": "fyysinen kuormitus ei tiedossa", "sv": "fysisk belastning okänd", "en": "physical load not stated"},
@@ -132,7 +173,7 @@ def explain_rows(
         for column in order:
             name = FEATURE_NAMES[column]
             value = features[row, column]
-            if contributions[row, column] <= 0 or name not in REASON_TEXT or np.isnan(value) or value == 0:
+            if contributions[row, column] <= 0 or name not in REASON_TEXT or not supports_reason(name, value):
                 continue
             family = _FAMILY.get(name, name)
             if family in families or (name == "required_coverage" and not matched[row]):
@@ -141,7 +182,9 @@ def explain_rows(
             chosen.append(name)
             if len(chosen) == max_reasons:
                 break
-        if len(chosen) < 2 and matched[row] and "required_coverage" not in chosen:
+        coverage = features[row, _FEATURE_POSITION["required_coverage"]]
+        if len(chosen) < 2 and matched[row] and "required_coverage" not in chosen and supports_reason(
+                "required_coverage", coverage):
             chosen.append("required_coverage")
         skills = ", ".join(matched[row][:3])
         reasons = [REASON_TEXT[name][lang].format(skills=skills) for name in chosen]
