@@ -206,7 +206,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[common], help="the whole job on a synthetic world")
     demo.add_argument("--workdir", type=Path, help="folder for data and outputs (default: settings.workdir)")
     demo.add_argument("--participants", type=_positive_int, default=600)
-    demo.add_argument("--vacancies", type=_positive_int, default=300)
+    demo.add_argument("--vacancies", type=_positive_int, default=1000)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(handler=_cmd_demo)
 

@@ -26,6 +26,15 @@ def summarise_world(bundle: DataBundle) -> str:
     return "\n".join(lines)
 
 
+def _placements_line(details: dict) -> str:
+    """The run's expected placements with and without its allocation, from the run log."""
+    if "expected_placements_after" not in details:
+        return f"allocation: {details.get('allocation', 'none')}"
+    return (f"expected placements (calibrated chances, each vacancy filling at most its openings): "
+            f"{details['expected_placements_after']:.1f} with the allocation, {details['expected_placements_before']:.1f} "
+            f"with each person's plain top list")
+
+
 def _mix(column: pd.Series, top: int = 3) -> str:
     shares = column.astype("string").fillna("unknown").value_counts(normalize=True).head(top)
     return ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
@@ -36,7 +45,7 @@ def run_demo(
     *,
     settings: Settings,
     participants: int = 600,
-    vacancies: int = 300,
+    vacancies: int = 1000,
     seed: int = 7,
     progress: bool = True,
 ) -> str:
@@ -61,6 +70,8 @@ def run_demo(
     with tqdm(total=len(bundle.participants), unit="participant", desc="batch", disable=not progress) as bar:
         nightly = run_nightly(settings, data_dir, as_of, out, progress=bar.update)
     run = nightly.log
+    k = settings.batch.k
+    full = int((pd.read_csv(out, usecols=["participant_id"]).groupby("participant_id").size() >= k).sum())
     if trained.evaluation is None:
         table = "  (no new pair reached a success in the held-out window: nothing to judge)"
     else:
@@ -76,9 +87,10 @@ def run_demo(
             f"ranker: {trained.ranker}",
             f"MLflow run {trained.run_id}, model version {trained.model_version} "
             f"({'champion' if trained.promoted else 'not promoted'}) in {tracking_uri(workdir)}",
-            f"nightly batch as of {as_of}: {run.recommendations} recommendations for {run.participants} participants "
-            f"({run.details['participants_without_recommendation']} got none: no feasible vacancy open that day, or the "
-            f"capacity-aware allocation gave theirs to others) -> {out.resolve()}",
+            f"nightly batch as of {as_of}: {run.recommendations} recommendations for {run.participants} participants; "
+            f"{full} got a full list of {k}, {run.details['participants_without_recommendation']} none (no fitting "
+            f"vacancy open that day: their coach page says so first) -> {out.resolve()}",
+            _placements_line(run.details),
             f"coach reports (one page per coach): {nightly.reports.resolve() if nightly.reports else '-'}",
             f"published as run {run.run_id} to {nightly.database_url}",
         ]

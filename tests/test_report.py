@@ -85,7 +85,7 @@ VACANCIES = pd.DataFrame({
 
 def _report(language: str = "fi", **changes: object) -> str:
     rows = _rows([("P2", "C1", 2, "V3", -0.4), ("P1", "C1", 1, "V1", 1.25), ("P1", "C1", 3, "V3", -0.5),
-                  ("P1", "C1", 2, "V2", 0.3)])
+                  ("P1", "C1", 2, "V2", 0.3)]).assign(p_outcome=[0.05, 0.31, 0.04, 0.12])
     whys = [_why("P2", "V3", "sv"), _why("P1", "V1"), _why("P1", "V3"),
             _why("P1", "V2", checks=("hours_per_week", "night_shifts"), missing=("trukin ajo", "hygieniapassi"))]
     args = {"coach_id": "C1", "run_id": "run-1", "as_of": "2026-06-01", "model_version": "7", "rows": rows,
@@ -118,15 +118,17 @@ def test_page_has_a_strict_csp_whose_hash_admits_only_its_own_style() -> None:
 def test_every_recommendation_appears_in_rank_order_with_facts() -> None:
     page = _report()
     p1, p2 = page.index("Osallistuja P1</h2>"), page.index("Osallistuja P2</h2>")
-    assert p1 < p2  # participants in id order
+    assert p1 < p2  # P1 has facts to check: before P2, who needs nothing
     first = page[p1:p2]
     positions = [first.index(title) for title in (html.escape(SCRIPT), "Siivooja", "Varastotyöntekijä")]
     assert positions == sorted(positions)
     assert re.findall(r'<span class="rank" title="Sija">(\d+)</span>', first) == ["1", "2", "3"]
-    assert "1,25" in first and "\u22120,50" in first  # Finnish decimal comma, a real minus sign
+    levels = re.findall(r'<dt>Mahdollisuus</dt><dd><span class="level (\w+)">(\w+)</span>', first)
+    assert levels == [("good", "hyvä"), ("possible", "mahdollinen"), ("long_shot", "pieni")]  # 0.31, 0.12, 0.04
+    assert "1,25" not in page and "Pisteet" not in page and "0,31" not in page  # never a raw score or number
     assert "Tampere" in first and "17,5 h/vko" in first and "etätyö mahdollinen" in first and "siivous" in first
     assert "Varastotyöntekijä" in page[p2:] and "bakery x" not in page  # V4 is not recommended
-    assert page.count('<rect class="bar') == 4  # one bar per recommendation
+    assert CHROME["fi"]["good_means"] in page  # each level's meaning, once, in the legend
 
 
 def test_to_check_items_are_highlighted_in_the_coach_language() -> None:
@@ -134,7 +136,7 @@ def test_to_check_items_are_highlighted_in_the_coach_language() -> None:
     (box,) = re.findall(r'<div class="check" role="note">(.*?)</div>', page, flags=re.S)
     assert "Tarkista ennen ehdottamista" in box
     assert CHECK_TEXT["hours_per_week"]["fi"] in box and CHECK_TEXT["night_shifts"]["fi"] in box
-    assert '<rect class="bar check"' in page and '<td class="num has-check">1</td>' in page
+    assert '<td class="num has-check">1</td>' in page
     assert "trukin ajo, hygieniapassi" in page and "missing line" not in page  # missing skills once, as a list
     english = _report("en")
     assert "Check before proposing" in english and CHECK_TEXT["night_shifts"]["en"] in english
@@ -179,7 +181,7 @@ def test_reports_per_coach_and_one_run_at_a_time() -> None:
     pages = render_coach_reports(rows, whys, VACANCIES, language="en")
     assert list(pages) == ["C1", "C2"]
     assert "Participant P1" in pages["C1"] and "P7" not in pages["C1"] and "Participant P7" in pages["C2"]
-    assert pages["C1"].count('<rect class="bar') == 2
+    assert pages["C1"].count('<ol class="recs">') == 1 and pages["C1"].count("<li>\n<article") == 2
     assert render_coach_reports(rows.head(0), [], VACANCIES) == {}
     everyone = pd.DataFrame({"participant_id": ["P1", "P7", "P8", "P9"], "coach_id": ["C1", "C2", "C2", "C3"],
                              "profile_text": ["never shown"] * 4})
@@ -190,6 +192,34 @@ def test_reports_per_coach_and_one_run_at_a_time() -> None:
     mixed = pd.concat([rows.head(1), _rows([("P7", "C2", 1, "V2", 0.5)], run_id="run-2")], ignore_index=True)
     with pytest.raises(ValueError, match="recommendations hold 2 runs"):
         render_coach_reports(mixed, whys[:2], VACANCIES)
+
+
+def test_the_page_leads_with_who_needs_the_coach() -> None:
+    """Nobody fitted P0; P1 has facts to check; P2's list changed since the last run (V9 left, V3 came);
+    P3's list is as it was. The attention box comes first, then the people needing attention first."""
+    rows = _rows([("P1", "C1", 1, "V1", 1.0), ("P2", "C1", 1, "V3", 0.5), ("P3", "C1", 1, "V2", 0.2)])
+    rows = rows.assign(p_outcome=[0.4, 0.2, float("nan")])
+    whys = [_why("P1", "V1", checks=("driving",)), _why("P2", "V3"), _why("P3", "V2")]
+    previous = pd.DataFrame({"participant_id": ["P2", "P3"], "vacancy_id": ["V9", "V2"]})
+    page = render_coach_report("C1", "run-2", "2026-06-02", "7", rows, whys, VACANCIES, language="en",
+                               participant_ids=["P0", "P1", "P2", "P3"], previous=previous)
+    box = page[page.index('<section class="attention"'):page.index("</section>")]
+    assert page.index('<section class="attention"') < page.index("<nav") < page.index('<section class="participant"')
+    groups = re.findall(r"<h3>(.*?) \((\d)\)</h3>\s*<ul class=\"people\">(.*?)</ul>", box, flags=re.S)
+    assert [(title, count, re.findall(r">(P\d)</a>", members)) for title, count, members in groups] == [
+        ("No fitting open vacancy", "1", ["P0"]), ("Items to check before proposing", "1", ["P1"]),
+        ("List changed since the last run", "2", ["P1", "P2"])]  # P1 had no list before: all of it is new
+    order = re.findall(r'<h2 id="p\d-h">Participant (P\d)</h2>', page)
+    assert order == ["P0", "P1", "P2", "P3"]
+    p2 = page[page.index("Participant P2</h2>"):page.index("Participant P3</h2>")]
+    assert '<span class="new">new</span>' in p2 and '<span class="new">' not in page[page.index("Participant P3</h2>"):]
+    assert '<span class="level unknown">not estimated</span>' in page and CHROME["en"]["unknown_means"] in page
+    first_run = render_coach_report("C1", "run-1", "2026-06-01", "7", rows, whys, VACANCIES, language="en",
+                                    participant_ids=["P1", "P2", "P3"])
+    assert "List changed" not in first_run and '<span class="new">' not in first_run  # nothing to compare with
+    calm = render_coach_report("C1", "run-2", "2026-06-02", "7", rows.tail(1), whys[2:], VACANCIES, language="en",
+                               previous=previous)
+    assert CHROME["en"]["attention_none"] in calm
 
 
 def test_an_empty_report_says_so() -> None:
@@ -295,6 +325,12 @@ def test_a_phone_browser_shows_the_report_safely(served_report, loopback, tmp_pa
             width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
             assert width == [390, 390], f"horizontal overflow at 390 px: {width}"
             assert page.locator("section.participant").count() == 4  # with or without a feasible vacancy
+            first = page.locator("main > section").first  # the page leads with who needs attention
+            assert first.get_attribute("class") == "attention" and first.is_visible()
+            assert first.bounding_box()["y"] < page.locator("nav").bounding_box()["y"]
+            levels = page.locator("ol.recs .level").all_text_contents()
+            assert len(levels) == rows and set(levels) <= {"hyvä", "mahdollinen", "pieni", "ei arvioitu"}
+            assert "Pisteet" not in page.locator("body").inner_text()
             assert page.locator("ol.recs > li").count() == rows
             assert all(u == url for u in requests), f"the page loaded something else: {requests}"
             page.screenshot(path=str(_artifacts() / "coach-report-390.png"), full_page=True)

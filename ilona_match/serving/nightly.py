@@ -172,8 +172,9 @@ def run_nightly(
     reports_path = None
     if reports:
         reports_path = Path(settings.workdir) / REPORTS_DIR / run_id
+        previous = store.current_lists() if store.latest_run() is not None else None
         _publish_folder(render_coach_reports(frame, result.explanations, bundle.vacancies,
-                                             participants=participants), reports_path)
+                                             participants=participants, previous=previous), reports_path)
     publish_file(lambda path: write_table(frame, path), out)
 
     open_count = int(open_on(VacancyDemands.from_frame(bundle.vacancies), as_of).sum())

@@ -1,10 +1,13 @@
 """The coach report: one static HTML page per coach per run, made to be read on a phone or on paper.
 
-For each of the coach's participants (the pseudonymous id only, never profile text) the page lists
-the ranked vacancies with title, employer, municipality and score, the reasons in the participant's
-own language, the skills the job asks for that the person lacks, and the facts to check before
-proposing the job, highlighted; a small inline-SVG chart shows the score by rank. Page chrome is in
-Finnish, Swedish or English.
+It leads with who needs the coach's attention: people no open vacancy fitted, people with facts to
+check before a job is proposed, and people whose list changed since the last published run. Then,
+for each of the coach's participants (the pseudonymous id only, never profile text), those needing
+attention first, the ranked vacancies with title, employer, municipality and the calibrated chance
+of a good outcome as a plain level with its meaning (good / possible / long shot; never a raw
+score), what is new since the last run, the reasons in the participant's own language, the skills
+the job asks for that the person lacks, and the facts to check before proposing the job,
+highlighted. Page chrome is in Finnish, Swedish or English.
 
 The page is self-contained and works offline: no script at all, no external asset, and a strict
 Content-Security-Policy (scripts, images, fonts, connections all 'none'; the one inline style block
@@ -21,7 +24,6 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -29,6 +31,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from ilona_match.matching.calibration import LEVELS, level_of
 from ilona_match.matching.reasons import CHECK_TEXT, Explanation
 
 __all__ = ["CHROME", "CONTENT_SECURITY_POLICY", "render_coach_report", "render_coach_reports",
@@ -38,39 +41,63 @@ CHROME: dict[str, dict[str, str]] = {
     "fi": {
         "title": "Työpaikkasuositukset", "coach": "Valmentaja", "as_of": "Tilanne", "model": "Malli", "run": "Ajo",
         "summary": "Yhteenveto: osallistujat, suositukset ja tarkistettavat", "participant": "Osallistuja",
-        "recommendations": "Suosituksia", "checks": "Tarkistettavaa", "chart": "Pisteet sijoituksen mukaan",
-        "chart_note": "Oranssi palkki: tarkistettavaa ennen ehdottamista.", "rank": "Sija", "employer": "Työnantaja",
+        "recommendations": "Suosituksia", "checks": "Tarkistettavaa", "new_count": "Uusia", "best": "Paras mahdollisuus",
+        "rank": "Sija", "employer": "Työnantaja",
         "municipality": "Kunta", "sector": "Ala", "hours": "Työaika", "hours_unit": "h/vko", "remote": "etätyö mahdollinen",
-        "score": "Pisteet", "vacancy": "Ilmoitus", "reasons": "Miksi sopii", "missing": "Puuttuvat taidot",
+        "chance": "Mahdollisuus", "vacancy": "Ilmoitus", "reasons": "Miksi sopii", "missing": "Puuttuvat taidot",
         "to_check": "Tarkista ennen ehdottamista", "none": "Ei suosituksia tässä ajossa.",
         "no_match": "Yksikään avoin työpaikka ei sopinut osallistujan rajoituksiin tässä ajossa.",
-        "note": "Pisteet ovat vertailukelpoisia vain saman osallistujan suositusten kesken. Perustelut ovat "
+        "attention": "Huomiota tarvitsevat", "attention_none": "Kukaan ei tarvitse erityistä huomiota tässä ajossa.",
+        "group_no_match": "Ei sopivaa avointa työpaikkaa", "group_checks": "Tarkistettavaa ennen ehdottamista",
+        "group_changed": "Lista muuttui edellisestä ajosta", "new": "uusi",
+        "legend": "Mitä mahdollisuus tarkoittaa", "good": "hyvä", "possible": "mahdollinen", "long_shot": "pieni",
+        "unknown": "ei arvioitu",
+        "good_means": "noin joka neljäs tai useampi tällainen ehdotus johti haastatteluun, työkokeiluun tai työhön",
+        "possible_means": "noin joka kymmenes – joka neljäs", "long_shot_means": "harvempi kuin joka kymmenes",
+        "unknown_means": "mallia ei ole kalibroitu toteutuneilla tuloksilla",
+        "note": "Mahdollisuus on arvio aiemmista tuloksista; valmentaja ja osallistuja päättävät. Perustelut ovat "
                 "osallistujan kielellä. Osallistujat näkyvät vain tunnisteella.",
     },
     "sv": {
         "title": "Jobbrekommendationer", "coach": "Coach", "as_of": "Läge per", "model": "Modell", "run": "Körning",
         "summary": "Sammanfattning: deltagare, rekommendationer och att kontrollera", "participant": "Deltagare",
-        "recommendations": "Rekommendationer", "checks": "Att kontrollera", "chart": "Poäng per placering",
-        "chart_note": "Orange stapel: kontrollera innan du föreslår.", "rank": "Plats", "employer": "Arbetsgivare",
+        "recommendations": "Rekommendationer", "checks": "Att kontrollera", "new_count": "Nya", "best": "Bästa chans",
+        "rank": "Plats", "employer": "Arbetsgivare",
         "municipality": "Kommun", "sector": "Bransch", "hours": "Arbetstid", "hours_unit": "h/v",
-        "remote": "distansarbete möjligt", "score": "Poäng", "vacancy": "Annons", "reasons": "Varför det passar",
+        "remote": "distansarbete möjligt", "chance": "Chans", "vacancy": "Annons", "reasons": "Varför det passar",
         "missing": "Färdigheter som saknas", "to_check": "Kontrollera innan du föreslår",
         "none": "Inga rekommendationer i denna körning.",
         "no_match": "Inget öppet jobb passade deltagarens begränsningar i denna körning.",
-        "note": "Poängen kan bara jämföras mellan rekommendationer för samma deltagare. Motiveringarna är på "
-                "deltagarens språk. Deltagarna visas bara med sin kod.",
+        "attention": "Behöver uppmärksamhet", "attention_none": "Ingen behöver särskild uppmärksamhet i denna körning.",
+        "group_no_match": "Inget passande öppet jobb", "group_checks": "Att kontrollera innan du föreslår",
+        "group_changed": "Listan ändrades sedan förra körningen", "new": "ny",
+        "legend": "Vad chansen betyder", "good": "god", "possible": "möjlig", "long_shot": "liten",
+        "unknown": "inte uppskattad",
+        "good_means": "ungefär vart fjärde eller fler sådana förslag ledde till intervju, arbetsprövning eller jobb",
+        "possible_means": "ungefär vart tionde till vart fjärde", "long_shot_means": "färre än vart tionde",
+        "unknown_means": "modellen är inte kalibrerad mot verkliga utfall",
+        "note": "Chansen är en uppskattning från tidigare utfall; coachen och deltagaren beslutar. Motiveringarna är "
+                "på deltagarens språk. Deltagarna visas bara med sin kod.",
     },
     "en": {
         "title": "Job recommendations", "coach": "Coach", "as_of": "As of", "model": "Model", "run": "Run",
         "summary": "Summary: participants, recommendations and items to check", "participant": "Participant",
-        "recommendations": "Recommendations", "checks": "To check", "chart": "Score by rank",
-        "chart_note": "Orange bar: check before proposing.", "rank": "Rank", "employer": "Employer",
+        "recommendations": "Recommendations", "checks": "To check", "new_count": "New", "best": "Best chance",
+        "rank": "Rank", "employer": "Employer",
         "municipality": "Municipality", "sector": "Sector", "hours": "Hours", "hours_unit": "h/week",
-        "remote": "remote work possible", "score": "Score", "vacancy": "Ad", "reasons": "Why it fits",
+        "remote": "remote work possible", "chance": "Chance", "vacancy": "Ad", "reasons": "Why it fits",
         "missing": "Missing skills", "to_check": "Check before proposing", "none": "No recommendations in this run.",
         "no_match": "No open vacancy fitted this participant's limits in this run.",
-        "note": "Scores compare only within one participant's list. Reasons are in the participant's language. "
-                "Participants are shown by their code only.",
+        "attention": "Needs your attention", "attention_none": "Nobody needs special attention in this run.",
+        "group_no_match": "No fitting open vacancy", "group_checks": "Items to check before proposing",
+        "group_changed": "List changed since the last run", "new": "new",
+        "legend": "What the chance means", "good": "good", "possible": "possible", "long_shot": "long shot",
+        "unknown": "not estimated",
+        "good_means": "about 1 in 4 or more such proposals led to an interview, a work trial or a job",
+        "possible_means": "about 1 in 10 to 1 in 4", "long_shot_means": "fewer than 1 in 10",
+        "unknown_means": "the model is not calibrated on real outcomes",
+        "note": "The chance is an estimate from past outcomes; the coach and the participant decide. Reasons are in "
+                "the participant's language. Participants are shown by their code only.",
     },
 }
 # the sectors the data contract names (others are shown as given)
@@ -107,16 +134,26 @@ table{width:100%;border-collapse:collapse;background:var(--paper);margin:.5rem 0
 caption{text-align:left;font-weight:600;padding:.25rem 0 .5rem}
 th,td{padding:.45rem .5rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-size:.85rem;color:var(--muted);font-weight:600}
+nav th,nav td{padding:.45rem .3rem}
+nav thead th{font-size:.75rem}
+nav th[scope=row]{white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .has-check{color:var(--check-ink);font-weight:700}
+section.attention{background:var(--paper);border:1px solid var(--check-line);border-left-width:.35rem;
+border-radius:.5rem;padding:.75rem 1rem;margin:0 0 1rem}
+section.attention h3{margin:.5rem 0 .2rem}
+ul.people{margin:0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:.25rem .75rem}
+.level{display:inline-block;padding:0 .45rem;border-radius:.25rem;font-weight:600;border:1px solid}
+.level.good{background:#e3f4e8;color:#0e5a2b;border-color:#2f8a4f}
+.level.possible{background:#e6eefb;color:#0b3f7a;border-color:#4a78b8}
+.level.long_shot,.level.unknown{background:var(--bg);color:var(--muted);border-color:var(--line)}
+.new{display:inline-block;margin-left:.4rem;padding:0 .35rem;border-radius:.25rem;background:var(--accent);color:#fff;
+font-size:.8rem;vertical-align:middle}
+dl.legend{margin:.25rem 0 0;font-size:.9rem}
+dl.legend div{display:flex;gap:.5rem;align-items:baseline;margin:.15rem 0}
+dl.legend dt{flex:none}
+dl.legend dd{margin:0}
 section.participant{background:var(--paper);border:1px solid var(--line);border-radius:.5rem;padding:1rem;margin:0 0 1rem}
-figure{margin:0 0 .75rem}
-figcaption{font-size:.85rem;color:var(--muted)}
-svg.chart{display:block;width:100%;max-width:26rem;height:auto}
-svg.chart text{font-size:12px;fill:var(--ink);font-variant-numeric:tabular-nums}
-.bar{fill:var(--accent)}
-.bar.check{fill:var(--check-line)}
-.axis{stroke:var(--muted);stroke-width:1}
 ol.recs{list-style:none;margin:0;padding:0}
 ol.recs>li{border-top:1px solid var(--line);padding:.85rem 0}
 .rank{display:inline-block;min-width:1.75rem;padding:0 .35rem;margin-right:.35rem;border-radius:1rem;
@@ -142,8 +179,8 @@ header,main,footer{max-width:none;padding:0 0 .5rem}
 a{color:inherit;text-decoration:none}
 section.participant{border:0;border-top:2px solid var(--ink);border-radius:0;padding:.5rem 0}
 h2,h3{break-after:avoid}
-ol.recs>li,figure{break-inside:avoid}
-.check,.rank,.bar{print-color-adjust:exact;-webkit-print-color-adjust:exact}
+ol.recs>li{break-inside:avoid}
+.check,.rank,.level,.new{print-color-adjust:exact;-webkit-print-color-adjust:exact}
 }
 """
 _CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
@@ -177,19 +214,38 @@ _TEMPLATE = """\
 </header>
 <main>
 {% if people %}
+<section class="attention" aria-labelledby="attention-h">
+<h2 id="attention-h">{{ t.attention }}</h2>
+{% for group in attention %}
+<h3>{{ group.title }} ({{ group.people|length }})</h3>
+<ul class="people">
+{% for p in group.people %}<li><a href="#{{ p.anchor }}">{{ p.participant_id }}</a></li>
+{% endfor %}
+</ul>
+{% else %}
+<p>{{ t.attention_none }}</p>
+{% endfor %}
+</section>
 <nav aria-label="{{ t.summary }}">
 <table>
 <caption>{{ t.summary }}</caption>
 <thead><tr><th scope="col">{{ t.participant }}</th><th scope="col" class="num">{{ t.recommendations }}</th>\
-<th scope="col" class="num">{{ t.checks }}</th></tr></thead>
+<th scope="col">{{ t.best }}</th><th scope="col" class="num">{{ t.checks }}</th>\
+{% if changes %}<th scope="col" class="num">{{ t.new_count }}</th>{% endif %}</tr></thead>
 <tbody>
 {% for p in people %}
 <tr><th scope="row"><a href="#{{ p.anchor }}">{{ p.participant_id }}</a></th><td class="num{% if not p.recs %} has-check{% endif %}">{{ p.recs|length }}</td>\
-<td class="num{% if p.checks %} has-check{% endif %}">{{ p.checks }}</td></tr>
+<td>{% if p.recs %}<span class="level {{ p.best }}">{{ t[p.best] }}</span>{% else %}–{% endif %}</td>\
+<td class="num{% if p.checks %} has-check{% endif %}">{{ p.checks }}</td>\
+{% if changes %}<td class="num">{{ p.new }}</td>{% endif %}</tr>
 {% endfor %}
 </tbody>
 </table>
 </nav>
+<dl class="legend" aria-label="{{ t.legend }}">
+{% for level in levels %}<div><dt><span class="level {{ level }}">{{ t[level] }}</span></dt><dd>{{ t[level ~ "_means"] }}</dd></div>
+{% endfor %}
+</dl>
 {% else %}
 <p>{{ t.none }}</p>
 {% endif %}
@@ -199,24 +255,12 @@ _TEMPLATE = """\
 {% if not p.recs %}
 <p class="no-match">{{ t.no_match }}</p>
 {% else %}
-<figure>
-<svg class="chart" role="img" aria-labelledby="{{ p.anchor }}-ct" viewBox="0 0 {{ p.chart.width }} {{ p.chart.height }}" \
-width="{{ p.chart.width }}" height="{{ p.chart.height }}" xmlns="http://www.w3.org/2000/svg">
-<title id="{{ p.anchor }}-ct">{{ t.chart }}: {% for b in p.chart.bars %}{{ b.rank }}. {{ b.label }}{% if not loop.last %}, {% endif %}{% endfor %}</title>
-{% for b in p.chart.bars %}
-<text x="{{ p.chart.rank_x }}" y="{{ b.text_y }}" text-anchor="end">{{ b.rank }}.</text>
-<rect class="bar{% if b.check %} check{% endif %}" x="{{ b.x }}" y="{{ b.y }}" width="{{ b.width }}" height="{{ p.chart.bar_height }}" rx="2"/>
-<text x="{{ p.chart.width - 2 }}" y="{{ b.text_y }}" text-anchor="end">{{ b.label }}{% if b.check %} !{% endif %}</text>
-{% endfor %}
-<line class="axis" x1="{{ p.chart.zero_x }}" y1="0" x2="{{ p.chart.zero_x }}" y2="{{ p.chart.height }}"/>
-</svg>
-<figcaption>{{ t.chart }}.{% if p.checks %} {{ t.chart_note }}{% endif %}</figcaption>
-</figure>
 <ol class="recs">
 {% for r in p.recs %}
 <li>
 <article aria-labelledby="{{ p.anchor }}-r{{ r.rank }}">
-<h3 id="{{ p.anchor }}-r{{ r.rank }}"><span class="rank" title="{{ t.rank }}">{{ r.rank }}</span><span lang="{{ r.lang }}">{{ r.title }}</span></h3>
+<h3 id="{{ p.anchor }}-r{{ r.rank }}"><span class="rank" title="{{ t.rank }}">{{ r.rank }}</span><span lang="{{ r.lang }}">{{ r.title }}</span>\
+{% if r.new %}<span class="new">{{ t.new }}</span>{% endif %}</h3>
 <dl class="facts">
 <div><dt>{{ t.employer }}</dt><dd>{{ r.employer }}</dd></div>
 {% if r.municipality or r.remote %}<div><dt>{{ t.municipality }}</dt><dd>{{ r.municipality or "–" }}\
@@ -226,7 +270,7 @@ width="{{ p.chart.width }}" height="{{ p.chart.height }}" xmlns="http://www.w3.o
 {% endif %}
 {% if r.hours %}<div><dt>{{ t.hours }}</dt><dd>{{ r.hours }} {{ t.hours_unit }}</dd></div>
 {% endif %}
-<div><dt>{{ t.score }}</dt><dd>{{ r.score }}</dd></div>
+<div><dt>{{ t.chance }}</dt><dd><span class="level {{ r.level }}">{{ t[r.level] }}</span></dd></div>
 <div><dt>{{ t.vacancy }}</dt><dd>{{ r.vacancy_id }}</dd></div>
 </dl>
 {% if r.checks %}
@@ -264,50 +308,6 @@ width="{{ p.chart.width }}" height="{{ p.chart.height }}" xmlns="http://www.w3.o
 _ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                                   lstrip_blocks=True, keep_trailing_newline=True)
 _PAGE = _ENVIRONMENT.from_string(_TEMPLATE)
-
-
-@dataclass(frozen=True)
-class _Bar:
-    rank: int
-    label: str
-    check: bool
-    x: float
-    y: float
-    width: float
-    text_y: float
-
-
-@dataclass(frozen=True)
-class _Chart:
-    """Horizontal bars of score by rank, from a zero line (scores may be negative)."""
-
-    bars: tuple[_Bar, ...]
-    width: int = 320
-    rank_x: int = 24
-    bar_height: int = 14
-    row: int = 22
-    zero_x: float = 0.0
-
-    @property
-    def height(self) -> int:
-        return self.row * len(self.bars) + 4
-
-
-def _chart(ranks: Sequence[int], scores: Sequence[float], labels: Sequence[str], checks: Sequence[bool]) -> _Chart:
-    left, right, row, bar = 30, 52, _Chart.row, _Chart.bar_height  # rank labels left, value labels right
-    low, high = min([0.0, *scores]), max([0.0, *scores])
-    span = (high - low) or 1.0
-
-    def x(value: float) -> float:
-        return round(left + (value - low) / span * (_Chart.width - left - right), 1)
-
-    zero = x(0.0)
-    bars = tuple(
-        _Bar(rank, label, check, min(x(score), zero), 2 + i * row + (row - bar) / 2, max(abs(x(score) - zero), 1.0),
-             2 + i * row + row / 2 + 4)
-        for i, (rank, score, label, check) in enumerate(zip(ranks, scores, labels, checks))
-    )
-    return _Chart(bars, zero_x=zero)
 
 
 def _text(value: object) -> str:
@@ -349,6 +349,11 @@ def _checked_rows(rows: pd.DataFrame, explanations: Sequence[Explanation]) -> No
                              f"({why.participant_id}, {why.vacancy_id}): explanations must follow the row order")
 
 
+def _level(chance: float) -> str:
+    level = level_of(chance)
+    return "unknown" if level is None else level
+
+
 def render_coach_report(
     coach_id: str,
     run_id: str,
@@ -360,48 +365,69 @@ def render_coach_report(
     *,
     language: str = "fi",
     participant_ids: Iterable[str] = (),
+    previous: pd.DataFrame | None = None,
 ) -> str:
-    """One coach's page: ``rows`` in the recommendations form (this coach's rows), one Explanation per
-    row in the same order, and the vacancies table the run ranked. Chrome in ``language`` (fi/sv/en).
-    ``participant_ids``: the coach's participants, so that those without any feasible vacancy are
-    listed too (the coach must know that nothing fitted)."""
+    """One coach's page: ``rows`` in the recommendations form (this coach's rows; ``p_outcome`` gives
+    each row's level, unknown without it), one Explanation per row in the same order, and the
+    vacancies table the run ranked. Chrome in ``language`` (fi/sv/en). ``participant_ids``: the
+    coach's participants, so that those without any feasible vacancy are listed too (the coach must
+    know that nothing fitted). ``previous`` (participant_id, vacancy_id): the last published run's
+    lists, to mark what is new and whose list changed (None: no earlier run to compare with)."""
     chrome = _chrome(language)
     _checked_rows(rows, explanations)
     lookup = _vacancy_lookup(vacancies)
+    chances = rows["p_outcome"] if "p_outcome" in rows.columns else pd.Series(float("nan"), index=rows.index)
+    before: dict[str, set[str]] = {}
+    if previous is not None:
+        for pid, vid in zip(previous["participant_id"].astype(str), previous["vacancy_id"].astype(str)):
+            before.setdefault(pid, set()).add(vid)
     people: dict[str, list[tuple[int, float, Explanation, pd.Series]]] = {str(pid): [] for pid in participant_ids}
-    for i, (pid, coach, rank, vid, score, why) in enumerate(zip(
-            rows["participant_id"], rows["coach_id"], rows["rank"], rows["vacancy_id"], rows["score"], explanations)):
+    for i, (pid, coach, rank, vid, chance, why) in enumerate(zip(
+            rows["participant_id"], rows["coach_id"], rows["rank"], rows["vacancy_id"], chances, explanations)):
         if coach != coach_id:
             raise ValueError(f"recommendations row {i}: coach_id {coach!r} in the report of coach {coach_id!r}")
         if vid not in lookup.index:
             raise ValueError(f"recommendations row {i}: vacancy_id {vid!r} is not in the vacancies table")
-        people.setdefault(str(pid), []).append((int(rank), float(score), why, lookup.loc[vid]))
+        people.setdefault(str(pid), []).append((int(rank), float(chance), why, lookup.loc[vid]))
     views = []
     for number, pid in enumerate(sorted(people), start=1):
         ranked = sorted(people[pid], key=lambda item: item[0])
+        known = before.get(pid, set())
         recs = []
-        for rank, score, why, job in ranked:
+        for rank, chance, why, job in ranked:
             hours = job.get("hours_per_week")
             sector = _text(job.get("sector"))
+            vacancy_id = _text(job["vacancy_id"])
             recs.append({
-                "rank": rank, "vacancy_id": _text(job["vacancy_id"]), "title": _text(job["title"]),
+                "rank": rank, "vacancy_id": vacancy_id, "title": _text(job["title"]),
                 "lang": _text(job.get("language")) if _text(job.get("language")) in _LANGUAGES else language,
                 "employer": _text(job["employer_id"]), "municipality": _text(job.get("municipality")),
                 "remote": _text(job.get("remote")).lower() == "true",
                 "sector": _SECTORS[sector][_LANGUAGES.index(language)] if sector in _SECTORS else sector.replace("_", " "),
                 "hours": _number(float(hours), language, 0 if float(hours).is_integer() else 1) if _text(hours) else "",
-                "score": _number(score, language, 3),
+                "level": _level(chance), "new": previous is not None and vacancy_id not in known,
                 # reasons from features come first; a "missing skills" reason after them is shown as its own list
                 "reasons": why.reasons[: len(why.reason_features)], "reasons_lang": why.language,
                 "missing": why.missing_skills,
                 "checks": [CHECK_TEXT[c][language] if c in CHECK_TEXT else c for c in why.to_check],
             })
-        chart = _chart([r["rank"] for r in recs], [s for _, s, _, _ in ranked], [r["score"] for r in recs],
-                       [bool(r["checks"]) for r in recs])
-        views.append({"anchor": f"p{number}", "participant_id": pid, "recs": recs,
-                      "checks": sum(bool(r["checks"]) for r in recs), "chart": chart})
+        best = max((chance for _, chance, _, _ in ranked), default=float("nan"))
+        new = sum(r["new"] for r in recs)
+        changed = previous is not None and (new > 0 or len(known) > len(recs) - new)
+        views.append({"anchor": f"p{number}", "participant_id": pid, "recs": recs, "best": _level(best),
+                      "checks": sum(bool(r["checks"]) for r in recs), "new": new, "changed": changed})
+    # those who need the coach first: nothing fitted, facts to check, a changed list; then everyone else
+    views.sort(key=lambda v: (bool(v["recs"]), not v["checks"], not v["changed"], v["participant_id"]))
+    groups = [(chrome["group_no_match"], [v for v in views if not v["recs"]]),
+              (chrome["group_checks"], [v for v in views if v["checks"]]),
+              (chrome["group_changed"], [v for v in views if v["changed"]])]
+    attention = [{"title": title, "people": members} for title, members in groups if members]
+    used = {v["best"] for v in views if v["recs"]} | {r["level"] for v in views for r in v["recs"]}
+    levels = [name for name, _ in LEVELS] + ["unknown"]
     return _PAGE.render(lang=language, t=chrome, csp=CONTENT_SECURITY_POLICY, css=Markup(_CSS), coach_id=str(coach_id),
-                        run_id=str(run_id), as_of=str(as_of), model_version=str(model_version), people=views)
+                        run_id=str(run_id), as_of=str(as_of), model_version=str(model_version), people=views,
+                        attention=attention, changes=previous is not None,
+                        levels=[level for level in levels if level in used or level != "unknown"])
 
 
 def render_coach_reports(
@@ -411,11 +437,13 @@ def render_coach_reports(
     *,
     language: str = "fi",
     participants: pd.DataFrame | None = None,
+    previous: pd.DataFrame | None = None,
 ) -> dict[str, str]:
     """coach_id -> page for every coach in a run's recommendations table (one run: one run_id).
 
     ``participants`` (participant_id, coach_id; no other column is read): the run's participants, so
-    that people without any feasible vacancy, and coaches with only such people, appear too."""
+    that people without any feasible vacancy, and coaches with only such people, appear too.
+    ``previous`` (participant_id, vacancy_id): the last published run's lists (``render_coach_report``)."""
     _chrome(language)
     _checked_rows(frame, explanations)
     runs = frame[["run_id", "as_of", "model_version"]].drop_duplicates() if len(frame) else frame
@@ -431,7 +459,7 @@ def render_coach_reports(
         coach: render_coach_report(
             coach, run["run_id"], run["as_of"], run["model_version"], frame.iloc[positions.get(coach, [])],
             [explanations[i] for i in positions.get(coach, [])], vacancies, language=language,
-            participant_ids=ids.get(coach, ()),
+            participant_ids=ids.get(coach, ()), previous=previous,
         )
         for coach in sorted(set(positions) | set(ids))
     }

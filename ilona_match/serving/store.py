@@ -284,6 +284,16 @@ class ResultStore:
             rows = conn.execute(query).all()
         return _frame(rows, list(RECOMMENDATION_COLUMNS), {"rank": "int64", "score": "float64", "p_outcome": "float64"})
 
+    def current_lists(self) -> pd.DataFrame:
+        """participant_id, vacancy_id, rank of the current published run (empty before the first): what
+        coaches saw last, to tell them what a new run changed."""
+        current = select(_RUNS.c.run_id).order_by(_RUNS.c.seq.desc()).limit(1).scalar_subquery()
+        query = (select(_RECS.c.participant_id, _RECS.c.vacancy_id, _RECS.c.rank).where(_RECS.c.run_id == current)
+                 .order_by(_RECS.c.participant_id, _RECS.c.rank))
+        with self._ready().connect() as conn:
+            rows = conn.execute(query).all()
+        return _frame(rows, ["participant_id", "vacancy_id", "rank"], {"rank": "int64"})
+
     # ---------------------------------------------------------------------------- feedback
     def append_feedback(self, events: pd.DataFrame) -> int:
         """Append outcome events (participant_id, vacancy_id, event, event_date[, received_at]).
