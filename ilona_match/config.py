@@ -73,6 +73,10 @@ class BatchSettings(_Section):
         "placements", description="placements: full lists chosen for the most expected placements across the run; "
         "cap: at most c*n people per vacancy (lists may be short); none: each person's plain top k",
     )
+    relevance_weight: float = Field(
+        2.0, ge=0, description="placements: weight of each person's own expected value beside the run's expected "
+        "placements (higher keeps lists closer to each person's own top k)",
+    )
     exposure_per_opening: float = Field(3.0, gt=0, description="cap: a vacancy with n openings goes to at most c*n people")
     candidate_pool: int = Field(50, gt=0, description="ranked candidates per participant the allocation chooses from")
     pool_memory_mb: float = Field(

@@ -124,7 +124,8 @@ def placements_on(pipeline: MatchingPipeline, bundle: DataBundle, events: pd.Dat
     objective = "cap" if settings.batch.allocation == "cap" else "placements"
     served = serve_lists(pipeline, bundle.participants, state, day, k=settings.batch.k, exclude=exclude,
                          allocation=AllocationConfig(k=settings.batch.k, objective=objective,
-                                                     exposure_per_opening=settings.batch.exposure_per_opening),
+                                                     exposure_per_opening=settings.batch.exposure_per_opening,
+                                                     relevance_weight=settings.batch.relevance_weight),
                          candidate_pool=settings.batch.candidate_pool, chunk_size=settings.batch.chunk_size)
     frame = served.frame
     if served.allocation is None:  # nothing open that fits anyone

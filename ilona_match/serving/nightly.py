@@ -155,7 +155,8 @@ def run_nightly(
         on_start(len(participants))
     k = k or settings.batch.k
     allocation = (AllocationConfig(k=k, objective=settings.batch.allocation,
-                                   exposure_per_opening=settings.batch.exposure_per_opening)
+                                   exposure_per_opening=settings.batch.exposure_per_opening,
+                                   relevance_weight=settings.batch.relevance_weight)
                   if settings.batch.allocation != "none" else None)
     result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
                        chunk_size=settings.batch.chunk_size, progress=progress, allocation=allocation,
