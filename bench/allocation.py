@@ -1,4 +1,4 @@
-"""Capacity-aware allocation on a generated world: exposure, utility and NDCG@10 before and after.
+"""The capped allocation (`batch.allocation: cap`) on a generated world: exposure, utility and NDCG@10 before and after.
 
 Generates a world, fits the pipeline on outcomes before the split date, scores every participant
 over the vacancies open then (in chunks, as the nightly batch does), cuts each participant to their
@@ -81,7 +81,7 @@ def main() -> None:
         places = int(capacities(pool.openings[in_pool], c).sum())
         for method in ("exact", "greedy"):
             start = time.perf_counter()
-            result = allocate(pool, AllocationConfig(k=args.k, exposure_per_opening=c, method=method))
+            result = allocate(pool, AllocationConfig(k=args.k, objective="cap", exposure_per_opening=c, method=method))
             seconds = time.perf_counter() - start
             tops = [top_n(chunk.take(rows_), state, args.k) for chunk, rows_ in zip(chunks, result.chosen_rows([len(rows) for rows in compact]))]
             metrics = evaluate_rankings(_recs(tops), relevance, ks=(10,), n_items=n_open)

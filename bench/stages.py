@@ -119,6 +119,7 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
               for start in range(0, len(participants), chunk_size)]
     pools: list[PoolChunk] = []
     kept: list[Scored | None] = []
+    calibrated = getattr(pipeline, "calibrator_", None) is not None
     budget = pool_memory_mb * 2**20
     for chunk in chunks:
         with clock.stage("participant_profiles"):
@@ -134,7 +135,7 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
         with clock.stage("top_k"):
             scored = Scored(people, features, scores, retrieved.proposed_by)
             pool = scored.take(ranked_rows(scored, state, 50)[0])
-            pools.append(PoolChunk.from_scored(pool))
+            pools.append(PoolChunk.from_scored(pool, pipeline.chance(pool.scores) if calibrated else None))
             size = _feature_bytes(pool)
             kept.append(pool if size <= budget else None)
             budget -= size if size <= budget else 0
@@ -142,10 +143,12 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
         candidates = CandidatePool.from_chunks(pools, state)
         sizes = [len(pool) for pool in pools]
         pools.clear()
-        allocated = allocate(candidates, AllocationConfig(k=k))
+        # the nightly default (placements) needs calibrated chances; a pipeline fitted here without a
+        # held-out window has none, so it is timed with the cap
+        allocated = allocate(candidates, AllocationConfig(k=k, objective="placements" if calibrated else "cap"))
     starts, offsets = np.cumsum([0, *sizes]), np.cumsum([0, *map(len, chunks)])
     parts = []
-    for i, (chunk, full, rows) in enumerate(zip(chunks, kept, allocated.chosen_rows(sizes))):
+    for i, (chunk, full, (rows, rank)) in enumerate(zip(chunks, kept, allocated.chosen_rows(sizes))):
         if full is None:
             with clock.stage("rescore"):  # the chunk's profiles and vectors again, for its chosen rows only
                 at = starts[i] + rows
@@ -154,10 +157,11 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
         else:
             chosen = full.take(rows)
         with clock.stage("explain"):
-            top = top_n(chosen, state, k)
+            top = top_n(chosen, state, k, rank)
+            top["p_outcome"] = pipeline.chance(top["score"].to_numpy())
             top["reasons"] = ["|".join(e.reasons) for e in explain_top(pipeline, chosen, state, top)]
             parts.append(top)
-    frame = _contract_form(parts, "bench-run", as_of, "bench")
+    frame = _contract_form(pd.concat(parts, ignore_index=True), "bench-run", as_of, "bench")
     with clock.stage("write"):
         write_table(frame, out / "recommendations.csv")
         now = datetime.now(timezone.utc).isoformat()

@@ -75,7 +75,7 @@ def api(served_world, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]
     bundle = load_data(served_world.data_dir)
     people = bundle.participants[bundle.participants["participant_id"].isin(
         bundle.outcomes.loc[bundle.outcomes["event_date"] < pd.Timestamp(served_world.as_of), "participant_id"])].head(4)
-    nightly_settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"allocation": False})})
+    nightly_settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"allocation": "none"})})
     outputs = run_nightly(nightly_settings, served_world.data_dir, served_world.as_of, root / "nightly.csv",
                           participant_ids=list(people["participant_id"]), k=3, reports=False)
     nightly = pd.read_csv(outputs.table, dtype=str, keep_default_na=False).astype(

@@ -26,7 +26,7 @@ def _reasons(name: str, value: float, lang: str = "en") -> tuple[str, ...]:
     """The reasons of one pair whose only positive contribution is ``name`` (at ``value``)."""
     contributions = np.full((1, len(FEATURE_NAMES) + 1), -0.1)
     contributions[0, COLUMN[name]] = 2.0
-    features = np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)
+    features = np.full((1, len(FEATURE_NAMES)), np.nan, dtype=np.float32)  # nothing else is known
     features[0, COLUMN[name]] = value
     matched = (("cleaning",),) if name == "required_coverage" else ((),)
     (explained,) = explain_rows(contributions, features, [lang], matched, ((),), np.zeros(1, dtype=np.int64),
@@ -61,3 +61,16 @@ def test_a_reason_is_told_only_when_the_pairs_value_supports_it(name: str) -> No
 def test_the_reasons_coaches_met_untrue_now_follow_the_value(name: str, value: float, told: bool) -> None:
     assert supports_reason(name, value) is told
     assert (REASON_TEXT[name]["fi"] in _reasons(name, value, "fi")) is told
+
+
+def test_when_nothing_credited_is_true_the_true_facts_weighed_most_are_told() -> None:
+    """The model credits only "close by" (42 km: untrue); the hours fit and the sector is wanted,
+    though the model weighs them slightly against: those two true facts are told, the untrue one not."""
+    contributions = np.full((1, len(FEATURE_NAMES) + 1), -0.5)
+    contributions[0, COLUMN["distance_km"]] = 2.0
+    contributions[0, COLUMN["hours_margin"]] = -0.01
+    contributions[0, COLUMN["sector_preferred"]] = -0.02
+    features = np.full((1, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    features[0, [COLUMN["distance_km"], COLUMN["hours_margin"], COLUMN["sector_preferred"]]] = [42.0, 5.0, 1.0]
+    (explained,) = explain_rows(contributions, features, ["en"], ((),), ((),), np.zeros(1, dtype=np.int64), [("P", "V")])
+    assert explained.reason_features == ("hours_margin", "sector_preferred")

@@ -4,7 +4,8 @@ feature contributions and the matched and missing ESCO skills.
 Only features that count in the pair's favour become reasons, strongest first, and only when the
 pair's own value supports the sentence (``REASON_SUPPORT``: "close by" only within 10 km, "the
 opening is recent" only within two weeks, "several openings" only from two): a model can credit a
-feature whose value says otherwise, and a reason must be true of the pair. Reasons use only facts
+feature whose value says otherwise, and a reason must be true of the pair. When nothing the model
+credits is true, the (at most two) true facts it weighs most are told instead. Reasons use only facts
 the coach already entered or the vacancy states: no health details are spelled out beyond "fits
 your hours" / "fits your physical capacity". Unknown constraint values go to ``to_check``.
 """
@@ -182,6 +183,16 @@ def explain_rows(
             chosen.append(name)
             if len(chosen) == max_reasons:
                 break
+        if not chosen:  # nothing the model credits is true of the pair: the true facts it weighs most
+            for column in order:
+                name = FEATURE_NAMES[column]
+                family = _FAMILY.get(name, name)
+                if name in REASON_TEXT and family not in families and supports_reason(name, features[row, column]) and (
+                        name != "required_coverage" or matched[row]):
+                    families.add(family)
+                    chosen.append(name)
+                    if len(chosen) == 2:
+                        break
         coverage = features[row, _FEATURE_POSITION["required_coverage"]]
         if len(chosen) < 2 and matched[row] and "required_coverage" not in chosen and supports_reason(
                 "required_coverage", coverage):

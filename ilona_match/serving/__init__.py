@@ -1,5 +1,5 @@
 """Lists for people and systems: the one serving path (batch.serve_lists) and the nightly table, the
-capacity-aware allocation, the nightly job, the results database, coach pages, the HTTP API, the
+allocation across the run, the nightly job, the results database, coach pages, the HTTP API, the
 Python API (Matcher) and the MLflow model."""
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def _allocation_details(allocation: Allocation | None, asked: str) -> dict[str, 
     """Congestion and expected placements before and after the allocation, for the run log (counts and
     ratios only)."""
     if allocation is None:
-        return {"allocation": "none" if asked == "none" else f"none ({asked} needs a calibrated model)"}
+        return {"allocation": "none" if asked == "none" else f"none:{asked}_needs_a_calibrated_model"}
     details: dict[str, float | int | str] = {"allocation": f"{allocation.objective}:{allocation.method}"}
     for when, stats in (("before", allocation.before), ("after", allocation.after)):
         details[f"max_per_opening_{when}"] = float(stats.max_per_opening)
