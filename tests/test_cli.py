@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,10 @@ def test_train_evaluate_batch_from_the_command_line(tmp_path: Path, monkeypatch:
     for system in ("random feasible", "popularity", "tf-idf + filters", "embedding + filters",
                    "pipeline without ranker", "full pipeline"):
         assert system in evaluated.stdout
+    for output in (trained.stdout, evaluated.stdout):  # the chance and the run's expected placements, in words
+        assert re.search(r"^calibration: (platt on \d+ pairs|no chance of success)", output, re.MULTILINE)
+        assert re.search(r"^(expected placements of the run on \d{4}-\d\d-\d\d: [\d.]+ with the allocation|"
+                         r"no expected placements: they need a calibrated chance)", output, re.MULTILINE)
 
 
 def test_serve_and_api_key_from_the_command_line(served_world, tmp_path: Path) -> None:  # noqa: ANN001

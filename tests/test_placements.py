@@ -1,0 +1,71 @@
+"""Expected placements end to end: `train` measures them and logs them to MLflow beside the
+calibration, and the nightly allocation keeps every list as full as plain top-k while raising them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ilona_match.contract import load_data
+from ilona_match.learning.metrics import expected_placements
+from ilona_match.learning.tracking import MODEL_NAME, configure_tracking, load_champion
+from ilona_match.serving.nightly import run_nightly
+from ilona_match.serving.store import ResultStore
+from tests.conftest import ServedWorld
+
+
+def test_expected_placements_known_answer_and_bad_input() -> None:
+    """Two people both list vacancy 0 (one opening) first: 0.9 + 0.8 acted on, 1 fills; the second
+    person's item at rank 2 (0.5 / log2 3) fills part of vacancy 1."""
+    value = expected_placements(np.array([0, 0, 1]), np.array([1, 1, 2]), np.array([0.9, 0.8, 0.5]), np.array([1, 2]))
+    assert value == pytest.approx(1.0 + 0.5 / np.log2(3))
+    with pytest.raises(ValueError, match="equal lengths, got 2, 1, 2"):
+        expected_placements(np.array([0, 1]), np.array([1]), np.array([0.1, 0.2]), np.array([1, 1]))
+    with pytest.raises(ValueError, match="rank must be >= 1"):
+        expected_placements(np.array([0]), np.array([0]), np.array([0.1]), np.array([1]))
+    with pytest.raises(ValueError, match=r"chance must be probabilities in \[0, 1\]"):
+        expected_placements(np.array([0]), np.array([1]), np.array([1.2]), np.array([1]))
+
+
+def test_train_measures_expected_placements_and_logs_them_with_the_calibration(served_world: ServedWorld) -> None:
+    pipeline, version = load_champion(served_world.workdir)
+    summary = pipeline.training_summary_
+    assert summary["expected_placements"] >= summary["expected_placements_top_k"] > 0
+    assert summary["recommendations_per_participant"] > 0
+    client = configure_tracking(served_world.workdir)
+    run = client.get_run(client.get_model_version(MODEL_NAME, version).run_id)
+    assert run.data.metrics["training.expected_placements"] == pytest.approx(summary["expected_placements"])
+    assert run.data.metrics["training.calibration_ece"] == pytest.approx(summary["calibration_ece"])
+    assert "calibration_reliability.csv" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def _nightly(world: ServedWorld, tmp_path: Path, allocation: str) -> tuple[pd.DataFrame, dict]:
+    batch = world.settings.batch.model_copy(update={"allocation": allocation,
+                                                    "database_url": f"sqlite:///{tmp_path / allocation}.db"})
+    settings = world.settings.model_copy(update={"batch": batch})
+    out = run_nightly(settings, world.data_dir, world.as_of, tmp_path / f"{allocation}.csv", reports=False)
+    table = pd.read_csv(out.table, dtype={"participant_id": str, "vacancy_id": str})
+    return table, ResultStore(out.database_url).latest_run().details
+
+
+def test_the_nightly_allocation_keeps_lists_full_and_raises_expected_placements(served_world: ServedWorld,
+                                                                                 tmp_path: Path) -> None:
+    allocated, details = _nightly(served_world, tmp_path, "placements")
+    plain, plain_details = _nightly(served_world, tmp_path, "none")
+    assert details["allocation"] in ("placements:exact", "placements:greedy") and plain_details["allocation"] == "none"
+    # everyone keeps as many recommendations as plain top-k gives them: min(k, their fitting candidates)
+    pd.testing.assert_series_equal(allocated.groupby("participant_id").size(), plain.groupby("participant_id").size())
+    assert details["participants_short_after"] == details["participants_short_before"]
+    openings = load_data(served_world.data_dir).vacancies.set_index("vacancy_id")["openings"].fillna(1)
+
+    def placements(table: pd.DataFrame) -> float:
+        return expected_placements(openings.index.get_indexer(table["vacancy_id"]), table["rank"].to_numpy(),
+                                   table["p_outcome"].to_numpy(), openings.to_numpy())
+
+    assert placements(allocated) == pytest.approx(details["expected_placements_after"], abs=1e-3)
+    assert placements(plain) == pytest.approx(details["expected_placements_before"], abs=1e-3)
+    assert placements(allocated) >= placements(plain)
+    assert (allocated.groupby("participant_id")["rank"].apply(lambda r: sorted(r) == list(range(1, len(r) + 1)))).all()
