@@ -87,6 +87,35 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "valid against the data contract" in result.stdout
     assert (tmp_path / "work" / "data" / "participants.csv").exists()
+    full = re.search(r"recommendations for 150 participants; (\d+) got a full list of 10, (\d+) none", result.stdout)
+    assert full, result.stdout
+    assert re.search(r"expected placements \(calibrated chances.*\): [\d.]+ with the allocation", result.stdout) or \
+        "allocation: none" in result.stdout
+
+
+def test_the_demo_world_leaves_most_people_ten_fitting_open_vacancies(tmp_path: Path) -> None:
+    """The default demo world (its generator arguments as `run_demo` passes them): on its as-of date
+    at least 80 % of the participants have 10 or more open vacancies that break none of their limits."""
+    import inspect
+
+    import numpy as np
+
+    from ilona_match.contract import load_data
+    from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+    from ilona_match.demo import run_demo
+    from ilona_match.synthetic import generate_world
+    from ilona_match.training import default_as_of
+
+    defaults = {name: p.default for name, p in inspect.signature(run_demo).parameters.items()
+                if name in ("participants", "vacancies", "seed")}
+    generate_world(tmp_path, **defaults)
+    bundle = load_data(tmp_path)
+    demands, limits = VacancyDemands.from_frame(bundle.vacancies), ParticipantLimits.from_frame(bundle.participants)
+    open_rows = np.flatnonzero(open_on(demands, default_as_of(bundle)))
+    p = np.repeat(np.arange(len(bundle.participants)), len(open_rows))
+    v = np.tile(open_rows, len(bundle.participants))
+    fitting = np.bincount(p[feasible(limits, demands, p, v)], minlength=len(bundle.participants))
+    assert (fitting >= 10).mean() >= 0.8
 
 
 def test_train_evaluate_batch_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
