@@ -111,6 +111,7 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         print("no held-out window: no new pair reached a success in it")
     print(f"ranker: {result.ranker}")
     print(f"calibration: {result.calibration}")
+    _print_reliability(result.reliability)
     print(result.placements)
     state = "promoted to champion" if result.promoted else "not promoted"
     print(f"run id: {result.run_id}\nmodel version: {result.model_version} ({state}: {result.reason})")
@@ -124,8 +125,17 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     print(_window_line(result))
     print(result.table.round(4).to_string())
     print(f"calibration: {result.calibration}")
+    _print_reliability(result.reliability)
     print(placements_line(result.placements, result.split))
     return 0
+
+
+def _print_reliability(table: pd.DataFrame | None) -> None:
+    """The calibration's reliability table: per bin of predicted chance, what happened (out of fold)."""
+    if table is not None and len(table):
+        shown = table.rename(columns={"mean_predicted": "predicted"}).round(3)
+        print("reliability (bins of predicted chance, out of fold):")
+        print(shown.to_string(index=False))
 
 
 def _window_line(result: EvaluationResult) -> str:

@@ -60,6 +60,7 @@ class TrainResult:
     evaluation_result: EvaluationResult | None = None
     calibration: str = ""  # the registered model's calibration, in words
     placements: str = ""  # expected placements on the split date, in words
+    reliability: pd.DataFrame | None = None  # the calibration's bins: pairs, mean predicted, observed (out of fold)
 
 
 def default_as_of(outcomes: DataBundle | pd.DataFrame) -> date:
@@ -108,7 +109,7 @@ def evaluate(
     result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, events, split,
                               horizon_days=settings.evaluation.horizon_days, k=settings.evaluation.k)
     pipeline.calibrator_ = calibrate(pipeline, bundle.participants, bundle.vacancies, events, split, as_of)
-    return replace(result, calibration=_calibration_line(pipeline),
+    return replace(result, calibration=_calibration_line(pipeline), reliability=_reliability(pipeline),
                    placements=placements_on(pipeline, bundle, events, split, settings))
 
 
@@ -223,7 +224,12 @@ def train(
         reason=reason,
     )
     return TrainResult(record.run_id, str(record.model_version), record.promoted, record.reason, table, ranker, result,
-                       _calibration_line(pipeline), placements_line(placements, split))
+                       _calibration_line(pipeline), placements_line(placements, split), _reliability(pipeline))
+
+
+def _reliability(pipeline: MatchingPipeline) -> pd.DataFrame | None:
+    calibrator = getattr(pipeline, "calibrator_", None)
+    return None if calibrator is None else calibrator.reliability_.table
 
 
 def placements_line(placements: dict[str, float], day: date) -> str:

@@ -160,6 +160,9 @@ def test_train_evaluate_batch_from_the_command_line(tmp_path: Path, monkeypatch:
         assert system in evaluated.stdout
     for output in (trained.stdout, evaluated.stdout):  # the chance and the run's expected placements, in words
         assert re.search(r"^calibration: (platt on \d+ pairs|no chance of success)", output, re.MULTILINE)
+        if "calibration: platt" in output:  # and the reliability table behind its error
+            assert re.search(r"^reliability \(bins of predicted chance, out of fold\):\n\s*pairs\s+predicted\s+observed",
+                             output, re.MULTILINE)
         assert re.search(r"^(expected placements of the run on \d{4}-\d\d-\d\d: [\d.]+ with the allocation|"
                          r"no expected placements: they need a calibrated chance)", output, re.MULTILINE)
 

@@ -3,6 +3,7 @@ calibration, and the nightly allocation keeps every list as full as plain top-k 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,22 @@ def test_the_nightly_allocation_keeps_lists_full_and_raises_expected_placements(
     assert placements(plain) == pytest.approx(details["expected_placements_before"], abs=1e-3)
     assert placements(allocated) >= placements(plain)
     assert (allocated.groupby("participant_id")["rank"].apply(lambda r: sorted(r) == list(range(1, len(r) + 1)))).all()
+
+
+def test_evaluate_prints_the_calibration_its_reliability_and_expected_placements(
+        served_world: ServedWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ilona_match.cli import main
+
+    monkeypatch.setenv("ILONA_MATCH_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("ILONA_MATCH_MATCHING__RANKER__NUM_THREADS", "1")
+    assert main(["evaluate", "--data", str(served_world.data_dir), "--as-of", served_world.as_of.isoformat(),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^calibration: platt on \d+ pairs met in the held-out window \(success rate 0\.\d+\); "
+                     r"expected calibration error 0\.\d+ out of fold$", out, re.MULTILINE), out
+    table = out[out.index("reliability (bins of predicted chance, out of fold):"):].splitlines()
+    assert table[1].split() == ["pairs", "predicted", "observed"] and len(table) >= 4
+    found = re.search(r"^expected placements of the run on \d{4}-\d\d-\d\d: ([\d.]+) with the allocation, "
+                      r"([\d.]+) with each person's plain top k", out, re.MULTILINE)
+    assert found and float(found.group(1)) >= float(found.group(2)) > 0

@@ -198,6 +198,7 @@ class EvaluationResult:
     met_participants: int = 0  # participants judged on the order of the pairs they met
     calibration: str = ""  # the calibration fitted on the window, in words (``training.evaluate``)
     placements: dict[str, float] = field(default_factory=dict)  # expected placements on the split date
+    reliability: pd.DataFrame | None = None  # the calibration's bins, out of fold (``training.evaluate``)
 
 
 def evaluate_systems(
