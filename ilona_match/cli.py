@@ -155,7 +155,7 @@ def _read_participant_list(path: Path) -> list[str]:
 
 
 def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.serving.nightly import run_nightly
+    from ilona_match.serving.nightly import allocation_summary, run_nightly
 
     wanted = _read_participant_list(args.participants) if args.participants is not None else None
     with tqdm(unit="participant", desc="batch", disable=args.quiet) as bar:
@@ -165,6 +165,8 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     log = outputs.log
     print(f"{log.recommendations} recommendations for {log.participants} participants over {log.open_vacancies} "
           f"open vacancies (model version {log.model_version}, run {log.run_id}) -> {outputs.table}")
+    print(f"{log.details.get('participants_without_recommendation', 0)} participants got no recommendation; "
+          + allocation_summary(log.details))
     if outputs.rejects is not None:
         print(f"{log.rejected_rows} rejected input rows set aside -> {outputs.rejects}")
     if outputs.reports is not None:

@@ -26,15 +26,6 @@ def summarise_world(bundle: DataBundle) -> str:
     return "\n".join(lines)
 
 
-def _placements_line(details: dict) -> str:
-    """The run's expected placements with and without its allocation, from the run log."""
-    if "expected_placements_after" not in details:
-        return f"allocation: {details.get('allocation', 'none')}"
-    return (f"expected placements (calibrated chances, each vacancy filling at most its openings): "
-            f"{details['expected_placements_after']:.1f} with the allocation, {details['expected_placements_before']:.1f} "
-            f"with each person's plain top list")
-
-
 def _mix(column: pd.Series, top: int = 3) -> str:
     shares = column.astype("string").fillna("unknown").value_counts(normalize=True).head(top)
     return ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
@@ -54,7 +45,7 @@ def run_demo(
     from tqdm.auto import tqdm
 
     from ilona_match.learning.tracking import tracking_uri
-    from ilona_match.serving.nightly import run_nightly
+    from ilona_match.serving.nightly import allocation_summary, run_nightly
     from ilona_match.synthetic import generate_world
     from ilona_match.training import default_as_of, train
 
@@ -90,7 +81,7 @@ def run_demo(
             f"nightly batch as of {as_of}: {run.recommendations} recommendations for {run.participants} participants; "
             f"{full} got a full list of {k}, {run.details['participants_without_recommendation']} none (no fitting "
             f"vacancy open that day: their coach page says so first) -> {out.resolve()}",
-            _placements_line(run.details),
+            allocation_summary(run.details),
             f"coach reports (one page per coach): {nightly.reports.resolve() if nightly.reports else '-'}",
             f"published as run {run.run_id} to {nightly.database_url}",
         ]

@@ -148,6 +148,9 @@ def test_train_evaluate_batch_from_the_command_line(tmp_path: Path, monkeypatch:
     assert list(recs.columns) == ["run_id", "as_of", "participant_id", "coach_id", "rank", "vacancy_id",
                                   "score", "reasons", "to_check", "model_version", "p_outcome"]
     assert set(recs["participant_id"]) <= {"P0000003", "P0000004"} and set(recs["model_version"]) == {"1"}
+    # an uncalibrated model serves plain top k, and the batch says so
+    assert re.search(r"^\d+ participants got no recommendation; allocation: none:placements_needs_a_calibrated_model$",
+                     batch.stdout, re.MULTILINE), batch.stdout
     assert recs.groupby("participant_id").size().max() <= 3
     subset.write_text("participant_id\nNOPE\n", encoding="utf-8")
     unknown = run_cli("batch", "--data", str(data), "--as-of", "2026-08-01", "--out", str(out),

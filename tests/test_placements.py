@@ -13,7 +13,7 @@ import pytest
 from ilona_match.contract import load_data
 from ilona_match.learning.metrics import expected_placements
 from ilona_match.learning.tracking import MODEL_NAME, configure_tracking, load_champion
-from ilona_match.serving.nightly import run_nightly
+from ilona_match.serving.nightly import allocation_summary, run_nightly
 from ilona_match.serving.store import ResultStore
 from tests.conftest import ServedWorld
 
@@ -69,6 +69,9 @@ def test_the_nightly_allocation_keeps_lists_full_and_raises_expected_placements(
     assert placements(allocated) == pytest.approx(details["expected_placements_after"], abs=1e-3)
     assert placements(plain) == pytest.approx(details["expected_placements_before"], abs=1e-3)
     assert placements(allocated) >= placements(plain)
+    summary = allocation_summary(details)  # what `batch` and `demo` print
+    assert f"{details['expected_placements_after']:.1f} with the allocation ({details['allocation']})" in summary
+    assert allocation_summary(plain_details) == "allocation: none"
     assert (allocated.groupby("participant_id")["rank"].apply(lambda r: sorted(r) == list(range(1, len(r) + 1)))).all()
 
 

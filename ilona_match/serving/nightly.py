@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -28,7 +29,7 @@ from ilona_match.serving.allocation import Allocation, AllocationConfig
 from ilona_match.serving.batch import run_batch
 from ilona_match.serving.store import ResultStore, RunLog
 
-__all__ = ["NightlyOutputs", "publish_file", "run_nightly"]
+__all__ = ["NightlyOutputs", "allocation_summary", "publish_file", "run_nightly"]
 
 REPORTS_DIR = "reports"
 
@@ -115,6 +116,15 @@ def _allocation_details(allocation: Allocation | None, asked: str) -> dict[str, 
     before = float(allocation.before.utility)
     details["utility_lost_share"] = round(float(allocation.utility_lost) / before, 4) if before else 0.0
     return details
+
+
+def allocation_summary(details: Mapping[str, Any]) -> str:
+    """The run's allocation and expected placements with and without it, in words, from a run log's details."""
+    if "expected_placements_after" not in details:
+        return f"allocation: {details.get('allocation', 'none')}"
+    return (f"expected placements (calibrated chances, each vacancy filling at most its openings): "
+            f"{details['expected_placements_after']:.1f} with the allocation ({details['allocation']}), "
+            f"{details['expected_placements_before']:.1f} with each person's plain top list")
 
 
 def run_nightly(
