@@ -28,10 +28,12 @@ from ilona_match.contract.spec import (
     HARD_RESTRICTIONS,
     ISO_639_1,
     LANGUAGES,
+    OPTIONAL_TABLES,
     OUTCOME_COLUMNS,
     PARTICIPANT_COLUMNS,
     PHYSICAL_LEVELS,
     RESTRICTIONS,
+    SERVICE_COLUMNS,
     SUPPORTS,
     TABLES,
     VACANCY_COLUMNS,
@@ -43,7 +45,8 @@ from ilona_match.contract.spec import (
 
 __all__ = [
     "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "HARD_RESTRICTIONS", "ISO_639_1",
-    "LANGUAGES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS", "RESTRICTIONS", "SUPPORTS", "TABLES",
+    "LANGUAGES", "OPTIONAL_TABLES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS", "RESTRICTIONS",
+    "SERVICE_COLUMNS", "SUPPORTS", "TABLES",
     "VACANCY_COLUMNS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "find_table", "frame_to_records", "load_data",
     "neutralise_formula", "read_table", "records_to_frame", "validate_data", "write_rejects", "write_table",
 ]

@@ -20,7 +20,16 @@ from ilona_match.contract.checking import (
 )
 from ilona_match.contract.files import find_table, read_table
 from ilona_match.contract.parsing import empty_raw_table
-from ilona_match.contract.spec import COLUMNS, RECORD_LABELS, TABLES, ContractError, DataBundle, Fault
+from ilona_match.contract.spec import (
+    ALL_TABLES,
+    COLUMNS,
+    OPTIONAL_TABLES,
+    RECORD_LABELS,
+    TABLES,
+    ContractError,
+    DataBundle,
+    Fault,
+)
 
 __all__ = ["load_data", "records_to_frame", "validate_data"]
 
@@ -28,14 +37,17 @@ __all__ = ["load_data", "records_to_frame", "validate_data"]
 def _check_tables(directory: Path | str, tables: Sequence[str], max_text_chars: int
                   ) -> tuple[dict[str, CheckedTable], dict[str, Path], list[Fault]]:
     """Read and check each table asked for; a table that cannot be read is left out of the result."""
-    unknown = set(tables) - set(TABLES)
+    unknown = set(tables) - set(ALL_TABLES)
     if unknown:
-        raise ValueError(f"unknown table(s) {sorted(unknown)}; the contract has {TABLES}")
+        raise ValueError(f"unknown table(s) {sorted(unknown)}; the contract has {ALL_TABLES}")
     checked: dict[str, CheckedTable] = {}
     sources: dict[str, Path] = {}
     faults: list[Fault] = []
     ids: dict[str, TableIds] = {}
-    for table in (name for name in TABLES if name in tables):  # outcomes last: they refer to the others
+    for table in (name for name in ALL_TABLES if name in tables):  # outcomes last: they refer to the others
+        if table in OPTIONAL_TABLES and not any((Path(directory) / f"{table}.{suffix}").is_file()
+                                                for suffix in ("csv", "parquet")):
+            continue  # an optional table may be absent
         try:
             path = find_table(directory, table)
             raw = read_table(path)
@@ -44,7 +56,7 @@ def _check_tables(directory: Path | str, tables: Sequence[str], max_text_chars: 
             continue
         sources[table] = path
         result = check_table(table, raw, path.name, 1, max_text_chars, ids)
-        if raw.empty and table != "outcomes":
+        if raw.empty and table in TABLES and table != "outcomes":
             result.faults.insert(0, Fault(path.name, None, None, "table has a header but no rows", True))
         checked[table] = result
         faults += result.faults
@@ -53,15 +65,16 @@ def _check_tables(directory: Path | str, tables: Sequence[str], max_text_chars: 
     return checked, sources, faults
 
 
-def validate_data(directory: Path | str, *, tables: Sequence[str] = TABLES,
+def validate_data(directory: Path | str, *, tables: Sequence[str] = ALL_TABLES,
                   max_text_chars: int = 20_000) -> list[Fault]:
     """Every fault in a data folder, fatal and row-level, across all tables (empty when valid)."""
     return _check_tables(directory, tables, max_text_chars)[2]
 
 
 def load_data(directory: Path | str, *, on_error: Literal["raise", "continue"] = "raise",
-              tables: Sequence[str] = TABLES, max_text_chars: int = 20_000) -> DataBundle:
-    """Read and check a data folder.
+              tables: Sequence[str] = ALL_TABLES, max_text_chars: int = 20_000) -> DataBundle:
+    """Read and check a data folder (an optional table of contract v1.1, such as ``services``, when
+    its file is there; an empty frame with its columns when not).
 
     on_error="raise" stops on any fault; "continue" sets rows with row-level faults aside in
     ``rejects`` (one line per fault) and keeps every other row. Fatal faults (unreadable file,
@@ -75,7 +88,7 @@ def load_data(directory: Path | str, *, on_error: Literal["raise", "continue"] =
         raise ContractError(faults)
     frames: dict[str, pd.DataFrame] = {}
     rejects: list[pd.DataFrame] = []
-    for table in TABLES:
+    for table in ALL_TABLES:
         if table not in checked:
             frames[table] = check_table(table, empty_raw_table(table), table, 1, max_text_chars, {}).frame
             continue
@@ -113,7 +126,7 @@ def records_to_frame(kind: str, records: Sequence[Mapping[str, Any]], *, max_tex
     file and the list index as row; any fault raises ContractError. Outcomes are not checked
     against other tables here.
     """
-    table = {**{name: name for name in TABLES}, **{label: name for name, label in RECORD_LABELS.items()}}.get(kind)
+    table = {**{name: name for name in ALL_TABLES}, **{label: name for name, label in RECORD_LABELS.items()}}.get(kind)
     if table is None:
         raise ValueError(f"unknown record kind {kind!r}; use one of {sorted(RECORD_LABELS.values())}")
     if len(records) <= _PLAIN_RECORDS and (frame := check_plain_records(table, records, max_text_chars)) is not None:

@@ -1,4 +1,7 @@
-"""The contract's vocabulary: enums, column specs of the three tables, and the fault types."""
+"""The contract's vocabulary: enums, column specs of the tables, and the fault types.
+
+``TABLES`` are the three every data folder has; ``OPTIONAL_TABLES`` (contract v1.1) are read when
+their file is present and are empty otherwise."""
 
 from __future__ import annotations
 
@@ -10,13 +13,16 @@ from typing import Any, Literal
 import pandas as pd
 
 __all__ = [
-    "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "HARD_RESTRICTIONS", "ISO_639_1",
-    "LANGUAGES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS", "RECORD_LABELS", "RESTRICTIONS",
-    "SHOWN_ROWS", "SUPPORTS", "TABLES", "VACANCY_COLUMNS", "ColumnSpec", "ContractError", "DataBundle", "Fault",
-    "Kind",
+    "ALL_TABLES", "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "HARD_RESTRICTIONS",
+    "ISO_639_1", "LANGUAGES", "OPTIONAL_TABLES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS",
+    "PROVIDER_TYPES", "RECORD_LABELS", "RESTRICTIONS", "SERVICE_COLUMNS", "SERVICE_KINDS", "SHOWN_ROWS", "SUPPORTS",
+    "TABLES", "VACANCY_COLUMNS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "Kind",
 ]
 
 TABLES: tuple[str, ...] = ("participants", "vacancies", "outcomes")
+OPTIONAL_TABLES: tuple[str, ...] = ("services",)
+# the order tables are read in: a table that refers to others comes after them
+ALL_TABLES: tuple[str, ...] = ("participants", "vacancies", "services", "outcomes")
 EVENTS: tuple[str, ...] = (
     "viewed", "recommended", "declined", "applied", "rejected", "interview", "work_trial", "hired", "retained_6m",
 )
@@ -37,6 +43,10 @@ HARD_RESTRICTIONS: dict[str, str] = {
 SUPPORTS: tuple[str, ...] = ("wage_subsidy", "work_trial", "apprenticeship", "supported_employment")
 EMPLOYER_TYPES: tuple[str, ...] = ("social_enterprise", "private", "public", "third_sector")
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
+PROVIDER_TYPES: tuple[str, ...] = ("training_provider", "social_enterprise", "employer", "public_service", "ngo")
+SERVICE_KINDS: tuple[str, ...] = (
+    "course", "apprenticeship", "work_trial", "supported_employment", "rehabilitation", "coaching",
+)
 _ISO_639_1_CODES = (
     "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz "
     "ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik "
@@ -124,6 +134,29 @@ VACANCY_COLUMNS: tuple[ColumnSpec, ...] = (
     _col("published_at", "date", required=True),
     _col("closes_at", "date"),
 )
+SERVICE_COLUMNS: tuple[ColumnSpec, ...] = (
+    _col("service_id", "string", required=True, unique=True),
+    _col("provider_id", "string", required=True),
+    _col("provider_type", "enum", required=True, allowed=PROVIDER_TYPES),
+    _col("kind", "enum", required=True, allowed=SERVICE_KINDS),
+    _col("title", "text", required=True),
+    _col("description", "text", required=True, default=""),
+    _col("language", "enum", default="fi", allowed=LANGUAGES),
+    _col("skills_taught", "list"),
+    _col("occupations_toward", "list"),
+    _col("hours_per_week", "number"),
+    _col("physical_load", "enum", allowed=PHYSICAL_LEVELS),
+    *(_col(flag, "bool") for flag in ("night_shifts", "weekend_work", "customer_contact", "heavy_lifting", "driving")),
+    _col("municipality", "string"),
+    _col("lat", "number", minimum=-90, maximum=90),
+    _col("lon", "number", minimum=-180, maximum=180),
+    _col("remote", "bool", default=False),
+    _col("seats", "integer", default=1.0, minimum=1),
+    _col("starts_at", "date", required=True),
+    _col("closes_at", "date"),
+    _col("duration_weeks", "number", above=0),
+    _col("supports_accepted", "list", allowed=SUPPORTS),
+)
 OUTCOME_COLUMNS: tuple[ColumnSpec, ...] = (
     _col("participant_id", "string", required=True, references="participants"),
     _col("vacancy_id", "string", required=True, references="vacancies"),
@@ -134,8 +167,9 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
     "participants": PARTICIPANT_COLUMNS,
     "vacancies": VACANCY_COLUMNS,
     "outcomes": OUTCOME_COLUMNS,
+    "services": SERVICE_COLUMNS,
 }
-RECORD_LABELS = {"participants": "participant", "vacancies": "vacancy", "outcomes": "outcome"}
+RECORD_LABELS = {"participants": "participant", "vacancies": "vacancy", "outcomes": "outcome", "services": "service"}
 
 
 @dataclass(frozen=True)
@@ -179,5 +213,6 @@ class DataBundle:
     outcomes: pd.DataFrame
     rejects: pd.DataFrame
     source_files: dict[str, Path] = field(default_factory=dict)
+    services: pd.DataFrame | None = None  # contract v1.1; ``load_data`` gives an empty frame when absent
 
 
