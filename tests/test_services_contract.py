@@ -86,3 +86,64 @@ def test_two_files_for_one_optional_table_are_refused(tmp_path: Path) -> None:
     pd.DataFrame({"service_id": ["S1"]}).to_parquet(folder / "services.parquet")
     with pytest.raises(ContractError, match="both services.csv and services.parquet exist; keep one"):
         load_data(folder)
+
+
+def _with_outcomes(folder: Path, *rows: str) -> Path:
+    """Outcome rows appended to the example's outcomes with a service_id column (empty for the old rows)."""
+    path = folder / "outcomes.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = [lines[0] + ",service_id", *(line + "," for line in lines[1:]), *rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_outcome_rows_may_name_a_service_instead_of_a_vacancy(tmp_path: Path) -> None:
+    person = load_data(EXAMPLE).participants["participant_id"].iloc[0]
+    before = load_data(EXAMPLE).outcomes
+    folder = _with_outcomes(_folder(tmp_path, *GOOD), f"{person},,started,2026-08-16,S2",
+                            f"{person},,completed,2026-11-01,S2")
+    bundle = load_data(folder)
+    pd.testing.assert_frame_equal(bundle.outcomes, before)  # the vacancy outcomes, as the ranking reads them
+    assert bundle.service_outcomes.to_dict("list") == {
+        "participant_id": [person, person], "service_id": ["S2", "S2"], "event": ["started", "completed"],
+        "event_date": [pd.Timestamp("2026-08-16"), pd.Timestamp("2026-11-01")]}
+
+
+def test_service_outcome_faults_are_named_and_set_aside(tmp_path: Path) -> None:
+    example = load_data(EXAMPLE)
+    person, vacancy = example.participants["participant_id"].iloc[0], example.vacancies["vacancy_id"].iloc[0]
+    rows = [f"{person},{vacancy},started,2026-08-16,S2",  # names both
+            f"{person},{vacancy},completed,2026-08-16,",  # a service event without a service
+            f"{person},,started,2026-08-16,S404",  # an unknown service
+            f"{person},,offered,2026-08-01,S1"]  # valid
+    folder = _with_outcomes(_folder(tmp_path, *GOOD), *rows)
+    first = len(example.outcomes) + 1  # the data row of the first added line
+    with pytest.raises(ContractError) as raised:
+        load_data(folder)
+    text = str(raised.value)
+    assert f"outcomes.csv row {first}, column service_id: names both a vacancy_id and a service_id" in text
+    assert f"outcomes.csv row {first + 1}, column event: 'completed' is an event of a service" in text
+    assert f"outcomes.csv row {first + 2}, column service_id: unknown service 'S404' (not in services)" in text
+    bundle = load_data(folder, on_error="continue")
+    assert bundle.service_outcomes["service_id"].tolist() == ["S1"] and len(bundle.outcomes) == len(example.outcomes)
+    rejected = bundle.rejects[bundle.rejects["file"] == "outcomes.csv"]
+    assert sorted(rejected["row"]) == [first, first + 1, first + 2]
+    assert set(rejected["record_id"]) == {f"{person}/{vacancy}", f"{person}/S404"}
+    no_services = tmp_path / "none"
+    shutil.copytree(EXAMPLE, no_services)
+    _with_outcomes(no_services, f"{person},,offered,2026-08-01,S1")
+    with pytest.raises(ContractError, match=r"unknown service 'S1' \(not in services\)"):
+        load_data(no_services)  # a service outcome needs the services table
+
+
+def test_outcome_records_name_a_vacancy() -> None:
+    """The API's and the Matcher's outcome records are about vacancies: a service record is refused by name."""
+    with pytest.raises(ContractError, match="outcome row 0, column service_id: service outcomes are read from the data"):
+        records_to_frame("outcomes", [{"participant_id": "P1", "vacancy_id": None, "service_id": "S1",
+                                       "event": "started", "event_date": "2026-08-01"}])
+    with pytest.raises(ContractError, match="outcome row 0, column event: 'started' is an event of a service"):
+        records_to_frame("outcomes", [{"participant_id": "P1", "vacancy_id": "V1", "event": "started",
+                                       "event_date": "2026-08-01"}])
+    frame = records_to_frame("outcomes", [{"participant_id": "P1", "vacancy_id": "V1", "event": "applied",
+                                           "event_date": "2026-08-01"}])
+    assert list(frame.columns) == ["participant_id", "vacancy_id", "event", "event_date"]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ilona_match.contract.loading import records_to_frame
-from ilona_match.contract.spec import EVENT_STRENGTH, EVENTS, OUTCOME_COLUMNS
+from ilona_match.contract.spec import EVENT_STRENGTH, EVENTS, VACANCY_OUTCOME_FIELDS
 
 __all__ = ["GRADES", "MAX_GRADE", "EventHistory", "combine_events", "grade_of", "strongest_outcomes"]
 
@@ -84,7 +84,7 @@ class EventHistory:
 def combine_events(outcomes: pd.DataFrame, feedback: pd.DataFrame | None, participant_ids: pd.Series,
                    vacancy_ids: pd.Series) -> EventHistory:
     """``outcomes`` plus the usable, new ``feedback`` events (ResultStore.feedback's form), sorted by date."""
-    columns = [column.name for column in OUTCOME_COLUMNS]
+    columns = list(VACANCY_OUTCOME_FIELDS)
     outcomes = outcomes[columns]
     if feedback is None or feedback.empty:
         return EventHistory(outcomes.reset_index(drop=True), 0, 0)

@@ -15,8 +15,9 @@ import pandas as pd
 __all__ = [
     "ALL_TABLES", "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "HARD_RESTRICTIONS",
     "ISO_639_1", "LANGUAGES", "OPTIONAL_TABLES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS",
-    "PROVIDER_TYPES", "RECORD_LABELS", "RESTRICTIONS", "SERVICE_COLUMNS", "SERVICE_KINDS", "SHOWN_ROWS", "SUPPORTS",
-    "TABLES", "VACANCY_COLUMNS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "Kind",
+    "PROVIDER_TYPES", "RECORD_LABELS", "RESTRICTIONS", "SERVICE_COLUMNS", "SERVICE_EVENTS", "SERVICE_KINDS",
+    "SHOWN_ROWS", "SUPPORTS",
+    "TABLES", "VACANCY_COLUMNS", "VACANCY_OUTCOME_FIELDS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "Kind",
 ]
 
 TABLES: tuple[str, ...] = ("participants", "vacancies", "outcomes")
@@ -27,6 +28,8 @@ EVENTS: tuple[str, ...] = (
     "viewed", "recommended", "declined", "applied", "rejected", "interview", "work_trial", "hired", "retained_6m",
 )
 EVENT_STRENGTH: dict[str, int] = {event: strength for strength, event in enumerate(EVENTS)}
+# contract v1.1: events of a person and a service (an outcome row names a service_id instead of a vacancy_id)
+SERVICE_EVENTS: tuple[str, ...] = ("offered", "started", "completed", "dropped_out")
 PHYSICAL_LEVELS: tuple[str, ...] = ("sedentary", "light", "medium", "heavy")
 RESTRICTIONS: tuple[str, ...] = (
     "no_night_shifts", "no_weekend_work", "no_heavy_lifting", "no_customer_contact",
@@ -160,9 +163,12 @@ SERVICE_COLUMNS: tuple[ColumnSpec, ...] = (
 OUTCOME_COLUMNS: tuple[ColumnSpec, ...] = (
     _col("participant_id", "string", required=True, references="participants"),
     _col("vacancy_id", "string", required=True, references="vacancies"),
-    _col("event", "enum", required=True, allowed=EVENTS),
+    _col("event", "enum", required=True, allowed=EVENTS + SERVICE_EVENTS),
     _col("event_date", "date", required=True),
+    _col("service_id", "string", references="services"),  # v1.1: instead of vacancy_id
 )
+# the columns of the outcomes a vacancy ranking reads (``DataBundle.outcomes``, feedback, the API)
+VACANCY_OUTCOME_FIELDS: tuple[str, ...] = ("participant_id", "vacancy_id", "event", "event_date")
 COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
     "participants": PARTICIPANT_COLUMNS,
     "vacancies": VACANCY_COLUMNS,
@@ -214,5 +220,7 @@ class DataBundle:
     rejects: pd.DataFrame
     source_files: dict[str, Path] = field(default_factory=dict)
     services: pd.DataFrame | None = None  # contract v1.1; ``load_data`` gives an empty frame when absent
+    service_outcomes: pd.DataFrame | None = None  # v1.1: outcome rows naming a service_id (participant_id,
+    # service_id, event, event_date); ``outcomes`` then holds the rows naming a vacancy_id only
 
 

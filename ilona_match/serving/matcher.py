@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ilona_match.contract import OUTCOME_COLUMNS, records_to_frame
+from ilona_match.contract import records_to_frame
 from ilona_match.contract.exclusion import ExcludedPairs, ExclusionConfig, acted_pairs
+from ilona_match.contract.spec import VACANCY_OUTCOME_FIELDS
 from ilona_match.matching.calibration import level_of
 from ilona_match.matching.features import CandidatePairs
 from ilona_match.matching.pipeline import MatchingPipeline, VacancyState, explain_top
@@ -32,7 +33,7 @@ __all__ = ["Matcher"]
 
 _WARM_UP_REQUEST = {"participant_id": "warm-up", "coach_id": "api", "language": "fi", "profile_text": "Olen hoitaja.",
                     "max_hours_per_week": 40.0, "physical_capacity": "heavy"}
-_EVENT_COLUMNS = [column.name for column in OUTCOME_COLUMNS]
+_EVENT_COLUMNS = list(VACANCY_OUTCOME_FIELDS)
 
 
 def _participant_frame(participant: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
