@@ -92,6 +92,16 @@ def _col(name: str, kind: Kind, **options: Any) -> ColumnSpec:
     return ColumnSpec(name, kind, **options)
 
 
+# what a job or a service step asks of a person, and where: the hard constraints apply to both
+_WORK_DEMANDS: tuple[ColumnSpec, ...] = (
+    _col("hours_per_week", "number"),
+    _col("physical_load", "enum", allowed=PHYSICAL_LEVELS),
+    *(_col(flag, "bool") for flag in ("night_shifts", "weekend_work", "customer_contact", "heavy_lifting", "driving")),
+    _col("municipality", "string"),
+    _col("lat", "number", minimum=-90, maximum=90),
+    _col("lon", "number", minimum=-180, maximum=180),
+    _col("remote", "bool", default=False),
+)
 PARTICIPANT_COLUMNS: tuple[ColumnSpec, ...] = (
     _col("participant_id", "string", required=True, unique=True),
     _col("coach_id", "string", required=True),
@@ -125,13 +135,7 @@ VACANCY_COLUMNS: tuple[ColumnSpec, ...] = (
     _col("required_skills", "list"),
     _col("optional_skills", "list"),
     _col("languages_required", "list", language_codes=True),
-    _col("hours_per_week", "number"),
-    _col("physical_load", "enum", allowed=PHYSICAL_LEVELS),
-    *(_col(flag, "bool") for flag in ("night_shifts", "weekend_work", "customer_contact", "heavy_lifting", "driving")),
-    _col("municipality", "string"),
-    _col("lat", "number", minimum=-90, maximum=90),
-    _col("lon", "number", minimum=-180, maximum=180),
-    _col("remote", "bool", default=False),
+    *_WORK_DEMANDS,
     _col("openings", "integer", default=1.0, minimum=1),
     _col("supports_accepted", "list", allowed=SUPPORTS),
     _col("published_at", "date", required=True),
@@ -147,13 +151,7 @@ SERVICE_COLUMNS: tuple[ColumnSpec, ...] = (
     _col("language", "enum", default="fi", allowed=LANGUAGES),
     _col("skills_taught", "list"),
     _col("occupations_toward", "list"),
-    _col("hours_per_week", "number"),
-    _col("physical_load", "enum", allowed=PHYSICAL_LEVELS),
-    *(_col(flag, "bool") for flag in ("night_shifts", "weekend_work", "customer_contact", "heavy_lifting", "driving")),
-    _col("municipality", "string"),
-    _col("lat", "number", minimum=-90, maximum=90),
-    _col("lon", "number", minimum=-180, maximum=180),
-    _col("remote", "bool", default=False),
+    *_WORK_DEMANDS,
     _col("seats", "integer", default=1.0, minimum=1),
     _col("starts_at", "date", required=True),
     _col("closes_at", "date"),
