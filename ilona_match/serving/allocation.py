@@ -57,7 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-from ilona_match.learning.metrics import expected_placements, gini_of_counts
+from ilona_match.learning.metrics import expected_placements, gini_of_counts, placement_loads
 from ilona_match.matching.pipeline import Scored, VacancyState
 
 __all__ = ["Allocation", "AllocationConfig", "AllocationStats", "CandidatePool", "PoolChunk", "allocate", "capacities"]
@@ -285,21 +285,18 @@ def allocate(pool: CandidatePool, config: AllocationConfig) -> Allocation:
     )
 
 
-def _acted(pool: CandidatePool, position: np.ndarray) -> np.ndarray:
-    """Each listed row's acted-on chance, ``chance / log2(1 + position)`` (0 where not listed)."""
+def _loads(pool: CandidatePool, position: np.ndarray) -> np.ndarray:
+    """Acted-on chances sent to each vacancy by lists given as positions (0: not listed)."""
     assert pool.chance is not None
     listed = position > 0
-    acted = np.zeros(len(position))
-    acted[listed] = pool.chance[listed] / np.log2(1.0 + position[listed])
-    return acted
+    return placement_loads(pool.vacancy[listed], position[listed], pool.chance[listed], len(pool.openings))
 
 
 def _placements_value(pool: CandidatePool, position: np.ndarray, relevance_weight: float) -> float:
     """The objective of lists given as positions (0: not listed): expected placements plus
     ``relevance_weight`` times the acted-on chances competition aside."""
-    acted = _acted(pool, position)
-    load = np.bincount(pool.vacancy, weights=acted, minlength=len(pool.openings))
-    return float(np.minimum(pool.openings, load).sum() + relevance_weight * acted.sum())
+    load = _loads(pool, position)
+    return float(np.minimum(pool.openings, load).sum() + relevance_weight * load.sum())
 
 
 def _placements(pool: CandidatePool, rank: np.ndarray, config: AllocationConfig, method: Method) -> tuple[np.ndarray, Method]:
@@ -344,13 +341,13 @@ def _best_responses(pool: CandidatePool, rank: np.ndarray, k: int, sweeps: int, 
     openings = pool.openings.astype(np.float64)
     block = max(1, int(np.ceil(block_share * len(starts))))
     for _ in range(sweeps):
-        load = np.bincount(pool.vacancy, weights=_acted(pool, position), minlength=len(openings))
+        load = _loads(pool, position)
         for first in range(0, len(starts), block):
             rows = table[first:first + block]
             valid = rows >= 0
             at = np.maximum(rows, 0)
             listed = rows[valid & (position[at] > 0)]
-            np.subtract.at(load, pool.vacancy[listed], _acted(pool, position)[listed])
+            np.subtract.at(load, pool.vacancy[listed], pool.chance[listed] / np.log2(1.0 + position[listed]))
             position[listed] = 0
             vacancy, chance, room = pool.vacancy[at], pool.chance[at], openings[pool.vacancy[at]]
             free = valid.copy()

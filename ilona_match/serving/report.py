@@ -423,11 +423,11 @@ def render_coach_report(
               (chrome["group_changed"], [v for v in views if v["changed"]])]
     attention = [{"title": title, "people": members} for title, members in groups if members]
     used = {v["best"] for v in views if v["recs"]} | {r["level"] for v in views for r in v["recs"]}
-    levels = [name for name, _ in LEVELS] + ["unknown"]
+    levels = [name for name, _ in LEVELS] + (["unknown"] if "unknown" in used else [])
     return _PAGE.render(lang=language, t=chrome, csp=CONTENT_SECURITY_POLICY, css=Markup(_CSS), coach_id=str(coach_id),
                         run_id=str(run_id), as_of=str(as_of), model_version=str(model_version), people=views,
                         attention=attention, changes=previous is not None,
-                        levels=[level for level in levels if level in used or level != "unknown"])
+                        levels=levels)
 
 
 def render_coach_reports(

@@ -115,12 +115,17 @@ def list_ranks(frame: pd.DataFrame, recs: pd.DataFrame, k: int = 10) -> np.ndarr
     return -listed.fillna(k + 1).to_numpy(dtype=np.float64)
 
 
-def top_lists(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> pd.DataFrame:
-    """Each person's k best ``judged_pairs`` by ``score`` (ties by vacancy id): participant_id, vacancy_id, rank."""
+def _top(frame: pd.DataFrame, score: np.ndarray, k: int) -> pd.DataFrame:
+    """Each person's k best rows of ``frame`` by ``score`` (ties by vacancy id), with their rank."""
     ranked = frame.assign(score=score).sort_values(["participant", "score", "vacancy"], ascending=[True, False, True],
                                                     kind="stable")
     ranked["rank"] = ranked.groupby("participant").cumcount() + 1
-    top = ranked[ranked["rank"] <= k]
+    return ranked[ranked["rank"] <= k]
+
+
+def top_lists(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> pd.DataFrame:
+    """Each person's k best ``judged_pairs`` by ``score`` (ties by vacancy id): participant_id, vacancy_id, rank."""
+    top = _top(frame, score, k)
     return pd.DataFrame({"participant_id": top["participant"].to_numpy(), "vacancy_id": top["vacancy"].to_numpy(),
                          "rank": top["rank"].to_numpy()})
 
@@ -140,10 +145,7 @@ def hidden_placements(frame: pd.DataFrame, recs: pd.DataFrame, openings: pd.Seri
 def hidden_ndcg(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> float:
     """Mean over participants of NDCG@k of ordering their ``judged_pairs`` by ``score`` (ties by vacancy
     id), with the hidden hire probability as gain and the k best possible pairs as the ideal."""
-    ranked = frame.assign(score=score).sort_values(["participant", "score", "vacancy"], ascending=[True, False, True],
-                                                    kind="stable")
-    ranked["rank"] = ranked.groupby("participant").cumcount() + 1
-    top = ranked[ranked["rank"] <= k]
+    top = _top(frame, score, k)
     dcg = (top["truth"] / np.log2(top["rank"] + 1.0)).groupby(top["participant"]).sum()
     ideal = frame.sort_values(["participant", "truth"], ascending=[True, False], kind="stable")
     ideal = ideal.assign(rank=ideal.groupby("participant").cumcount() + 1)
