@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from ilona_match.contract.exclusion import ExclusionConfig
 from ilona_match.matching.pipeline import PipelineConfig
+from ilona_match.pathways.planner import PathwayConfig
 
 __all__ = ["EMBEDDING_CACHE_DIR", "ApiSettings", "BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
 
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = EvaluationSettings()
     batch: BatchSettings = BatchSettings()
     exclusion: ExclusionConfig = ExclusionConfig()
+    pathways: PathwayConfig = PathwayConfig()
     api: ApiSettings = ApiSettings()
 
     @classmethod

@@ -281,7 +281,7 @@ def _met_rows(pipeline: MatchingPipeline, state: VacancyState, participants: pd.
     people_frame = participants[participants["participant_id"].isin(set(pairs["participant_id"]))].reset_index(drop=True)
     if pairs.empty or people_frame.empty:
         return None
-    people = build_participants(people_frame, pipeline.taxonomy, pipeline._extract())
+    people = build_participants(people_frame, pipeline.taxonomy, pipeline.extract_mentions())
     p = pd.Index(people.ids).get_indexer(pairs["participant_id"])
     v = state.jobs.id_index.get_indexer(pairs["vacancy_id"])
     day = pairs["first_date"].to_numpy(dtype="datetime64[D]")

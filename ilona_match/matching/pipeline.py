@@ -132,7 +132,8 @@ class MatchingPipeline:
             self._analysis = TextAnalysisCache(self.embedder.cache)
         return self._analysis
 
-    def _extract(self) -> ExtractMentions | None:
+    def extract_mentions(self) -> ExtractMentions | None:
+        """ESCO mentions of texts through the text-analysis cache (None without a cache folder)."""
         analysis = self.analysis
         return None if analysis is None else lambda texts, languages: analysis.mentions(self.taxonomy, texts, languages)
 
@@ -167,7 +168,7 @@ class MatchingPipeline:
     def prepare_vacancies(self, vacancies: pd.DataFrame) -> VacancyState:
         """Profiles, embeddings and retrieval indexes of the vacancies (once per run)."""
         self._check_fitted()
-        jobs = build_vacancies(vacancies, self.taxonomy, self._extract())
+        jobs = build_vacancies(vacancies, self.taxonomy, self.extract_mentions())
         dense = self._dense(jobs.texts, "passage")
         concept = self._dense(jobs.concept_texts, "passage")
         lexical = self._lexical(jobs.texts, list(jobs.language))
@@ -187,7 +188,7 @@ class MatchingPipeline:
                          use_ranker: bool = True, exclude: ExcludedPairs | None = None) -> Scored:
         """Retrieve feasible candidates for the participants (leaving out ``exclude``) and score them."""
         self._check_fitted()
-        people = build_participants(participants, self.taxonomy, self._extract())
+        people = build_participants(participants, self.taxonomy, self.extract_mentions())
         vectors = self._vectors(people, state)
         excluded = None if exclude is None else exclude.keys(pd.Index(people.ids), state.jobs.id_index)
         retrieved = state.retriever.retrieve(people, state.jobs, vectors, as_of, excluded)
@@ -200,7 +201,7 @@ class MatchingPipeline:
         """Score given (participant, vacancy) positions — e.g. one pair to explain — with the same
         features and ranker as ``score_candidates``. Pairs must be feasible: that is checked."""
         self._check_fitted()
-        people = build_participants(participants, self.taxonomy, self._extract())
+        people = build_participants(participants, self.taxonomy, self.extract_mentions())
         if not feasible(people.limits, state.jobs.demands, pairs.participant, pairs.vacancy, as_of).all():
             raise ValueError(f"a pair to score is not open on {as_of} or breaks a hard constraint")
         vectors = self._vectors(people, state)
@@ -291,7 +292,7 @@ class MatchingPipeline:
         (called from ``fit``, or on a fitted pipeline to inspect what it learned from)."""
         people_frame = participants[participants["participant_id"].isin(pairs["participant_id"])].reset_index(drop=True)
         state = self.prepare_vacancies(vacancies.reset_index(drop=True))
-        people = build_participants(people_frame, self.taxonomy, self._extract())
+        people = build_participants(people_frame, self.taxonomy, self.extract_mentions())
         vectors = self._vectors(people, state)
         p_pos = pd.Series(np.arange(len(people)), index=people.ids)
         logged = pairs[pairs["participant_id"].isin(p_pos.index)]

@@ -207,6 +207,8 @@ class Taxonomy:
         self._by_code = {c.code: i for i, c in enumerate(self._concepts) if c.kind != "skill"}
         self._build_relations(tables.relations)
         self._build_labels(tables.concepts)
+        self._reuse = dict(zip(tables.concepts["uri"].tolist(), tables.concepts["reuse_level"].fillna("").tolist(),
+                               strict=True))
         self._languages: dict[str, _LanguageIndex] = {}
         self._lock = threading.Lock()
         self._memo: dict[tuple[str, str | None, str | None], Concept | None] = {}
@@ -634,6 +636,13 @@ class Taxonomy:
     def optional_skills(self, occupation_uri: str) -> tuple[str, ...]:
         """URIs of the occupation's optional skills, in ESCO table order."""
         return self._related_skills(occupation_uri, essential=False)
+
+    def reuse_level(self, skill_uri: str) -> str:
+        """ESCO's reuse level of a skill: how far it carries between jobs (``transversal``,
+        ``cross-sector``, ``sector-specific``, ``occupation-specific``; empty when ESCO gives none)."""
+        if skill_uri not in self._reuse:
+            raise KeyError(f"unknown ESCO URI {skill_uri!r}")
+        return self._reuse[skill_uri]
 
     def isco_group(self, occupation_uri: str, digits: int = 4) -> str:
         """ISCO-08 group code of an occupation (or of an ISCO group), cut to 1–4 digits."""

@@ -1,0 +1,394 @@
+"""Pathways: routes to work for people who are not one step from an open vacancy.
+
+For each participant the planner
+1. finds **target occupations with real local demand**: vacancies open on the as-of date plus hires in
+   the last ``demand_days``, counted only where the job breaks none of the person's hard limits and
+   lies within their commuting range (or is remote; unknown places count and are flagged);
+2. scores how **close** each target is: the share of what the work asks that the person has — ESCO's
+   essential (weight 0.6) and optional (0.3) skills of the occupation, and the skills the local ads
+   for it ask (their share of those ads) — where a missing skill weighs less the more transferable it
+   is (ESCO reuse level: transversal 0.5, cross-sector 0.7, sector-specific 0.85,
+   occupation-specific 1), plus past work in the same ISCO-08 group;
+3. lists the **gap**: what the work asks that the person lacks, most important first;
+4. finds **steps** the person can take (the same hard constraints as jobs, a seat left, joinable now
+   and starting within ``horizon_days``, within the commuting range or remote): one step, or a
+   skill step followed by a step at a workplace (work trial, supported employment, apprenticeship)
+   toward the target. A step's relevance is the share of the gap it teaches, or 0.8 (workplace
+   step) / 0.5 (other) when it leads toward the target occupation itself (half that within its ISCO
+   group), or 0.3 for general coaching and rehabilitation;
+5. ranks routes by the **expected gain** in the chance of a good outcome:
+   p_gain = Π completion · (1 − Π (1 − gain · relevance)) · (1 − exp(−demand / 3)),
+   with completion and gain per provider and kind from ``ServiceEffects`` (learned from service
+   outcomes, or the documented prior), the demand factor saying that a route into a thin local
+   market is worth less. Each person gets ``per_participant`` routes, to different targets first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import sparse
+
+from ilona_match.contract.constraints import feasible, open_on, to_check_items, to_check_mask
+from ilona_match.contract.spec import SUPPORTS
+from ilona_match.matching.profiles import ConceptSpace, ParticipantProfiles, VacancyProfiles
+from ilona_match.matching.reasons import CHECK_TEXT
+from ilona_match.pathways.effects import EffectsConfig, ServiceEffects
+from ilona_match.pathways.services import JOB_NEAR_KINDS, ServiceProfiles
+from ilona_match.text.taxonomy import Taxonomy
+
+__all__ = ["PATHWAY_FIELDS", "Market", "PathwayConfig", "plan_pathways"]
+
+PATHWAY_FIELDS: tuple[str, ...] = ("participant_id", "coach_id", "rank", "target_occupation", "gap_skills", "steps",
+                                   "leads_to", "p_gain", "reasons", "to_check")
+_REUSE_WEIGHT = {"transversal": 0.5, "cross-sector": 0.7, "sector-specific": 0.85, "occupation-specific": 1.0}
+_ESSENTIAL, _OPTIONAL = 0.6, 0.3
+_GENERAL_KINDS = ("coaching", "rehabilitation")
+_EARTH_KM = 6371.0
+
+
+class PathwayConfig(BaseModel):
+    """The ``pathways`` section of the settings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    per_participant: int = Field(3, ge=1, description="routes listed per person")
+    horizon_days: int = Field(90, ge=0, description="a step must start within this many days of the as-of date")
+    demand_days: int = Field(180, gt=0, description="hires this many days before the as-of date show local demand")
+    max_steps: int = Field(2, ge=1, le=2, description="1: single steps only; 2: also a skill step, then a workplace step")
+    targets: int = Field(5, ge=1, description="closest target occupations with demand considered per person")
+    gap_skills: int = Field(5, ge=1, description="gap skills listed per route")
+    leads_to: int = Field(5, ge=1, description="open vacancies listed per route")
+    effects: EffectsConfig = EffectsConfig()
+
+
+@dataclass(frozen=True)
+class Market:
+    """The vacancies that show demand: those open on the as-of date and those with recent hires."""
+
+    jobs: VacancyProfiles
+    open: np.ndarray  # bool per row: open on the as-of date
+    hires: np.ndarray  # hires per row in the demand window
+
+
+# ------------------------------------------------------------------------------- reasons
+_TEXT: dict[str, dict[str, str]] = {
+    "open": {"fi": "Avoimia työpaikkoja lähelläsi ammatissa {occupation}: {n}",
+             "sv": "Lediga jobb nära dig som {occupation}: {n}",
+             "en": "{n} open jobs near you as {occupation}"},
+    "hired": {"fi": "Ammattiin {occupation} on palkattu lähelläsi viime kuukausina: {n}",
+              "sv": "Anställda som {occupation} nära dig de senaste månaderna: {n}",
+              "en": "{n} people hired as {occupation} near you in recent months"},
+    "far": {"fi": "Ammatissa {occupation} on kysyntää, mutta ei matka-alueellasi",
+            "sv": "Det finns efterfrågan på {occupation}, men inte inom ditt pendlingsavstånd",
+            "en": "There is demand for {occupation}, but not within your travel range"},
+    "builds": {"fi": "Pohjana osaamisesi: {skills}", "sv": "Bygger på det du kan: {skills}",
+               "en": "Builds on what you can do: {skills}"},
+    "teaches": {"fi": "{step} opettaa työssä tarvittavia taitoja: {skills}",
+                "sv": "{step} lär ut färdigheter som arbetet kräver: {skills}",
+                "en": "{step} teaches skills the work asks for: {skills}"},
+    "toward": {"fi": "{step} vie kohti tätä työtä", "sv": "{step} leder mot det här arbetet",
+               "en": "{step} leads toward this work"},
+    "social": {"fi": "Järjestäjä on yhteiskunnallinen yritys", "sv": "Anordnaren är ett socialt företag",
+               "en": "Run by a social enterprise"},
+    "record": {"fi": "Aiemmista osallistujista {c}/{n} suoritti loppuun", "sv": "{c} av {n} tidigare deltagare slutförde",
+               "en": "{c} of {n} past participants completed it"},
+    "starts": {"fi": "Alkaa {date}, kesto {weeks} viikkoa", "sv": "Börjar {date}, {weeks} veckor",
+               "en": "Starts {date}, {weeks} weeks"},
+    "remote": {"fi": "Voi osallistua etänä", "sv": "Kan tas på distans", "en": "Can be taken remotely"},
+}
+_KIND_TEXT: dict[str, dict[str, str]] = {
+    "course": {"fi": "Koulutus", "sv": "Utbildningen", "en": "The course"},
+    "apprenticeship": {"fi": "Oppisopimus", "sv": "Läroavtalet", "en": "The apprenticeship"},
+    "work_trial": {"fi": "Työkokeilu", "sv": "Arbetsprövningen", "en": "The work trial"},
+    "supported_employment": {"fi": "Tuettu työ", "sv": "Det stödda arbetet", "en": "Supported employment"},
+    "rehabilitation": {"fi": "Kuntoutus", "sv": "Rehabiliteringen", "en": "Rehabilitation"},
+    "coaching": {"fi": "Valmennus", "sv": "Coachningen", "en": "Coaching"},
+}
+_CHECK: dict[str, dict[str, str]] = {
+    "support": {"fi": "oikeus tukeen ({supports})", "sv": "rätt till stöd ({supports})",
+                "en": "eligibility for {supports}"},
+    "place": {"fi": "sijainti ei tiedossa", "sv": "platsen är okänd", "en": "location not stated"},
+    "far": {"fi": "kohdetyöt matka-alueen ulkopuolella", "sv": "målarbetena ligger utanför pendlingsavståndet",
+            "en": "target jobs beyond travel range"},
+}
+
+
+def _language(value: object) -> str:
+    return value if value in ("fi", "sv", "en") else "fi"
+
+
+# ------------------------------------------------------------------------------- geometry
+def _distance_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    lat1, lon1, lat2, lon2 = (np.radians(x) for x in (lat1, lon1, lat2, lon2))
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def _reach(people: ParticipantProfiles, rows: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+           remote: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(within reach, place unknown) for people ``rows`` x places: within the commute or remote;
+    an unknown place on either side is within reach and flagged."""
+    distance = _distance_km(people.lat[rows, None], people.lon[rows, None], lat[None, :], lon[None, :])
+    unknown = np.isnan(distance) & ~remote[None, :]
+    return (distance <= people.max_commute_km[rows, None]) | remote[None, :] | unknown, unknown
+
+
+# ------------------------------------------------------------------------------- what work asks
+@dataclass(frozen=True)
+class _Targets:
+    """The occupations the market shows demand for, and what each asks (rows of ``weights``)."""
+
+    uris: np.ndarray
+    columns: np.ndarray  # the targets' ConceptSpace occupation columns
+    of_job: sparse.csr_matrix  # jobs x targets indicator
+    weights: sparse.csr_matrix  # targets x skills: how much the work asks each skill, softened by transferability
+    isco4: np.ndarray  # int per target
+
+
+def _targets(market: Market, taxonomy: Taxonomy, space: ConceptSpace) -> _Targets:
+    jobs = market.jobs
+    relevant = market.open | (market.hires > 0)
+    columns = np.flatnonzero(np.asarray(jobs.occupations[relevant].sum(axis=0)).ravel() > 0)
+    occupation_uris = np.array(taxonomy.occupation_uris, dtype=object)
+    uris = occupation_uris[columns]
+    of_job = jobs.occupations[:, columns].multiply(relevant[:, None]).tocsr()
+    skill_uris = taxonomy.skill_uris
+    reuse = np.array([_REUSE_WEIGHT.get(taxonomy.reuse_level(uri), 0.85) for uri in skill_uris], dtype=np.float64)
+    rows, cols, vals = [], [], []
+    for t, uri in enumerate(uris):
+        for weight, skills in ((_ESSENTIAL, taxonomy.essential_skills(uri)), (_OPTIONAL, taxonomy.optional_skills(uri))):
+            for skill in skills:
+                rows.append(t)
+                cols.append(space.skill_column[skill])
+                vals.append(weight)
+    esco = sparse.csr_matrix((vals, (rows, cols)), shape=(len(uris), len(skill_uris)))
+    esco.sum_duplicates()
+    counts = np.asarray(of_job.sum(axis=0)).ravel()
+    asked = (of_job.T @ jobs.required_skills.sign()).multiply(1.0 / np.maximum(counts, 1)[:, None]).tocsr()
+    weights = esco.maximum(asked).multiply(reuse[None, :]).tocsr()
+    isco4 = np.array([int(taxonomy.isco_group(uri)) for uri in uris], dtype=np.int64)
+    return _Targets(uris, columns, of_job, weights, isco4)
+
+
+# ------------------------------------------------------------------------------- the planner
+@dataclass(frozen=True)
+class _Context:
+    config: PathwayConfig
+    taxonomy: Taxonomy
+    people: ParticipantProfiles
+    market: Market
+    services: ServiceProfiles
+    targets: _Targets
+    completion: np.ndarray
+    gain: np.ndarray
+    completed_n: np.ndarray
+    ended_n: np.ndarray
+    joinable: np.ndarray
+    as_of: date
+
+
+def plan_pathways(people: ParticipantProfiles, market: Market, services: ServiceProfiles, effects: ServiceEffects,
+                  taxonomy: Taxonomy, as_of: date, config: PathwayConfig | None = None,
+                  seats_taken: np.ndarray | None = None, chunk_size: int = 500) -> pd.DataFrame:
+    """Each person's best routes (``PATHWAY_FIELDS``; lists as tuples), ranked by p_gain."""
+    config = config or PathwayConfig()
+    empty = pd.DataFrame({name: pd.Series(dtype="float64" if name == "p_gain" else "int64" if name == "rank" else object)
+                          for name in PATHWAY_FIELDS})
+    if len(people) == 0 or len(services) == 0:
+        return empty
+    taken = np.zeros(len(services), np.int64) if seats_taken is None else np.asarray(seats_taken)
+    completion, gain = effects.predict(services)
+    completed_n, ended_n = effects.evidence(services)
+    context = _Context(config, taxonomy, people, market, services, _targets(market, taxonomy, ConceptSpace.of(taxonomy)),
+                       completion, gain, completed_n, ended_n,
+                       services.joinable(as_of, config.horizon_days, services.seats - taken), as_of)
+    rows: list[dict] = []
+    for start in range(0, len(people), chunk_size):
+        rows.extend(_plan_chunk(context, np.arange(start, min(start + chunk_size, len(people)))))
+    return pd.DataFrame(rows, columns=list(PATHWAY_FIELDS)) if rows else empty
+
+
+def _plan_chunk(c: _Context, chunk: np.ndarray) -> list[dict]:
+    people, jobs, targets, services = c.people, c.market.jobs, c.targets, c.services
+    n_jobs = len(jobs)
+    # demand: jobs that break no hard limit, within reach
+    p_grid, v_grid = chunk[:, None], np.arange(n_jobs)[None, :]
+    fits = feasible(people.limits, jobs.demands, p_grid, v_grid)
+    near, _ = _reach(people, chunk, jobs.lat, jobs.lon, jobs.remote)
+    open_now = c.market.open & open_on(jobs.demands, c.as_of)
+    weight_near = (fits & near) * (open_now + c.market.hires)[None, :]
+    weight_any = fits * (open_now + c.market.hires)[None, :]
+    demand_near = sparse.csr_matrix(weight_near) @ targets.of_job
+    demand_any = sparse.csr_matrix(weight_any) @ targets.of_job
+    demand_near, demand_any = np.asarray(demand_near.todense()), np.asarray(demand_any.todense())
+    # closeness: what the work asks that the person has, and past work in the same ISCO group
+    has = (people.skills[chunk] + people.implied_skills[chunk]).sign().tocsr()
+    asked_total = np.asarray(targets.weights.sum(axis=1)).ravel()
+    covered = np.asarray((has @ targets.weights.T).todense()) / np.maximum(asked_total, 1e-9)[None, :]
+    same_group = np.asarray(people.isco4[chunk][:, targets.isco4].todense()) > 0
+    closeness = 0.7 * covered + 0.3 * same_group
+    # steps each person can take now
+    s_grid = np.arange(len(services))[None, :]
+    step_ok = feasible(people.limits, services.demands, p_grid, s_grid) & c.joinable[None, :]
+    step_near, step_unknown = _reach(people, chunk, services.lat, services.lon, services.remote)
+    step_ok &= step_near
+    out: list[dict] = []
+    for i, person in enumerate(chunk.tolist()):
+        if not step_ok[i].any():
+            continue
+        far = not (demand_near[i] > 0).any()
+        demand = demand_any[i] if far else demand_near[i]
+        candidates = np.flatnonzero(demand > 0)
+        if not len(candidates):
+            continue
+        order = np.lexsort((targets.uris[candidates], -demand[candidates], -closeness[i, candidates]))
+        chosen = candidates[order[:c.config.targets]]
+        routes = _routes(c, i, person, chosen, has[i], np.flatnonzero(step_ok[i]), demand)
+        out.extend(_rows(c, person, routes, has[i], demand_near[i], far, step_unknown[i], fits[i] & near[i],
+                         open_now))
+    return out
+
+
+@dataclass(frozen=True)
+class _Route:
+    target: int
+    steps: tuple[int, ...]
+    p_gain: float
+    gap: tuple[int, ...]  # skill columns, most important first
+    taught: tuple[int, ...]  # gap skills the steps teach
+
+
+def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.csr_matrix, steps: np.ndarray,
+            demand: np.ndarray) -> list[_Route]:
+    services, targets = c.services, c.targets
+    weights = targets.weights[chosen].toarray()
+    weights[:, has.indices] = 0.0  # the gap: asked, not had
+    gap_total = weights.sum(axis=1)
+    taught = services.taught[steps].toarray()
+    closure = (weights @ taught.T) / np.maximum(gap_total, 1e-9)[:, None]
+    leads = services.toward[steps][:, targets.columns[chosen]].toarray().T > 0  # targets x steps
+    isco = np.array([[targets.isco4[t] in {int(g) for g in services.toward_isco4[s] if g.isdigit()} for s in steps]
+                     for t in chosen], dtype=bool).reshape(len(chosen), len(steps))
+    kinds = services.kind[steps]
+    job_near = np.isin(kinds, JOB_NEAR_KINDS)
+    general = np.isin(kinds, _GENERAL_KINDS) & (np.asarray(services.toward[steps].sum(axis=1)).ravel() == 0) & (
+        np.asarray(services.taught[steps].sum(axis=1)).ravel() == 0)
+    lead_value = np.where(job_near, 0.8, 0.5)[None, :]
+    relevance = np.maximum.reduce([
+        closure,
+        np.where(leads, lead_value, np.where(isco, lead_value / 2, 0.0)),
+        np.broadcast_to(np.where(general, 0.3, 0.0)[None, :], closure.shape),
+        np.full(closure.shape, 0.02),  # any step does a little: a person with no better route still gets one
+    ])
+    lift = np.clip(c.gain[steps][None, :] * relevance, 0.0, 0.95)
+    done = c.completion[steps]
+    market = 1.0 - np.exp(-demand[chosen] / 3.0)
+    routes: list[_Route] = []
+    for t_row, target in enumerate(chosen.tolist()):
+        single = done * lift[t_row] * market[t_row]
+        best = [(float(single[j]), (j,)) for j in np.argsort(-single, kind="stable")[:3].tolist()]
+        if c.config.max_steps >= 2:
+            first = np.flatnonzero(~job_near)
+            second = np.flatnonzero(job_near & (leads[t_row] | isco[t_row]))
+            starts = services.starts[steps]
+            for a in first[np.argsort(-single[first], kind="stable")[:5]].tolist():
+                later = second[starts[second] >= starts[a]]
+                if not len(later):
+                    continue
+                value = done[a] * done[later] * (1 - (1 - lift[t_row, a]) * (1 - lift[t_row, later])) * market[t_row]
+                b = int(later[np.argmax(value)])
+                best.append((float(value.max()), (a, b)))
+        best.sort(key=lambda item: (-item[0], item[1]))
+        for value, route in best[:2]:
+            gap_cols = np.flatnonzero(weights[t_row] > 0)
+            gap_cols = gap_cols[np.argsort(-weights[t_row, gap_cols], kind="stable")]
+            taught_cols = np.flatnonzero((taught[list(route)].sum(axis=0) > 0) & (weights[t_row] > 0))
+            routes.append(_Route(int(target), tuple(int(steps[j]) for j in route), value, tuple(gap_cols.tolist()),
+                                 tuple(taught_cols[np.argsort(-weights[t_row, taught_cols], kind="stable")].tolist())))
+    routes.sort(key=lambda r: (-r.p_gain, r.target, r.steps))
+    picked: list[_Route] = []
+    seen: set[int] = set()
+    for route in routes:  # different targets first, then the next best routes
+        if route.target not in seen and len(picked) < c.config.per_participant:
+            picked.append(route)
+            seen.add(route.target)
+    for route in routes:
+        if len(picked) >= c.config.per_participant:
+            break
+        if route not in picked:
+            picked.append(route)
+    picked.sort(key=lambda r: (-r.p_gain, r.target, r.steps))
+    return picked
+
+
+def _rows(c: _Context, person: int, routes: Sequence[_Route], has: sparse.csr_matrix, demand_near: np.ndarray,
+          far: bool, step_unknown: np.ndarray, job_ok: np.ndarray, open_now: np.ndarray) -> list[dict]:
+    people, services, jobs, targets, taxonomy = c.people, c.services, c.market.jobs, c.targets, c.taxonomy
+    lang = _language(people.language[person])
+    skill_uris = taxonomy.skill_uris
+    rows = []
+    for rank, route in enumerate(routes, start=1):
+        occupation = str(targets.uris[route.target])
+        name = taxonomy.label(occupation, lang)
+        in_target = targets.of_job[:, route.target].toarray().ravel() > 0
+        leads = np.flatnonzero(in_target & job_ok & open_now)
+        if len(leads):
+            distance = _distance_km(people.lat[person], people.lon[person], jobs.lat[leads], jobs.lon[leads])
+            leads = leads[np.lexsort((jobs.ids[leads].astype(str), np.nan_to_num(distance, nan=np.inf)))]
+        reasons: list[str] = []
+        open_count = int(len(leads))
+        if far:
+            reasons.append(_TEXT["far"][lang].format(occupation=name))
+        elif open_count:
+            reasons.append(_TEXT["open"][lang].format(occupation=name, n=open_count))
+        else:
+            reasons.append(_TEXT["hired"][lang].format(occupation=name, n=int(round(demand_near[route.target]))))
+        have = [col for col in has.indices.tolist() if targets.weights[route.target, col] > 0]
+        if have:
+            have.sort(key=lambda col: (-targets.weights[route.target, col], col))
+            reasons.append(_TEXT["builds"][lang].format(skills=", ".join(taxonomy.label(skill_uris[s], lang) for s in have[:3])))
+        checks: list[str] = []
+        for position, step in enumerate(route.steps):
+            kind = str(services.kind[step])
+            step_name = _KIND_TEXT[kind][lang]
+            teaches = [s for s in route.taught if services.taught[step, s] > 0]
+            if teaches:
+                reasons.append(_TEXT["teaches"][lang].format(
+                    step=step_name, skills=", ".join(taxonomy.label(skill_uris[s], lang) for s in teaches[:3])))
+            elif kind in JOB_NEAR_KINDS or position:
+                reasons.append(_TEXT["toward"][lang].format(step=step_name))
+            if services.provider_type[step] == "social_enterprise":
+                reasons.append(_TEXT["social"][lang])
+            if c.ended_n[step] >= 5:
+                reasons.append(_TEXT["record"][lang].format(c=int(c.completed_n[step]), n=int(c.ended_n[step])))
+            weeks = services.duration_weeks[step]
+            reasons.append(_TEXT["starts"][lang].format(date=str(services.starts[step]),
+                                                        weeks="?" if np.isnan(weeks) else f"{weeks:g}"))
+            if services.remote[step]:
+                reasons.append(_TEXT["remote"][lang])
+            mask = int(to_check_mask(people.limits, services.demands, np.array([person]), np.array([step]))[0])
+            checks.extend(CHECK_TEXT[item][lang] for item in to_check_items(mask))
+            accepted = int(services.supports_accepted[step])
+            if accepted and not accepted & int(people.supports[person]):
+                names = ", ".join(s for b, s in enumerate(SUPPORTS) if accepted >> b & 1)
+                checks.append(_CHECK["support"][lang].format(supports=names))
+            if step_unknown[step]:
+                checks.append(_CHECK["place"][lang])
+        if far:
+            checks.append(_CHECK["far"][lang])
+        rows.append({
+            "participant_id": str(people.ids[person]), "coach_id": str(people.coach_ids[person]), "rank": rank,
+            "target_occupation": occupation,
+            "gap_skills": tuple(skill_uris[s] for s in route.gap[:c.config.gap_skills]),
+            "steps": tuple(str(services.ids[s]) for s in route.steps),
+            "leads_to": tuple(str(v) for v in jobs.ids[leads[:c.config.leads_to]]),
+            "p_gain": round(route.p_gain, 4),
+            "reasons": tuple(dict.fromkeys(reasons)), "to_check": tuple(dict.fromkeys(checks)),
+        })
+    return rows
