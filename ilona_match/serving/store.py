@@ -47,7 +47,12 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ilona_match.config import Settings
 from ilona_match.contract import EVENTS
-from ilona_match.contract.output import RECOMMENDATION_COLUMNS, RECOMMENDATIONS_SCHEMA
+from ilona_match.contract.output import (
+    PATHWAY_COLUMNS,
+    PATHWAYS_SCHEMA,
+    RECOMMENDATION_COLUMNS,
+    RECOMMENDATIONS_SCHEMA,
+)
 
 __all__ = ["FEEDBACK_COLUMNS", "FEEDBACK_SCHEMA", "ResultStore", "RunLog", "default_database_url", "utc_now"]
 
@@ -135,6 +140,19 @@ _RECS = Table(
     Column("reasons", Text, nullable=False),
     Column("to_check", Text, nullable=False),
 )
+_PATHS = Table(
+    "pathways", _METADATA,
+    Column("run_id", String(64), primary_key=True),
+    Column("participant_id", String(128), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("coach_id", String(128), nullable=False),
+    Column("target_occupation", String(200), nullable=False),
+    *(Column(name, Text, nullable=False) for name in ("gap_skills", "steps", "leads_to")),
+    Column("p_gain", Float, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("to_check", Text, nullable=False),
+)
+_LIST_FIELDS = ("gap_skills", "steps", "leads_to", "reasons", "to_check")
 _FEEDBACK = Table(
     "feedback", _METADATA,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -197,6 +215,22 @@ def _checked_recommendations(frame: pd.DataFrame, log: RunLog) -> pd.DataFrame:
     return frame
 
 
+def _pathway_records(pathways: pd.DataFrame | None, log: RunLog) -> list[dict[str, Any]]:
+    """A run's pathways checked against the contract and its run log, as rows (lists ``|``-joined)."""
+    if pathways is None or pathways.empty:
+        return []
+    try:
+        frame = PATHWAYS_SCHEMA.validate(pathways)
+    except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as exc:
+        raise ValueError(f"pathways do not fit the contract: {exc}") from None
+    if set(frame["run_id"]) != {log.run_id}:
+        raise ValueError(f"pathways name run {sorted(set(frame['run_id']))[:3]}, the run log says {log.run_id!r}")
+    rows = frame.drop(columns=["as_of"]).copy()
+    for name in _LIST_FIELDS:
+        rows[name] = ["|".join(cell) for cell in rows[name]]
+    return _records(rows)
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as dicts of plain Python values (column-wise: far faster than DataFrame.to_dict)."""
     columns = list(frame.columns)
@@ -241,9 +275,11 @@ class ResultStore:
         self._engine.dispose()
 
     # ------------------------------------------------------------------------------- runs
-    def publish(self, recommendations: pd.DataFrame, log: RunLog) -> None:
-        """Store a run's recommendations and log, and make it the current run, in one transaction."""
+    def publish(self, recommendations: pd.DataFrame, log: RunLog, pathways: pd.DataFrame | None = None) -> None:
+        """Store a run's recommendations, pathways (``PATHWAY_COLUMNS``) and log, and make it the current
+        run, in one transaction."""
         frame = _checked_recommendations(recommendations, log)
+        path_rows = _pathway_records(pathways, log)
         run = {**log.model_dump(exclude={"as_of", "details"}), "as_of": log.as_of.isoformat(),
                "details": json.dumps(log.details, sort_keys=True)}
         rows = frame[_ROW_COLUMNS].astype({"p_outcome": object})
@@ -251,14 +287,18 @@ class ResultStore:
         with self._ready().begin() as conn:
             # a write first: on SQLite it takes the write lock (waiting for other writers) before any read
             conn.execute(delete(_RECS).where(_RECS.c.run_id == log.run_id))
+            conn.execute(delete(_PATHS).where(_PATHS.c.run_id == log.run_id))
             conn.execute(delete(_RUNS).where(_RUNS.c.run_id == log.run_id))
             seq = conn.execute(select(func.coalesce(func.max(_RUNS.c.seq), 0))).scalar_one() + 1
             conn.execute(insert(_RUNS), [{**run, "seq": seq}])
             for start in range(0, len(rows), _INSERT_CHUNK):
                 conn.execute(insert(_RECS), _records(rows.iloc[start:start + _INSERT_CHUNK]))
+            for start in range(0, len(path_rows), _INSERT_CHUNK):
+                conn.execute(insert(_PATHS), path_rows[start:start + _INSERT_CHUNK])
             stale = conn.execute(select(_RUNS.c.run_id).order_by(_RUNS.c.seq.desc()).offset(self.keep_runs)).scalars().all()
             if stale:
                 conn.execute(delete(_RECS).where(_RECS.c.run_id.in_(stale)))
+                conn.execute(delete(_PATHS).where(_PATHS.c.run_id.in_(stale)))
                 conn.execute(delete(_RUNS).where(_RUNS.c.run_id.in_(stale)))
 
     def runs(self) -> list[RunLog]:
@@ -283,6 +323,21 @@ class ResultStore:
         with self._ready().connect() as conn:
             rows = conn.execute(query).all()
         return _frame(rows, list(RECOMMENDATION_COLUMNS), {"rank": "int64", "score": "float64", "p_outcome": "float64"})
+
+    def pathways_for(self, participant_id: str) -> pd.DataFrame:
+        """This participant's pathways in the current run, by rank (PATHWAY_COLUMNS, lists as tuples;
+        empty when none)."""
+        current = select(_RUNS.c.run_id).order_by(_RUNS.c.seq.desc()).limit(1).scalar_subquery()
+        columns = [_RUNS.c.as_of if c == "as_of" else _PATHS.c[c] for c in PATHWAY_COLUMNS]
+        query = (select(*columns).join_from(_PATHS, _RUNS, _PATHS.c.run_id == _RUNS.c.run_id)
+                 .where(_PATHS.c.run_id == current, _PATHS.c.participant_id == participant_id)
+                 .order_by(_PATHS.c.rank))
+        with self._ready().connect() as conn:
+            rows = conn.execute(query).all()
+        frame = _frame(rows, list(PATHWAY_COLUMNS), {"rank": "int64", "p_gain": "float64"})
+        for name in _LIST_FIELDS:
+            frame[name] = [tuple(cell.split("|")) if cell else () for cell in frame[name]]
+        return frame
 
     def current_lists(self) -> pd.DataFrame:
         """participant_id, vacancy_id, rank of the current published run (empty before the first): what
