@@ -243,18 +243,30 @@ _KIND_TYPES: dict[str, Any] = {
 }
 
 
-def _request_model(max_k: int, default_k: int) -> type[BaseModel]:
-    """A participant in the contract's fields plus ``k``; unknown fields are refused.
-
-    Only types are checked here; the contract's value rules run in ``records_to_frame``.
-    """
+def _participant_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for spec in PARTICIPANT_COLUMNS:
         kind = Literal[spec.allowed] if spec.kind == "enum" else _KIND_TYPES[spec.kind]
         required = spec.required and spec.default is None and spec.name != "coach_id"  # coach_id: "api"
         fields[spec.name] = (kind, ...) if required else (kind | None, None)
+    return fields
+
+
+def _request_model(max_k: int, default_k: int) -> type[BaseModel]:
+    """A participant in the contract's fields plus ``k``; unknown fields are refused.
+
+    Only types are checked here; the contract's value rules run in ``records_to_frame``.
+    """
+    fields = _participant_fields()
     fields["k"] = (int, Field(min(default_k, max_k), ge=1, le=max_k, description="vacancies to return"))
     return create_model("RecommendationRequest", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _pathway_request_model(default_n: int) -> type[BaseModel]:
+    """A participant in the contract's fields plus ``n`` (routes to return); unknown fields are refused."""
+    fields = _participant_fields()
+    fields["n"] = (int, Field(default_n, ge=1, le=20, description="routes to return"))
+    return create_model("PathwayRequest", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 class Recommendation(BaseModel):
@@ -274,6 +286,24 @@ class RecommendationList(BaseModel):
     as_of: date
     run_id: str | None = Field(None, description="the nightly run (GET /participants/{id}/recommendations)")
     recommendations: list[Recommendation]
+
+
+class Pathway(BaseModel):
+    rank: int
+    target_occupation: str = Field(description="ESCO occupation URI")
+    gap_skills: list[str] = Field(description="ESCO skill URIs the work asks that the person lacks, most important first")
+    steps: list[str] = Field(description="service ids, in order")
+    leads_to: list[str] = Field(description="open vacancy ids the route leads to")
+    p_gain: float = Field(description="the estimated gain in the chance of a good outcome from following the route")
+    reasons: list[str]
+    to_check: list[str]
+
+
+class PathwayList(BaseModel):
+    participant_id: str
+    as_of: date
+    run_id: str | None = Field(None, description="the nightly run (GET /participants/{id}/pathways)")
+    pathways: list[Pathway]
 
 
 class Health(BaseModel):
@@ -331,8 +361,13 @@ def _load_matcher(settings: Settings, as_of: date, store: ResultStore) -> Matche
     if not feedback.empty:
         events = pd.concat([events, records_to_frame("outcomes", feedback.drop(columns="received_at").to_dict("records"))],
                            ignore_index=True)
-    return Matcher.load(workdir=settings.workdir, vacancies=open_now, as_of=as_of, outcomes=events,
-                        exclusion=settings.exclusion)
+    matcher = Matcher.load(workdir=settings.workdir, vacancies=open_now, as_of=as_of, outcomes=events,
+                           exclusion=settings.exclusion, pathways=settings.pathways)
+    if _has_table(settings.api.data_dir, "services"):
+        services = load_data(settings.api.data_dir, tables=("vacancies", "services", "outcomes"),
+                             max_text_chars=settings.contract.max_text_chars)
+        matcher.use_services(services.services, services.service_outcomes, vacancies=vacancies)
+    return matcher
 
 
 def _has_table(directory: Path, table: str) -> bool:
@@ -362,6 +397,7 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
     matcher = matcher or _load_matcher(settings, as_of, store)
     scoring = threading.Lock()  # one recommendation computes at a time; the model uses both cores already
     Request_ = _request_model(settings.api.max_k, settings.batch.k)
+    PathwayRequest_ = _pathway_request_model(settings.pathways.per_participant)
     secured = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
 
     app = FastAPI(
@@ -412,6 +448,37 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
                                             level=level_of(r.p_outcome), reasons=_split(r.reasons),
                                             to_check=_split(r.to_check)) for r in rows.itertuples()],
         )
+
+    @app.get("/participants/{participant_id}/pathways", response_model=PathwayList,
+             dependencies=secured, responses={404: {"description": "no nightly pathways for this participant"}})
+    def nightly_pathways(participant_id: str) -> PathwayList:
+        """The latest published routes to work of a known participant (contract v1.1 pathways)."""
+        rows = store.pathways_for(participant_id)
+        if rows.empty:
+            raise HTTPException(404, "no published pathways for this participant")
+        first = rows.iloc[0]
+        return PathwayList(participant_id=participant_id, as_of=first.as_of, run_id=first.run_id, pathways=[
+            Pathway(rank=r.rank, target_occupation=r.target_occupation, gap_skills=list(r.gap_skills),
+                    steps=list(r.steps), leads_to=list(r.leads_to), p_gain=r.p_gain, reasons=list(r.reasons),
+                    to_check=list(r.to_check)) for r in rows.itertuples()])
+
+    @app.post("/pathways", response_model=PathwayList, dependencies=secured,
+              responses={422: {"description": "a field that is unknown, of the wrong type or breaks the contract"},
+                         503: {"description": "the data folder has no services table"}})
+    def pathways(body: PathwayRequest_) -> PathwayList:  # type: ignore[valid-type]
+        """Routes to work (training, work trials, social enterprises, then the job) for one participant
+        given in the contract's fields."""
+        record = body.model_dump(mode="json", exclude={"n"}, exclude_none=True)
+        record.setdefault("coach_id", "api")
+        try:
+            participant = records_to_frame("participants", [record], max_text_chars=settings.contract.max_text_chars)
+        except ContractError as exc:
+            return JSONResponse({"detail": _fault_detail(exc, many=False)}, status_code=422)
+        if not matcher.has_services:
+            raise HTTPException(503, "no services table in the served data folder")
+        with scoring:
+            routes = matcher.pathways(participant, n=body.n)
+        return PathwayList(participant_id=body.participant_id, as_of=as_of, pathways=routes)
 
     @app.post("/feedback", response_model=FeedbackStored, status_code=201, dependencies=secured)
     def feedback(body: FeedbackBody) -> FeedbackStored:

@@ -4,6 +4,7 @@
     recs = matcher.recommend({"participant_id": "P1", ...}, k=10)
     frame = matcher.recommend_batch(participants_df, vacancies_df, as_of=date(2026, 9, 1), k=10)
     why = matcher.explain({"participant_id": "P1", ...}, "V101")
+    routes = matcher.use_services(services_df, service_outcomes_df).pathways({"participant_id": "P1", ...})
 
 Participants given as dicts go through the same contract checks as table rows. Lists come from the
 same function as the nightly table (``batch.serve_lists``); the outcome events the matcher knows
@@ -27,6 +28,8 @@ from ilona_match.matching.calibration import level_of
 from ilona_match.matching.features import CandidatePairs
 from ilona_match.matching.pipeline import MatchingPipeline, VacancyState, explain_top
 from ilona_match.matching.reasons import Explanation
+from ilona_match.pathways.planner import PathwayConfig
+from ilona_match.pathways.tables import PathwayInputs
 from ilona_match.serving.batch import run_batch, serve_lists
 
 __all__ = ["Matcher"]
@@ -51,11 +54,15 @@ class Matcher:
     """A loaded model, the vacancies it recommends from and the outcome events it knows."""
 
     def __init__(self, pipeline: MatchingPipeline, model_version: str = "unregistered",
-                 exclusion: ExclusionConfig | None = None) -> None:
+                 exclusion: ExclusionConfig | None = None, pathways: PathwayConfig | None = None) -> None:
         self.pipeline = pipeline
         self.model_version = model_version
         self.exclusion = exclusion or ExclusionConfig()
+        self.pathway_config = pathways or PathwayConfig()
         self._state: VacancyState | None = None
+        self._vacancies: pd.DataFrame | None = None
+        self._services: tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None] | None = None
+        self._pathway_inputs: PathwayInputs | None = None
         self._as_of: date | None = None
         self._events = pd.DataFrame({name: pd.Series(dtype="datetime64[ns]" if name == "event_date" else object)
                                      for name in _EVENT_COLUMNS})
@@ -71,12 +78,13 @@ class Matcher:
         as_of: date | None = None,
         outcomes: pd.DataFrame | None = None,
         exclusion: ExclusionConfig | None = None,
+        pathways: PathwayConfig | None = None,
     ) -> Matcher:
         """The registered champion (default), a ``models:/`` URI, or a saved pipeline folder."""
         from ilona_match.learning.tracking import load_champion
 
         pipeline, version = load_champion(workdir, None if model is None else str(model))
-        matcher = cls(pipeline, version, exclusion)
+        matcher = cls(pipeline, version, exclusion, pathways)
         if outcomes is not None:
             matcher.use_history(outcomes)
         if vacancies is not None:
@@ -87,7 +95,9 @@ class Matcher:
         """Prepare the vacancies that ``recommend`` and ``explain`` rank (those open on ``as_of``),
         then warm up: the first request would otherwise wait seconds for what it loads and builds."""
         self._state = self.pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
+        self._vacancies = vacancies.reset_index(drop=True)
         self._as_of = as_of
+        self._pathway_inputs = None
         self._excluded = acted_pairs(self._events, as_of, self.exclusion)
         self._warm_up()
         return self
@@ -108,6 +118,48 @@ class Matcher:
     def _refresh(self) -> None:
         if self._as_of is not None:
             self._excluded = acted_pairs(self._events, self._as_of, self.exclusion)
+        self._pathway_inputs = None  # hires count toward local demand
+
+    def use_services(self, services: pd.DataFrame, service_outcomes: pd.DataFrame | None = None,
+                     vacancies: pd.DataFrame | None = None) -> Matcher:
+        """The services (contract v1.1) that ``pathways`` builds routes from, with their outcome rows
+        (``DataBundle.service_outcomes``: seats taken, completion and effects learned from them).
+        ``vacancies``: the whole vacancies table, when ``use_vacancies`` got only the open ones — the
+        recently filled ones show local demand too."""
+        self._services = (services.reset_index(drop=True), service_outcomes, vacancies)
+        self._pathway_inputs = None
+        return self
+
+    @property
+    def has_services(self) -> bool:
+        """Whether ``use_services`` gave the services that ``pathways`` needs."""
+        return self._services is not None
+
+    def pathways(self, participant: Mapping[str, Any] | pd.DataFrame, n: int | None = None) -> list[dict[str, Any]]:
+        """Routes to work for one participant, best first: dicts with rank, target_occupation,
+        gap_skills, steps (service ids in order), leads_to (open vacancy ids), p_gain (the estimated
+        gain in the chance of a good outcome), reasons (the participant's language) and to_check.
+        The same planner as the nightly pathways table; ``n`` routes (default: the configured number)."""
+        _, as_of = self._ready()
+        if self._services is None:
+            raise RuntimeError("no services loaded: call use_services(services_df[, service_outcomes_df])")
+        if n is not None and n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        if self._pathway_inputs is None:
+            services, service_outcomes, vacancies = self._services
+            self._pathway_inputs = PathwayInputs(
+                vacancies if vacancies is not None else self._vacancies, self._events, services, service_outcomes,
+                as_of, self.pipeline.taxonomy, self.pathway_config, extract=self.pipeline.extract_mentions())
+        frame = _participant_frame(participant)
+        if len(frame) != 1:
+            raise ValueError(f"pathways takes one participant, got {len(frame)}")
+        planned = self._pathway_inputs.plan(frame, per_participant=n)
+        return [
+            {"rank": int(r.rank), "target_occupation": r.target_occupation, "gap_skills": list(r.gap_skills),
+             "steps": list(r.steps), "leads_to": list(r.leads_to), "p_gain": float(r.p_gain),
+             "reasons": list(r.reasons), "to_check": list(r.to_check)}
+            for r in planned.itertuples()
+        ]
 
     def _warm_up(self) -> None:
         """Load each language's lemmatiser and label index and the embedding model, bypassing the

@@ -25,6 +25,8 @@ from ilona_match.contract import ContractError, find_table, load_data, write_rej
 from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.contract.events import combine_events
 from ilona_match.contract.exclusion import acted_pairs
+from ilona_match.contract.output import PATHWAY_COLUMNS
+from ilona_match.pathways.tables import PathwayInputs
 from ilona_match.serving.allocation import Allocation, AllocationConfig
 from ilona_match.serving.batch import run_batch
 from ilona_match.serving.store import ResultStore, RunLog
@@ -43,6 +45,7 @@ class NightlyOutputs:
     rejects: Path | None
     reports: Path | None
     database_url: str
+    pathways: Path | None = None  # the pathways table, when the data folder has services
 
 
 def publish_file(write: Callable[[Path], None], target: Path) -> None:
@@ -176,6 +179,12 @@ def run_nightly(
     checked = _check_constraints(frame, participants, bundle.vacancies, as_of)
     run_id = str(frame["run_id"].iloc[0]) if len(frame) else f"run-{as_of:%Y%m%d}-empty"
 
+    paths = _pathways(settings, pipeline, bundle, history.events, participants, as_of, run_id)
+    paths_path = None
+    if paths is not None:
+        paths_path = out.with_name(f"{out.stem}.pathways{out.suffix}")
+        publish_file(lambda path: write_table(paths, path), paths_path)
+
     rejects_path = None
     if not bundle.rejects.empty:
         rejects_path = rejects or out.with_name(f"{out.stem}.rejects.csv")
@@ -185,7 +194,8 @@ def run_nightly(
         reports_path = Path(settings.workdir) / REPORTS_DIR / run_id
         previous = store.current_lists() if store.latest_run() is not None else None
         _publish_folder(render_coach_reports(frame, result.explanations, bundle.vacancies,
-                                             participants=participants, previous=previous), reports_path)
+                                             participants=participants, previous=previous, pathways=paths,
+                                             services=bundle.services), reports_path)
     publish_file(lambda path: write_table(frame, path), out)
 
     open_count = int(open_on(VacancyDemands.from_frame(bundle.vacancies), as_of).sum())
@@ -201,7 +211,31 @@ def run_nightly(
                  "pairs_excluded_rested": int((exclude.reasons == "rested").sum()),
                  "feedback_events_used": history.from_feedback,
                  "participants_without_recommendation": len(participants) - int(frame["participant_id"].nunique()),
-                 **_allocation_details(result.allocation, settings.batch.allocation)},
+                 **_allocation_details(result.allocation, settings.batch.allocation),
+                 **_pathway_details(paths, frame, participants)},
     )
-    store.publish(frame, log)  # the commit point
-    return NightlyOutputs(log, out, rejects_path, reports_path, store.url)
+    store.publish(frame, log, paths)  # the commit point
+    return NightlyOutputs(log, out, rejects_path, reports_path, store.url, paths_path)
+
+
+def _pathways(settings: Settings, pipeline: Any, bundle: Any, vacancy_events: pd.DataFrame,
+              participants: pd.DataFrame, as_of: date, run_id: str) -> pd.DataFrame | None:
+    """The run's pathways (PATHWAY_COLUMNS) when the data folder has services, else None."""
+    if bundle.services is None or bundle.services.empty:
+        return None
+    inputs = PathwayInputs(bundle.vacancies, vacancy_events, bundle.services, bundle.service_outcomes, as_of,
+                           pipeline.taxonomy, settings.pathways, extract=pipeline.extract_mentions())
+    paths = inputs.plan(participants)
+    paths.insert(0, "as_of", as_of.isoformat())
+    paths.insert(0, "run_id", run_id)
+    return paths[list(PATHWAY_COLUMNS)].astype({"rank": "int64", "p_gain": "float64"})
+
+
+def _pathway_details(paths: pd.DataFrame | None, frame: pd.DataFrame, participants: pd.DataFrame) -> dict[str, int]:
+    """Run-log counts of the pathways: routes, people with one, and people with no list who got one."""
+    if paths is None:
+        return {}
+    with_path = set(paths["participant_id"])
+    without_list = set(participants["participant_id"]) - set(frame["participant_id"])
+    return {"pathways": len(paths), "participants_with_pathway": len(with_path),
+            "without_recommendation_with_pathway": len(with_path & without_list)}

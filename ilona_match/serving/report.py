@@ -39,6 +39,12 @@ __all__ = ["CHROME", "CONTENT_SECURITY_POLICY", "render_coach_report", "render_c
 
 CHROME: dict[str, dict[str, str]] = {
     "fi": {
+        "routes": "Reitit työhön", "routes_count": "Reittejä", "target": "Tavoiteammatti", "steps": "Askeleet",
+        "leads_to": "Avoimet paikat, joihin reitti johtaa", "gap": "Hankittava osaaminen",
+        "gain": "Arvioitu lisä mahdollisuuteen saada työ", "gain_unit": "prosenttiyksikköä", "weeks": "vko",
+        "starts": "alkaa", "group_routes": "Ei sopivaa työpaikkaa – reitti ehdotettu",
+        "kind_course": "koulutus", "kind_apprenticeship": "oppisopimus", "kind_work_trial": "työkokeilu",
+        "kind_supported_employment": "tuettu työ", "kind_rehabilitation": "kuntoutus", "kind_coaching": "valmennus",
         "title": "Työpaikkasuositukset", "coach": "Valmentaja", "as_of": "Tilanne", "model": "Malli", "run": "Ajo",
         "summary": "Yhteenveto: osallistujat, suositukset ja tarkistettavat", "participant": "Osallistuja",
         "recommendations": "Suosituksia", "checks": "Tarkistettavaa", "new_count": "Uusia", "best": "Paras mahdollisuus",
@@ -59,6 +65,12 @@ CHROME: dict[str, dict[str, str]] = {
                 "osallistujan kielellä. Osallistujat näkyvät vain tunnisteella.",
     },
     "sv": {
+        "routes": "Vägar till arbete", "routes_count": "Vägar", "target": "Målyrke", "steps": "Steg",
+        "leads_to": "Lediga jobb som vägen leder till", "gap": "Kompetens att skaffa",
+        "gain": "Uppskattad ökning av chansen till jobb", "gain_unit": "procentenheter", "weeks": "v",
+        "starts": "börjar", "group_routes": "Inget passande jobb – väg föreslagen",
+        "kind_course": "utbildning", "kind_apprenticeship": "läroavtal", "kind_work_trial": "arbetsprövning",
+        "kind_supported_employment": "stött arbete", "kind_rehabilitation": "rehabilitering", "kind_coaching": "coachning",
         "title": "Jobbrekommendationer", "coach": "Coach", "as_of": "Läge per", "model": "Modell", "run": "Körning",
         "summary": "Sammanfattning: deltagare, rekommendationer och att kontrollera", "participant": "Deltagare",
         "recommendations": "Rekommendationer", "checks": "Att kontrollera", "new_count": "Nya", "best": "Bästa chans",
@@ -80,6 +92,13 @@ CHROME: dict[str, dict[str, str]] = {
                 "på deltagarens språk. Deltagarna visas bara med sin kod.",
     },
     "en": {
+        "routes": "Routes to work", "routes_count": "Routes", "target": "Target occupation", "steps": "Steps",
+        "leads_to": "Open jobs the route leads to", "gap": "Skills to gain",
+        "gain": "Estimated gain in the chance of a job", "gain_unit": "percentage points", "weeks": "wk",
+        "starts": "starts", "group_routes": "No fitting job – a route proposed",
+        "kind_course": "course", "kind_apprenticeship": "apprenticeship", "kind_work_trial": "work trial",
+        "kind_supported_employment": "supported employment", "kind_rehabilitation": "rehabilitation",
+        "kind_coaching": "coaching",
         "title": "Job recommendations", "coach": "Coach", "as_of": "As of", "model": "Model", "run": "Run",
         "summary": "Summary: participants, recommendations and items to check", "participant": "Participant",
         "recommendations": "Recommendations", "checks": "To check", "new_count": "New", "best": "Best chance",
@@ -169,6 +188,11 @@ ul.reasons{margin:0;padding-left:1.2rem}
 border:1px solid var(--check-line);border-left-width:.35rem;border-radius:.25rem}
 .check h4{color:var(--check-ink);margin:0}
 .check ul{margin:.1rem 0 0;padding-left:1.2rem}
+section.routes{margin:.75rem 0 0}
+ol.routes{list-style:none;margin:0;padding:0}
+ol.routes>li{border-top:1px dashed var(--line);padding:.75rem 0}
+ol.steps{margin:.1rem 0 0;padding-left:1.4rem}
+.gain{font-weight:600}
 footer{color:var(--muted);font-size:.85rem}
 @media (min-width:40rem){header,main,footer{padding:1.25rem 1.5rem}}
 @media print{
@@ -179,7 +203,7 @@ header,main,footer{max-width:none;padding:0 0 .5rem}
 a{color:inherit;text-decoration:none}
 section.participant{border:0;border-top:2px solid var(--ink);border-radius:0;padding:.5rem 0}
 h2,h3{break-after:avoid}
-ol.recs>li{break-inside:avoid}
+ol.recs>li,ol.routes>li{break-inside:avoid}
 .check,.rank,.level,.new{print-color-adjust:exact;-webkit-print-color-adjust:exact}
 }
 """
@@ -231,12 +255,14 @@ _TEMPLATE = """\
 <caption>{{ t.summary }}</caption>
 <thead><tr><th scope="col">{{ t.participant }}</th><th scope="col" class="num">{{ t.recommendations }}</th>\
 <th scope="col">{{ t.best }}</th><th scope="col" class="num">{{ t.checks }}</th>\
+{% if with_routes %}<th scope="col" class="num">{{ t.routes_count }}</th>{% endif %}\
 {% if changes %}<th scope="col" class="num">{{ t.new_count }}</th>{% endif %}</tr></thead>
 <tbody>
 {% for p in people %}
 <tr><th scope="row"><a href="#{{ p.anchor }}">{{ p.participant_id }}</a></th><td class="num{% if not p.recs %} has-check{% endif %}">{{ p.recs|length }}</td>\
 <td>{% if p.recs %}<span class="level {{ p.best }}">{{ t[p.best] }}</span>{% else %}–{% endif %}</td>\
 <td class="num{% if p.checks %} has-check{% endif %}">{{ p.checks }}</td>\
+{% if with_routes %}<td class="num">{{ p.routes|length }}</td>{% endif %}\
 {% if changes %}<td class="num">{{ p.new }}</td>{% endif %}</tr>
 {% endfor %}
 </tbody>
@@ -297,6 +323,55 @@ _TEMPLATE = """\
 </li>
 {% endfor %}
 </ol>
+{% endif %}
+{% if p.routes %}
+<section class="routes" aria-labelledby="{{ p.anchor }}-routes">
+<h3 id="{{ p.anchor }}-routes">{{ t.routes }}</h3>
+<ol class="routes">
+{% for route in p.routes %}
+<li>
+<article aria-labelledby="{{ p.anchor }}-w{{ route.rank }}">
+<h4 id="{{ p.anchor }}-w{{ route.rank }}"><span class="rank">{{ route.rank }}</span>{{ t.target }}: \
+<span lang="{{ route.lang }}">{{ route.target }}</span></h4>
+<p class="gain">{{ t.gain }}: +{{ route.gain }} {{ t.gain_unit }}</p>
+<h4>{{ t.steps }}</h4>
+<ol class="steps">
+{% for step in route.steps %}<li><span lang="{{ step.lang }}">{{ step.title }}</span> ({{ step.kind }}{% if step.starts %}, \
+{{ t.starts }} <time datetime="{{ step.starts }}">{{ step.starts }}</time>{% endif %}{% if step.weeks %}, {{ step.weeks }} {{ t.weeks }}{% endif %})</li>
+{% endfor %}
+</ol>
+{% if route.checks %}
+<div class="check" role="note">
+<h4>{{ t.to_check }}</h4>
+<ul>
+{% for item in route.checks %}<li>{{ item }}</li>
+{% endfor %}
+</ul>
+</div>
+{% endif %}
+{% if route.reasons %}
+<h4>{{ t.reasons }}</h4>
+<ul class="reasons" lang="{{ route.lang }}">
+{% for reason in route.reasons %}<li>{{ reason }}</li>
+{% endfor %}
+</ul>
+{% endif %}
+{% if route.gap %}
+<h4>{{ t.gap }}</h4>
+<p class="missing" lang="{{ route.lang }}">{{ route.gap|join(", ") }}</p>
+{% endif %}
+{% if route.leads_to %}
+<h4>{{ t.leads_to }}</h4>
+<ul class="reasons">
+{% for job in route.leads_to %}<li><span lang="{{ job.lang }}">{{ job.title }}</span> ({{ job.vacancy_id }})</li>
+{% endfor %}
+</ul>
+{% endif %}
+</article>
+</li>
+{% endfor %}
+</ol>
+</section>
 {% endif %}
 </section>
 {% endfor %}
@@ -366,13 +441,19 @@ def render_coach_report(
     language: str = "fi",
     participant_ids: Iterable[str] = (),
     previous: pd.DataFrame | None = None,
+    pathways: pd.DataFrame | None = None,
+    services: pd.DataFrame | None = None,
+    participant_languages: Mapping[str, str] | None = None,
 ) -> str:
     """One coach's page: ``rows`` in the recommendations form (this coach's rows; ``p_outcome`` gives
     each row's level, unknown without it), one Explanation per row in the same order, and the
     vacancies table the run ranked. Chrome in ``language`` (fi/sv/en). ``participant_ids``: the
     coach's participants, so that those without any feasible vacancy are listed too (the coach must
     know that nothing fitted). ``previous`` (participant_id, vacancy_id): the last published run's
-    lists, to mark what is new and whose list changed (None: no earlier run to compare with)."""
+    lists, to mark what is new and whose list changed (None: no earlier run to compare with).
+    ``pathways`` (the run's pathways table, this coach's rows) and ``services`` (the services table):
+    each person's routes to work, shown after their list — the whole answer for someone no vacancy
+    fitted. ``participant_languages``: the language of each person's reasons, for the labels."""
     chrome = _chrome(language)
     _checked_rows(rows, explanations)
     lookup = _vacancy_lookup(vacancies)
@@ -389,6 +470,11 @@ def render_coach_report(
         if vid not in lookup.index:
             raise ValueError(f"recommendations row {i}: vacancy_id {vid!r} is not in the vacancies table")
         people.setdefault(str(pid), []).append((int(rank), float(chance), why, lookup.loc[vid]))
+    routes_of: dict[str, pd.DataFrame] = {}
+    if pathways is not None and len(pathways):
+        routes_of = {str(pid): group.sort_values("rank") for pid, group in pathways.groupby("participant_id")}
+        for pid in routes_of:
+            people.setdefault(pid, [])
     views = []
     for number, pid in enumerate(sorted(people), start=1):
         ranked = sorted(people[pid], key=lambda item: item[0])
@@ -414,11 +500,15 @@ def render_coach_report(
         best = max((chance for _, chance, _, _ in ranked), default=float("nan"))
         new = sum(r["new"] for r in recs)
         changed = previous is not None and (new > 0 or len(known) > len(recs) - new)
+        routes = _route_views(routes_of.get(pid), services, lookup, language,
+                              (participant_languages or {}).get(pid, language))
         views.append({"anchor": f"p{number}", "participant_id": pid, "recs": recs, "best": _level(best),
-                      "checks": sum(bool(r["checks"]) for r in recs), "new": new, "changed": changed})
+                      "checks": sum(bool(r["checks"]) for r in recs), "new": new, "changed": changed,
+                      "routes": routes})
     # those who need the coach first: nothing fitted, facts to check, a changed list; then everyone else
     views.sort(key=lambda v: (bool(v["recs"]), not v["checks"], not v["changed"], v["participant_id"]))
-    groups = [(chrome["group_no_match"], [v for v in views if not v["recs"]]),
+    groups = [(chrome["group_no_match"], [v for v in views if not v["recs"] and not v["routes"]]),
+              (chrome["group_routes"], [v for v in views if not v["recs"] and v["routes"]]),
               (chrome["group_checks"], [v for v in views if v["checks"]]),
               (chrome["group_changed"], [v for v in views if v["changed"]])]
     attention = [{"title": title, "people": members} for title, members in groups if members]
@@ -427,7 +517,44 @@ def render_coach_report(
     return _PAGE.render(lang=language, t=chrome, csp=CONTENT_SECURITY_POLICY, css=Markup(_CSS), coach_id=str(coach_id),
                         run_id=str(run_id), as_of=str(as_of), model_version=str(model_version), people=views,
                         attention=attention, changes=previous is not None,
+                        with_routes=any(v["routes"] for v in views),
                         levels=levels)
+
+
+def _route_views(routes: pd.DataFrame | None, services: pd.DataFrame | None, vacancies: pd.DataFrame,
+                 page_language: str, lang: str) -> list[dict]:
+    """One person's pathway rows as what the page shows: the target and gap in the person's language,
+    each step's title, kind, start and length, the open jobs by title, the estimated gain in points."""
+    if routes is None or routes.empty:
+        return []
+    from ilona_match.text.taxonomy import Taxonomy
+
+    chrome = CHROME[page_language]
+    taxonomy = Taxonomy.load()
+    lang = lang if lang in _LANGUAGES else "fi"
+    steps_table = (services if services is not None else pd.DataFrame(columns=["service_id"])).set_index("service_id")
+    views = []
+    for route in routes.itertuples():
+        steps = []
+        for service_id in route.steps:
+            if service_id not in steps_table.index:
+                raise ValueError(f"pathways: step {service_id!r} is not in the services table")
+            step = steps_table.loc[service_id]
+            weeks = step.get("duration_weeks")
+            starts = step.get("starts_at")
+            steps.append({"title": _text(step.get("title")) or service_id,
+                          "lang": _text(step.get("language")) if _text(step.get("language")) in _LANGUAGES else lang,
+                          "kind": chrome["kind_" + str(step["kind"])],
+                          "starts": "" if starts is None or pd.isna(starts) else pd.Timestamp(starts).date().isoformat(),
+                          "weeks": _text(weeks) and f"{float(weeks):g}"})
+        jobs = [{"vacancy_id": vid, "title": _text(vacancies.loc[vid, "title"]) if vid in vacancies.index else vid,
+                 "lang": _text(vacancies.loc[vid].get("language")) if vid in vacancies.index else lang}
+                for vid in route.leads_to]
+        views.append({"rank": int(route.rank), "target": taxonomy.label(route.target_occupation, lang), "lang": lang,
+                      "gain": _number(100 * float(route.p_gain), page_language, 1), "steps": steps,
+                      "reasons": list(route.reasons), "checks": list(route.to_check),
+                      "gap": [taxonomy.label(uri, lang) for uri in route.gap_skills], "leads_to": jobs})
+    return views
 
 
 def render_coach_reports(
@@ -438,12 +565,15 @@ def render_coach_reports(
     language: str = "fi",
     participants: pd.DataFrame | None = None,
     previous: pd.DataFrame | None = None,
+    pathways: pd.DataFrame | None = None,
+    services: pd.DataFrame | None = None,
 ) -> dict[str, str]:
     """coach_id -> page for every coach in a run's recommendations table (one run: one run_id).
 
     ``participants`` (participant_id, coach_id; no other column is read): the run's participants, so
     that people without any feasible vacancy, and coaches with only such people, appear too.
-    ``previous`` (participant_id, vacancy_id): the last published run's lists (``render_coach_report``)."""
+    ``previous`` (participant_id, vacancy_id): the last published run's lists; ``pathways`` and
+    ``services``: the run's routes to work and the steps they name (``render_coach_report``)."""
     _chrome(language)
     _checked_rows(frame, explanations)
     runs = frame[["run_id", "as_of", "model_version"]].drop_duplicates() if len(frame) else frame
@@ -455,11 +585,15 @@ def render_coach_reports(
     everyone = pd.DataFrame(columns=["participant_id", "coach_id"]) if participants is None else participants
     ids = everyone.groupby(everyone["coach_id"].astype(str))["participant_id"].agg(list).to_dict()
     positions = frame.reset_index(drop=True).groupby(frame["coach_id"].astype(str).to_numpy()).indices
+    routes = {} if pathways is None or pathways.empty else dict(tuple(pathways.groupby(pathways["coach_id"].astype(str))))
+    languages = (dict(zip(everyone["participant_id"].astype(str), everyone["language"].astype(str)))
+                 if "language" in everyone.columns else {})
     return {
         coach: render_coach_report(
             coach, run["run_id"], run["as_of"], run["model_version"], frame.iloc[positions.get(coach, [])],
             [explanations[i] for i in positions.get(coach, [])], vacancies, language=language,
-            participant_ids=ids.get(coach, ()), previous=previous,
+            participant_ids=ids.get(coach, ()), previous=previous, pathways=routes.get(coach), services=services,
+            participant_languages=languages,
         )
         for coach in sorted(set(positions) | set(ids))
     }
