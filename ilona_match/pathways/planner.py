@@ -42,7 +42,7 @@ from ilona_match.pathways.effects import EffectsConfig, ServiceEffects
 from ilona_match.pathways.services import JOB_NEAR_KINDS, ServiceProfiles
 from ilona_match.text.taxonomy import Taxonomy
 
-__all__ = ["PATHWAY_FIELDS", "Market", "PathwayConfig", "plan_pathways"]
+__all__ = ["PATHWAY_FIELDS", "Market", "PathwayConfig", "plan_pathways", "steps_open_to"]
 
 PATHWAY_FIELDS: tuple[str, ...] = ("participant_id", "coach_id", "rank", "target_occupation", "gap_skills", "steps",
                                    "leads_to", "p_gain", "reasons", "to_check")
@@ -233,11 +233,7 @@ def _plan_chunk(c: _Context, chunk: np.ndarray) -> list[dict]:
     covered = np.asarray((has @ targets.weights.T).todense()) / np.maximum(asked_total, 1e-9)[None, :]
     same_group = np.asarray(people.isco4[chunk][:, targets.isco4].todense()) > 0
     closeness = 0.7 * covered + 0.3 * same_group
-    # steps each person can take now
-    s_grid = np.arange(len(services))[None, :]
-    step_ok = feasible(people.limits, services.demands, p_grid, s_grid) & c.joinable[None, :]
-    step_near, step_unknown = _reach(people, chunk, services.lat, services.lon, services.remote)
-    step_ok &= step_near
+    step_ok, step_unknown = steps_open_to(people, chunk, services, c.joinable)
     out: list[dict] = []
     for i, person in enumerate(chunk.tolist()):
         if not step_ok[i].any():
@@ -253,6 +249,15 @@ def _plan_chunk(c: _Context, chunk: np.ndarray) -> list[dict]:
         out.extend(_rows(c, person, routes, has[i], demand_near[i], far, step_unknown[i], fits[i] & near[i],
                          open_now))
     return out
+
+
+def steps_open_to(people: ParticipantProfiles, rows: np.ndarray, services: ServiceProfiles,
+                  joinable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(can take, place unknown) for people ``rows`` x services: no hard limit broken, joinable now
+    (``ServiceProfiles.joinable``), within the commuting range or remote."""
+    ok = feasible(people.limits, services.demands, rows[:, None], np.arange(len(services))[None, :]) & joinable[None, :]
+    near, unknown = _reach(people, rows, services.lat, services.lon, services.remote)
+    return ok & near, unknown
 
 
 @dataclass(frozen=True)

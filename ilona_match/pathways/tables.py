@@ -11,7 +11,7 @@ import pandas as pd
 from ilona_match.contract.constraints import VacancyDemands, open_on
 from ilona_match.matching.profiles import build_participants, build_vacancies
 from ilona_match.pathways.effects import HIRE_EVENTS, ServiceEffects
-from ilona_match.pathways.planner import Market, PathwayConfig, plan_pathways
+from ilona_match.pathways.planner import Market, PathwayConfig, plan_pathways, steps_open_to
 from ilona_match.pathways.services import build_services, seats_taken
 from ilona_match.text.taxonomy import ExtractMentions, Taxonomy
 
@@ -55,6 +55,14 @@ class PathwayInputs:
         people = build_participants(participants.reset_index(drop=True), self.taxonomy, self.extract)
         return plan_pathways(people, self.market, self.services, self.effects, self.taxonomy, self.as_of,
                              config, self.seats_taken)
+
+
+    def steps_open_to(self, participants: pd.DataFrame) -> np.ndarray:
+        """(people x services) bool: the steps each person could take now — what every route is built
+        from; benchmarks draw their baselines from the same set."""
+        people = build_participants(participants.reset_index(drop=True), self.taxonomy, self.extract)
+        joinable = self.services.joinable(self.as_of, self.config.horizon_days, self.services.seats - self.seats_taken)
+        return steps_open_to(people, np.arange(len(people)), self.services, joinable)[0]
 
 
 def pathways_table(participants: pd.DataFrame, vacancies: pd.DataFrame, vacancy_outcomes: pd.DataFrame,

@@ -350,7 +350,7 @@ def _load_matcher(settings: Settings, as_of: date, store: ResultStore) -> Matche
     if settings.api.data_dir is None:
         raise ValueError("api.data_dir is not set: give the data folder whose vacancies the API serves "
                          "(ILONA_MATCH_API__DATA_DIR or api.data_dir in --config)")
-    tables = ("vacancies", "outcomes") if _has_table(settings.api.data_dir, "outcomes") else ("vacancies",)
+    tables = ("vacancies", *(name for name in ("services", "outcomes") if _has_table(settings.api.data_dir, name)))
     bundle = load_data(settings.api.data_dir, tables=tables, max_text_chars=settings.contract.max_text_chars)
     vacancies = bundle.vacancies
     open_now = vacancies[open_on(VacancyDemands.from_frame(vacancies), as_of)].reset_index(drop=True)
@@ -363,10 +363,8 @@ def _load_matcher(settings: Settings, as_of: date, store: ResultStore) -> Matche
                            ignore_index=True)
     matcher = Matcher.load(workdir=settings.workdir, vacancies=open_now, as_of=as_of, outcomes=events,
                            exclusion=settings.exclusion, pathways=settings.pathways)
-    if _has_table(settings.api.data_dir, "services"):
-        services = load_data(settings.api.data_dir, tables=("vacancies", "services", "outcomes"),
-                             max_text_chars=settings.contract.max_text_chars)
-        matcher.use_services(services.services, services.service_outcomes, vacancies=vacancies)
+    if "services" in tables:
+        matcher.use_services(bundle.services, bundle.service_outcomes, vacancies=vacancies)
     return matcher
 
 

@@ -95,13 +95,14 @@ def _check_constraints(frame: pd.DataFrame, participants: pd.DataFrame, vacancie
 
 
 def _tables_present(data_dir: Path) -> tuple[str, ...]:
-    """participants and vacancies always; outcomes when the folder has them (the pairs already acted on
-    are left out of every list; a folder without an outcome history excludes nothing)."""
+    """participants, vacancies and services (optional: an empty table when absent) always; outcomes
+    when the folder has them (the pairs already acted on are left out of every list; a folder without
+    an outcome history excludes nothing)."""
     try:
         find_table(data_dir, "outcomes")
     except ContractError:
-        return ("participants", "vacancies")
-    return ("participants", "vacancies", "outcomes")
+        return ("participants", "vacancies", "services")
+    return ("participants", "vacancies", "services", "outcomes")
 
 
 def _allocation_details(allocation: Allocation | None, asked: str) -> dict[str, float | int | str]:
