@@ -31,6 +31,15 @@ def _mix(column: pd.Series, top: int = 3) -> str:
     return ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
 
 
+def _pathways_line(details: dict, path: Path | None) -> str:
+    """What the pathways table holds, or why there is none."""
+    if path is None:
+        return "pathways: none (the data folder has no services table)"
+    return (f"pathways: {details['pathways']} routes to work for {details['participants_with_pathway']} participants, "
+            f"{details['without_recommendation_with_pathway']} of them with no fitting vacancy (their coach page shows "
+            f"the routes first) -> {path.resolve()}")
+
+
 def run_demo(
     workdir: Path,
     *,
@@ -82,6 +91,7 @@ def run_demo(
             f"{full} got a full list of {k}, {run.details['participants_without_recommendation']} none (no fitting "
             f"vacancy open that day: their coach page says so first) -> {out.resolve()}",
             allocation_summary(run.details),
+            _pathways_line(run.details, nightly.pathways),
             f"coach reports (one page per coach): {nightly.reports.resolve() if nightly.reports else '-'}",
             f"published as run {run.run_id} to {nightly.database_url}",
         ]
