@@ -191,6 +191,11 @@ class _Context:
     ended_n: np.ndarray
     joinable: np.ndarray
     as_of: date
+    skill_cols: np.ndarray  # the skills any target asks or any step teaches (the only ones a route can use)
+    local_col: np.ndarray  # skill column -> position in skill_cols, -1 when not there
+    asked: np.ndarray  # targets x skill_cols, dense
+    teaches: np.ndarray  # services x skill_cols, dense
+    jobs_of_target: np.ndarray  # jobs x targets, bool
 
 
 def plan_pathways(people: ParticipantProfiles, market: Market, services: ServiceProfiles, effects: ServiceEffects,
@@ -205,9 +210,14 @@ def plan_pathways(people: ParticipantProfiles, market: Market, services: Service
     taken = np.zeros(len(services), np.int64) if seats_taken is None else np.asarray(seats_taken)
     completion, gain = effects.predict(services)
     completed_n, ended_n = effects.evidence(services)
-    context = _Context(config, taxonomy, people, market, services, _targets(market, taxonomy, ConceptSpace.of(taxonomy)),
-                       completion, gain, completed_n, ended_n,
-                       services.joinable(as_of, config.horizon_days, services.seats - taken), as_of)
+    targets = _targets(market, taxonomy, ConceptSpace.of(taxonomy))
+    skill_cols = np.union1d(targets.weights.indices, services.taught.indices).astype(np.int64)
+    local_col = np.full(targets.weights.shape[1], -1, dtype=np.int64)
+    local_col[skill_cols] = np.arange(len(skill_cols))
+    context = _Context(config, taxonomy, people, market, services, targets, completion, gain, completed_n, ended_n,
+                       services.joinable(as_of, config.horizon_days, services.seats - taken), as_of, skill_cols,
+                       local_col, targets.weights[:, skill_cols].toarray(), services.taught[:, skill_cols].toarray(),
+                       targets.of_job.toarray() > 0)
     rows: list[dict] = []
     for start in range(0, len(people), chunk_size):
         rows.extend(_plan_chunk(context, np.arange(start, min(start + chunk_size, len(people)))))
@@ -265,17 +275,18 @@ class _Route:
     target: int
     steps: tuple[int, ...]
     p_gain: float
-    gap: tuple[int, ...]  # skill columns, most important first
-    taught: tuple[int, ...]  # gap skills the steps teach
+    gap: tuple[int, ...]  # skill columns (ConceptSpace), most important first
+    taught: tuple[int, ...]  # gap skills the steps teach, most important first
 
 
 def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.csr_matrix, steps: np.ndarray,
             demand: np.ndarray) -> list[_Route]:
     services, targets = c.services, c.targets
-    weights = targets.weights[chosen].toarray()
-    weights[:, has.indices] = 0.0  # the gap: asked, not had
+    weights = c.asked[chosen]  # a copy (fancy indexing)
+    had = c.local_col[has.indices]
+    weights[:, had[had >= 0]] = 0.0  # the gap: asked, not had
     gap_total = weights.sum(axis=1)
-    taught = services.taught[steps].toarray()
+    taught = c.teaches[steps]
     closure = (weights @ taught.T) / np.maximum(gap_total, 1e-9)[:, None]
     leads = services.toward[steps][:, targets.columns[chosen]].toarray().T > 0  # targets x steps
     isco = np.array([[targets.isco4[t] in {int(g) for g in services.toward_isco4[s] if g.isdigit()} for s in steps]
@@ -314,8 +325,9 @@ def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.cs
             gap_cols = np.flatnonzero(weights[t_row] > 0)
             gap_cols = gap_cols[np.argsort(-weights[t_row, gap_cols], kind="stable")]
             taught_cols = np.flatnonzero((taught[list(route)].sum(axis=0) > 0) & (weights[t_row] > 0))
-            routes.append(_Route(int(target), tuple(int(steps[j]) for j in route), value, tuple(gap_cols.tolist()),
-                                 tuple(taught_cols[np.argsort(-weights[t_row, taught_cols], kind="stable")].tolist())))
+            taught_cols = taught_cols[np.argsort(-weights[t_row, taught_cols], kind="stable")]
+            routes.append(_Route(int(target), tuple(int(steps[j]) for j in route), value,
+                                 tuple(c.skill_cols[gap_cols].tolist()), tuple(c.skill_cols[taught_cols].tolist())))
     routes.sort(key=lambda r: (-r.p_gain, r.target, r.steps))
     picked: list[_Route] = []
     seen: set[int] = set()
@@ -341,7 +353,7 @@ def _rows(c: _Context, person: int, routes: Sequence[_Route], has: sparse.csr_ma
     for rank, route in enumerate(routes, start=1):
         occupation = str(targets.uris[route.target])
         name = taxonomy.label(occupation, lang)
-        in_target = targets.of_job[:, route.target].toarray().ravel() > 0
+        in_target = c.jobs_of_target[:, route.target]
         leads = np.flatnonzero(in_target & job_ok & open_now)
         if len(leads):
             distance = _distance_km(people.lat[person], people.lon[person], jobs.lat[leads], jobs.lon[leads])
@@ -354,15 +366,16 @@ def _rows(c: _Context, person: int, routes: Sequence[_Route], has: sparse.csr_ma
             reasons.append(_TEXT["open"][lang].format(occupation=name, n=open_count))
         else:
             reasons.append(_TEXT["hired"][lang].format(occupation=name, n=int(round(demand_near[route.target]))))
-        have = [col for col in has.indices.tolist() if targets.weights[route.target, col] > 0]
+        asked = c.asked[route.target]
+        have = [col for col in has.indices.tolist() if c.local_col[col] >= 0 and asked[c.local_col[col]] > 0]
         if have:
-            have.sort(key=lambda col: (-targets.weights[route.target, col], col))
+            have.sort(key=lambda col: (-asked[c.local_col[col]], col))
             reasons.append(_TEXT["builds"][lang].format(skills=", ".join(taxonomy.label(skill_uris[s], lang) for s in have[:3])))
         checks: list[str] = []
         for position, step in enumerate(route.steps):
             kind = str(services.kind[step])
             step_name = _KIND_TEXT[kind][lang]
-            teaches = [s for s in route.taught if services.taught[step, s] > 0]
+            teaches = [s for s in route.taught if c.teaches[step, c.local_col[s]] > 0]
             if teaches:
                 reasons.append(_TEXT["teaches"][lang].format(
                     step=step_name, skills=", ".join(taxonomy.label(skill_uris[s], lang) for s in teaches[:3])))
