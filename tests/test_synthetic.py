@@ -36,10 +36,11 @@ def _files(directory: Path) -> dict[str, bytes]:
 
 def test_world_loads_under_the_contract_without_faults(world: tuple[Path, object, DataBundle]) -> None:
     directory, summary, bundle = world
-    assert sorted(path.name for path in directory.iterdir()) == ["outcomes.csv", "participants.csv", "vacancies.csv",
-                                                                 "world.json"]
+    assert sorted(path.name for path in directory.iterdir()) == ["outcomes.csv", "participants.csv", "services.csv",
+                                                                 "vacancies.csv", "world.json"]
     assert bundle.rejects.empty
-    assert (len(bundle.participants), len(bundle.vacancies), len(bundle.outcomes)) == (2000, 800, summary.outcomes)
+    assert (len(bundle.participants), len(bundle.vacancies)) == (2000, 800)
+    assert len(bundle.outcomes) + len(bundle.service_outcomes) == summary.outcomes  # the table holds both kinds
     assert summary.participants_path == directory / "participants.csv"
     assert "2000 participants, 800 vacancies" in summary.describe()
 
@@ -178,15 +179,15 @@ def test_parquet_world_uses_native_types_and_replaces_a_csv_world(tmp_path: Path
     calls: list[int] = []
     summary = generate_world(tmp_path, participants=300, vacancies=100, seed=2, fmt="parquet", chunk_size=100,
                              progress=calls.append)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["outcomes.parquet", "participants.parquet", "vacancies.parquet",
-                                                          "world.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outcomes.parquet", "participants.parquet", "services.parquet",
+                                                          "vacancies.parquet", "world.json"]
     assert sum(calls) == 300
     schema = pq.read_schema(tmp_path / "vacancies.parquet")
     assert schema.field("required_skills").type == pa.list_(pa.string())
     assert schema.field("night_shifts").type == pa.bool_()
     assert schema.field("published_at").type == pa.date32()
     bundle = load_data(tmp_path)
-    assert bundle.rejects.empty and len(bundle.outcomes) == summary.outcomes
+    assert bundle.rejects.empty and len(bundle.outcomes) + len(bundle.service_outcomes) == summary.outcomes
 
 
 @pytest.mark.parametrize(

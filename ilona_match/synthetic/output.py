@@ -32,8 +32,18 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("lat", _NUM), ("lon", _NUM), ("remote", _BOOL), ("openings", pa.int64()),
         ("supports_accepted", _LIST), ("published_at", _DATE), ("closes_at", _DATE),
     ]),
+    "services": pa.schema([
+        ("service_id", _TEXT), ("provider_id", _TEXT), ("provider_type", _TEXT), ("kind", _TEXT), ("title", _TEXT),
+        ("description", _TEXT), ("language", _TEXT), ("skills_taught", _LIST), ("occupations_toward", _LIST),
+        ("hours_per_week", _NUM), ("physical_load", _TEXT), ("night_shifts", _BOOL), ("weekend_work", _BOOL),
+        ("customer_contact", _BOOL), ("heavy_lifting", _BOOL), ("driving", _BOOL), ("municipality", _TEXT),
+        ("lat", _NUM), ("lon", _NUM), ("remote", _BOOL), ("seats", pa.int64()), ("starts_at", _DATE),
+        ("closes_at", _DATE), ("duration_weeks", _NUM), ("supports_accepted", _LIST),
+    ]),
+    # contract v1.1: a row names a vacancy_id or a service_id
     "outcomes": pa.schema([
         ("participant_id", _TEXT), ("vacancy_id", _TEXT), ("event", _TEXT), ("event_date", _DATE),
+        ("service_id", _TEXT),
     ]),
 }
 

@@ -52,7 +52,7 @@ def start_world_folder(out_dir: str | Path, family: str, config: Any) -> Path:
     this world's ``world.json``: the folder holds exactly one world."""
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("participants", "vacancies", "outcomes"):
+    for name in ("participants", "vacancies", "services", "outcomes"):
         for fmt in ("csv", "parquet"):
             (directory / f"{name}.{fmt}").unlink(missing_ok=True)
     write_world_file(directory, family, config)
@@ -69,7 +69,7 @@ def load_truth(data_dir: str | Path) -> Truth:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no world file; only generated worlds carry their truth")
     spec = json.loads(path.read_text(encoding="utf-8"))
-    family, raw = spec["family"], spec["config"]
+    family, raw = spec["family"], {"services": 0, **spec["config"]}  # worlds written before services had none
     if family == "coach":
         from ilona_match.synthetic.hiring import HiringWeights
         from ilona_match.synthetic.history import Heuristic, LoggingPolicy

@@ -1,4 +1,4 @@
-"""generate_world: write a synthetic world (participants, vacancies, outcomes) in the data contract.
+"""generate_world: write a synthetic world (participants, vacancies, services, outcomes) in the data contract.
 
 Vacancies are drawn once and held in memory; participants are drawn in blocks of ``BLOCK`` people,
 each block from its own random streams (``SeedSequence(seed, spawn_key=(1, block, k))``: k = 0 the
@@ -9,6 +9,10 @@ together with their outcomes chunk by chunk. So the written rows do not depend o
 Employers hire no more people than their openings. That needs every block's hires, so the blocks
 are drawn twice: a first pass collects the hires without writing anything (no texts), each
 vacancy keeps the ones with the highest priority, and the second pass writes the rest as rejected.
+
+The services (``services.py``) are drawn once; the first pass also collects each block's service offers,
+and what comes of them (seats, completions, hires after a completion) is decided for the whole world
+between the passes, so the second pass writes each block's service rows beside its outcomes.
 """
 
 from __future__ import annotations
@@ -36,6 +40,17 @@ from ilona_match.synthetic.history import (
 from ilona_match.synthetic.jobs import Vacancies, make_vacancies
 from ilona_match.synthetic.output import FORMATS, TableWriter
 from ilona_match.synthetic.people import People, make_people
+from ilona_match.synthetic.services import (
+    NEVER,
+    Offers,
+    ServiceLog,
+    Services,
+    ServiceWorld,
+    default_service_count,
+    draw_offers,
+    run_services,
+    with_service_rows,
+)
 from ilona_match.synthetic.text import load_templates
 from ilona_match.synthetic.truth import start_world_folder
 
@@ -69,10 +84,14 @@ class WorldConfig:
     other_languages: float = 1.0  # scales the Swedish and English text shares; 0.1 = almost all Finnish
     hiring: HiringWeights = HiringWeights()
     policy: LoggingPolicy = LoggingPolicy()
+    services: int | None = None  # None = max(20, vacancies // 10); 0 = no services table
 
     def __post_init__(self) -> None:
         _whole("participants", self.participants, 1)
         _whole("vacancies", self.vacancies, 1)
+        if self.services is None:
+            object.__setattr__(self, "services", default_service_count(self.vacancies))
+        _whole("services", self.services, 0)
         _whole("seed", self.seed, 0)
         _whole("days", self.days, 28)
         _whole("chunk_size", self.chunk_size, 1)
@@ -103,7 +122,11 @@ class WorldSummary:
     vacancies: int
     outcomes: int
     pairs: int  # participant–vacancy pairs with at least one outcome event
-    event_counts: tuple[tuple[str, int], ...]
+    event_counts: tuple[tuple[str, int], ...]  # events about vacancies
+    services_path: Path | None = None  # None when the world has no services
+    services: int = 0
+    service_event_counts: tuple[tuple[str, int], ...] = ()
+    service_hires: int = 0  # hires that followed a completed service
 
     @property
     def hires(self) -> int:
@@ -118,12 +141,16 @@ class WorldSummary:
     def describe(self) -> str:
         """A few lines for people: where the world is and what it holds."""
         events = ", ".join(f"{name} {count}" for name, count in self.event_counts)
-        return "\n".join([
+        lines = [
             f"synthetic world (seed {self.config.seed}, {self.config.fmt}) in {self.participants_path.parent}",
             f"  {self.participants} participants, {self.vacancies} vacancies, {self.outcomes} outcome events "
             f"over {self.pairs} pairs ({self.outcomes / self.participants:.1f} events per participant)",
             f"  hire rate {self.hire_rate:.1%} of pairs; events: {events}",
-        ])
+        ]
+        if self.services:
+            taken = ", ".join(f"{name} {count}" for name, count in self.service_event_counts)
+            lines.append(f"  {self.services} services; {taken}; {self.service_hires} hires after a completion")
+        return "\n".join(lines)
 
 
 def _coach_plan(catalogue: Catalogue, participants: int) -> tuple[np.ndarray, np.ndarray]:
@@ -183,12 +210,31 @@ class _State:
                            other_languages=c.other_languages)
 
 
+def _hire(state: _State, people: People, rows: np.ndarray, vacancies: np.ndarray) -> np.ndarray:
+    """The hidden chance that recommending vacancy positions to rows of a block of people ends in a hire."""
+    facts = pair_facts(people, state.lookup, rows, vacancies, np.zeros(len(rows), np.int64), np.ones(len(rows), bool))
+    return hire_probability(facts, state.config.hiring)
+
+
+def _service_world(state: _State, people: Callable[[int], People]) -> ServiceWorld:
+    """The coach world as the services see it (``people(block)`` gives a block's true state)."""
+    c = state.config
+    return ServiceWorld(state.catalogue, state.jobs, c.participants, BLOCK, people,
+                        lambda people_, rows, vacancies: _hire(state, people_, rows, vacancies),
+                        c.seed, c.first_day, c.days, int(c.services or 0), c.other_languages)
+
+
 class _CoachWorldTruth:
     """Hidden hire probabilities of a world drawn by ``generate_world`` (``truth.Truth``)."""
 
     def __init__(self, config: WorldConfig) -> None:
         self._state = _State.draw(config)
         self._people: dict[int, People] = {}
+
+    def _block(self, block: int) -> People:
+        if block not in self._people:
+            self._people[block] = self._state.people(block, record=False)
+        return self._people[block]
 
     def hire_probability(self, participant_ids: np.ndarray, vacancy_ids: np.ndarray) -> np.ndarray:
         state = self._state
@@ -200,17 +246,40 @@ class _CoachWorldTruth:
         result = np.zeros(len(number))
         for block in np.unique(number // BLOCK):
             rows = np.flatnonzero(number // BLOCK == block)
-            people = self._people.setdefault(int(block), state.people(int(block), record=False))
-            p = number[rows] - block * BLOCK
-            facts = pair_facts(people, state.lookup, p, vacancy[rows], np.zeros(len(rows), np.int64),
-                               np.ones(len(rows), bool))
-            result[rows] = hire_probability(facts, state.config.hiring)
+            result[rows] = _hire(state, self._block(int(block)), number[rows] - block * BLOCK, vacancy[rows])
         return result
+
+    def service_world(self) -> ServiceWorld:
+        """The world as its services see it (for ``services.ServiceTruth``)."""
+        return _service_world(self._state, self._block)
 
 
 def world_truth(config: WorldConfig) -> _CoachWorldTruth:
     """The hidden truth of the world ``config`` draws (redrawn from its seed, nothing read from disk)."""
     return _CoachWorldTruth(config)
+
+
+def _written_hires(claims: list[tuple[np.ndarray, np.ndarray, np.ndarray]], days: list[np.ndarray], lost: np.ndarray,
+                   participants: int, vacancies: int) -> tuple[np.ndarray, np.ndarray]:
+    """From the first pass' hire claims: each participant number's first written hire day (``NEVER`` when
+    none) and the written hires per vacancy (a claim outbid, or after the person's first hire, is not written)."""
+    keys = np.concatenate([k for k, _, _ in claims])
+    vacancy = np.concatenate([v for _, v, _ in claims])
+    day = np.concatenate(days)
+    kept = np.ones(keys.size, dtype=bool)
+    if lost.size:
+        kept = lost[np.minimum(np.searchsorted(lost, keys), lost.size - 1)] != keys
+    number = keys // vacancies
+    first = np.full(participants + 1, NEVER, dtype=np.int64)
+    np.minimum.at(first, number[kept], day[kept])
+    written = kept & (day == first[number])
+    return first, np.bincount(vacancy[written], minlength=vacancies)
+
+
+def _pairs_in(outcomes: pa.Table) -> int:
+    """Participant–vacancy pairs with at least one row in an outcomes table."""
+    joined = pc.binary_join_element_wise(outcomes.column("participant_id"), outcomes.column("vacancy_id"), "|")
+    return int(pc.count_distinct(joined).as_py())
 
 
 def generate_world(
@@ -227,16 +296,18 @@ def generate_world(
     other_languages: float = 1.0,
     hiring: HiringWeights | None = None,
     policy: LoggingPolicy | None = None,
+    services: int | None = None,
 ) -> WorldSummary:
-    """Write participants, vacancies and outcomes of a synthetic world to ``out_dir``.
+    """Write participants, vacancies, services and outcomes of a synthetic world to ``out_dir``.
 
     The same arguments give byte-identical CSV files. ``progress`` is called with the number of
     participants written after each chunk (tqdm's ``update`` fits). Tables of the other format with
-    the same names are removed, so the folder holds exactly one world.
+    the same names are removed, so the folder holds exactly one world. ``services`` defaults to
+    ``max(20, vacancies // 10)``; 0 writes no services table.
     """
     config = WorldConfig(participants=participants, vacancies=vacancies, seed=seed, start=start, days=days,
                          fmt=fmt, chunk_size=chunk_size, other_languages=other_languages, hiring=hiring or HiringWeights(),
-                         policy=policy or LoggingPolicy())
+                         policy=policy or LoggingPolicy(), services=services)
     directory = start_world_folder(out_dir, "coach", config)
 
     state = _State.draw(config)
@@ -245,14 +316,33 @@ def generate_world(
     with TableWriter(directory, "vacancies", fmt) as writer:
         writer.write(jobs.table)
     n_blocks = state.blocks
+    view = _service_world(state, lambda number: state.people(number, record=False))
+    offered: Services | None = view.draw_services(table=True) if config.services else None
+    if offered is not None:
+        with TableWriter(directory, "services", fmt) as writer:
+            writer.write(offered.table)
 
     def block(number: int, record: bool) -> tuple[People, LoggedPairs]:
         people = state.people(number, record)
         pairs = log_pairs(_stream(seed, 1, number, 2), people, lookup, catalogue, config.policy, config.hiring)
         return people, pairs
 
-    lost = _outbid_hires([hire_claims(block(number, record=False)[1], last_day) for number in range(n_blocks)],
-                         jobs.openings)
+    claims, hire_days, offers, met = [], [], [], []
+    hired_event = EVENTS.index("hired")
+    for number in range(n_blocks):
+        people, pairs = block(number, record=False)
+        claims.append(hire_claims(pairs, last_day))
+        if offered is not None:
+            day = pairs.days[:, hired_event]
+            hire_days.append(day[(day >= 0) & (day <= last_day)])
+            offers.append(draw_offers(offered, people, seed))
+            met.append(pairs.keys[np.isin(pairs.person, offers[-1].number - people.first_number)])
+    lost = _outbid_hires(claims, jobs.openings)
+    log: ServiceLog | None = None
+    if offered is not None:
+        first_hire, taken = _written_hires(claims, hire_days, lost, config.participants, len(jobs))
+        log = run_services(view, offered, Offers.concat(offers), first_hire, taken, np.sort(np.concatenate(met)))
+
     blocks_per_chunk = max(1, -(-config.chunk_size // BLOCK))
     pairs_logged = 0
     counts = np.zeros(len(EVENTS), dtype=np.int64)
@@ -262,11 +352,13 @@ def generate_world(
             for number in range(chunk_start, min(chunk_start + blocks_per_chunk, n_blocks)):
                 people, pairs = block(number, record=True)
                 outcomes, logged = outcome_table(pairs, people, lookup, lost, last_day)
+                outcomes = with_service_rows(outcomes, log, people.first_number, people.first_number + len(people),
+                                             jobs.ids, offered.ids if offered is not None else None)
                 people_tables.append(people.table)
                 outcome_tables.append(outcomes)
-                pairs_logged += logged
+                pairs_logged += logged if log is None else _pairs_in(outcomes)
                 event = pc.index_in(outcomes.column("event"), value_set=pa.array(list(EVENTS)))
-                counts += np.bincount(event.to_numpy(), minlength=len(EVENTS))
+                counts += np.bincount(pc.drop_null(event).to_numpy(), minlength=len(EVENTS))
             people_out.write(pa.concat_tables(people_tables))
             events_out.write(pa.concat_tables(outcome_tables))
             if progress is not None:
@@ -280,4 +372,8 @@ def generate_world(
         outcomes_path=directory / f"outcomes.{fmt}",
         participants=written[0], vacancies=len(jobs), outcomes=written[1], pairs=pairs_logged,
         event_counts=tuple((name, int(count)) for name, count in zip(EVENTS, counts, strict=True)),
+        services_path=directory / f"services.{fmt}" if offered is not None else None,
+        services=len(offered) if offered is not None else 0,
+        service_event_counts=log.event_counts() if log is not None else (),
+        service_hires=log.service_hires if log is not None else 0,
     )

@@ -25,7 +25,8 @@ towns, sectors, occupations, true limits), but what happens to them is different
   instead of ESCO labels, skills and occupations mostly not listed, constraint columns often empty.
 
 ``market_truth`` gives the hidden hire probability of any pair (competition left out); the engine
-never imports this package.
+never imports this package. Services, their offers and what comes of them are drawn as in the coach
+world (``synthetic/services.py``), on top of the history above.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.special import ndtr
 
 from ilona_match.synthetic.arrays import haversine_km, sigmoid
@@ -47,6 +49,16 @@ from ilona_match.synthetic.jobs import Vacancies, make_vacancies
 from ilona_match.synthetic.market.records import market_tables
 from ilona_match.synthetic.output import FORMATS, TableWriter
 from ilona_match.synthetic.people import People, make_people
+from ilona_match.synthetic.services import (
+    NEVER,
+    ServiceLog,
+    ServiceWorld,
+    default_service_count,
+    draw_offers,
+    recorded_limits,
+    run_services,
+    with_service_rows,
+)
 from ilona_match.synthetic.text import load_templates
 from ilona_match.synthetic.truth import start_world_folder
 
@@ -81,9 +93,12 @@ class MarketConfig:
     days: int = 365
     other_languages: float = 1.0  # scales the Swedish and English text shares; 0.1 = almost all Finnish
     fmt: str = "csv"
+    services: int | None = None  # None = max(20, vacancies // 10); 0 = no services table
 
     def __post_init__(self) -> None:
-        for name, minimum in (("participants", 1), ("vacancies", 1), ("seed", 0), ("days", 56)):
+        if self.services is None and isinstance(self.vacancies, int) and not isinstance(self.vacancies, bool):
+            object.__setattr__(self, "services", default_service_count(self.vacancies))
+        for name, minimum in (("participants", 1), ("vacancies", 1), ("seed", 0), ("days", 56), ("services", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
@@ -98,7 +113,8 @@ class MarketConfig:
 
     @classmethod
     def from_json(cls, raw: dict) -> MarketConfig:
-        return cls(**{**raw, "start": date.fromisoformat(raw["start"])})
+        """The config written to ``world.json`` (a world written before services had none)."""
+        return cls(**{"services": 0, **raw, "start": date.fromisoformat(raw["start"])})
 
 
 @dataclass(frozen=True)
@@ -110,13 +126,20 @@ class MarketSummary:
     participants: int
     vacancies: int
     outcomes: int
-    event_counts: tuple[tuple[str, int], ...]
+    event_counts: tuple[tuple[str, int], ...]  # events about vacancies
+    services: int = 0
+    service_event_counts: tuple[tuple[str, int], ...] = ()
+    service_hires: int = 0  # hires that followed a completed service
 
     def describe(self) -> str:
         events = ", ".join(f"{name} {count}" for name, count in self.event_counts)
-        return (f"market world (seed {self.config.seed}, {self.config.fmt}) in {self.directory}\n"
+        text = (f"market world (seed {self.config.seed}, {self.config.fmt}) in {self.directory}\n"
                 f"  {self.participants} participants, {self.vacancies} vacancies, {self.outcomes} outcome events\n"
                 f"  events: {events}")
+        if self.services:
+            taken = ", ".join(f"{name} {count}" for name, count in self.service_event_counts)
+            text += f"\n  {self.services} services; {taken}; {self.service_hires} hires after a completion"
+        return text
 
 
 @dataclass(frozen=True)
@@ -270,9 +293,21 @@ class Market:
         return takes * hired * ~self.conflict(p, v)
 
 
+def _service_world(market: Market) -> ServiceWorld:
+    """The market world as the services see it: one block of all its people."""
+    c = market.config
+    return ServiceWorld(market.catalogue, market.jobs, len(market.people), len(market.people), lambda block: market.people,
+                        lambda people, rows, vacancies: market.hire_probability(rows, vacancies),
+                        c.seed, c.first_day, c.days, int(c.services or 0), c.other_languages)
+
+
 class _MarketTruth:
     def __init__(self, market: Market) -> None:
         self._market = market
+
+    def service_world(self) -> ServiceWorld:
+        """The world as its services see it (for ``services.ServiceTruth``)."""
+        return _service_world(self._market)
 
     def hire_probability(self, participant_ids: np.ndarray, vacancy_ids: np.ndarray) -> np.ndarray:
         m = self._market
@@ -500,22 +535,43 @@ def _as_logged(market: Market, rng: np.random.Generator, p: np.ndarray, v: np.nd
 
 def generate_market_world(out_dir: str | Path, *, participants: int = 1500, vacancies: int = 1500, seed: int = 0,
                           start: date = date(2025, 9, 1), days: int = 365, other_languages: float = 1.0,
-                          fmt: str = "csv") -> MarketSummary:
-    """Write a market world's participants, vacancies and outcomes (and ``world.json``) to ``out_dir``."""
-    config = MarketConfig(participants, vacancies, seed, start, days, other_languages, fmt)
+                          fmt: str = "csv", services: int | None = None) -> MarketSummary:
+    """Write a market world's participants, vacancies, services and outcomes (and ``world.json``) to
+    ``out_dir``. ``services`` defaults to ``max(20, vacancies // 10)``; 0 writes no services table."""
+    config = MarketConfig(participants, vacancies, seed, start, days, other_languages, fmt, services)
     directory = start_world_folder(out_dir, "market", config)
     market = Market.draw(config)
     tables = market_tables(market, _stream(seed, 4))
     p, v, e, d = simulate(market, tables.titles, tables.search_words)
+    log: ServiceLog | None = None
+    offered = None
+    if config.services:
+        view = _service_world(market)
+        offered = view.draw_services(table=True)
+        offers = draw_offers(offered, market.people, seed, recorded_limits(tables.participants))
+        hired = e == EVENTS.index("hired")
+        first_hire = np.full(len(market.people) + 1, NEVER, dtype=np.int64)
+        np.minimum.at(first_hire, p[hired] + 1, d[hired])
+        met = np.unique((p + 1) * len(market.jobs) + v)
+        log = run_services(view, offered, offers, first_hire, np.bincount(v[hired], minlength=len(market.jobs)), met)
     outcomes = pa.table({
         "participant_id": market.people.ids.take(pa.array(p)),
         "vacancy_id": market.jobs.ids.take(pa.array(v)),
         "event": pa.array(list(EVENTS)).take(pa.array(e)),
         "event_date": pa.array(d.astype(np.int32), pa.date32()),
     })
-    for name, table in (("participants", tables.participants), ("vacancies", tables.vacancies), ("outcomes", outcomes)):
+    outcomes = with_service_rows(outcomes, log, 1, len(market.people) + 1, market.jobs.ids,
+                                 offered.ids if offered is not None else None)
+    written = [("participants", tables.participants), ("vacancies", tables.vacancies), ("outcomes", outcomes)]
+    if offered is not None:
+        written.insert(2, ("services", offered.table))
+    for name, table in written:
         with TableWriter(directory, name, fmt) as writer:
             writer.write(table)
-    counts = np.bincount(e, minlength=len(EVENTS))
-    return MarketSummary(config, directory, len(market.people), len(market.jobs), len(p),
-                         tuple((name, int(count)) for name, count in zip(EVENTS, counts, strict=True)))
+    event = pc.drop_null(pc.index_in(outcomes.column("event"), value_set=pa.array(list(EVENTS)))).to_numpy()
+    counts = np.bincount(event, minlength=len(EVENTS))
+    return MarketSummary(config, directory, len(market.people), len(market.jobs), outcomes.num_rows,
+                         tuple((name, int(count)) for name, count in zip(EVENTS, counts, strict=True)),
+                         len(offered) if offered is not None else 0,
+                         log.event_counts() if log is not None else (),
+                         log.service_hires if log is not None else 0)
