@@ -190,13 +190,18 @@ def test_effects_are_learned_from_completers_against_those_who_did_not_complete(
     effects = ServiceEffects(EffectsConfig(prior_strength=10)).fit(events, hires, services, AS_OF)
     completion, gain = effects.predict(build_services(services, Taxonomy.load()))
     prior_completion, prior_gain = KIND_PRIOR["course"]
-    # GOOD: 30 completed, 20 dropped out; BAD: 30 of 30 completed (shrunk toward the prior with 10 pseudo-people)
-    assert completion == pytest.approx([(30 + 10 * prior_completion) / 60, (30 + 10 * prior_completion) / 40])
-    # every completer of GOOD hired, no one who dropped out: raw gain 1.0; BAD: 0.0
-    assert gain == pytest.approx([(30 * 1.0 + 10 * prior_gain) / 40, (10 * prior_gain) / 40])
+    # the kind first: 60 of 80 who ended completed; 30 of 60 completers hired, none of the 20 who did not
+    kind_completion = (60 + 10 * prior_completion) / (80 + 10)
+    kind_gain = (30 - 0.0 * 60 + 10 * prior_gain) / (60 + 10)
+    assert effects.kind_effects_.loc["course", ["completion", "gain"]].tolist() == pytest.approx(
+        [kind_completion, kind_gain])
+    # then each provider, shrunk toward its kind: GOOD 30 of 50 completed, every completer hired;
+    # BAD 30 of 30 completed, none hired
+    assert completion == pytest.approx([(30 + 10 * kind_completion) / 60, (30 + 10 * kind_completion) / 40])
+    assert gain == pytest.approx([(30 + 10 * kind_gain) / 40, (10 * kind_gain) / 40])
     unseen = build_services(records_to_frame("services", [_service("S-new", provider_id="NEW", kind="work_trial",
                                                                    provider_type="employer")]), Taxonomy.load())
-    assert effects.predict(unseen)[1] == pytest.approx([KIND_PRIOR["work_trial"][1]])
+    assert effects.predict(unseen)[1] == pytest.approx([KIND_PRIOR["work_trial"][1]])  # no work trial seen: the prior
     with pytest.raises(NotFittedError, match="ServiceEffects is not fitted"):
         ServiceEffects().predict(unseen)
 

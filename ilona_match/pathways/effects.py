@@ -9,18 +9,27 @@ training and work-based programmes — work trials, subsidised and supported emp
 ones, more so for the long-term unemployed), kept conservative: they only order the steps until
 outcomes say more.
 
-**Learning** (``ServiceEffects.fit``), per provider and kind of step, from the outcome rows that name
-a service (offered / started / completed / dropped_out) and the hires in the vacancy outcomes:
-- completion = completed / (completed + dropped out), shrunk toward the kind's prior;
+**Learning** (``ServiceEffects.fit``), from the outcome rows that name a service (offered / started /
+completed / dropped_out) and the hires in the vacancy outcomes, first per kind of step (all its
+providers together), then per provider and kind:
+- completion = completed / (completed + dropped out);
 - gain = the share of completers hired within ``outcome_days`` of completing, minus the share of
   comparable people who did not complete — offered a step of the same kind, not completed — hired
-  within the same days after the step would have ended; shrunk toward the prior (``prior_strength``
-  pseudo-people), never below 0. Only people whose ``outcome_days`` ended before the as-of date count.
+  within the same days after the step would have ended; never below 0. Only people whose
+  ``outcome_days`` ended before the as-of date count.
+Each estimate is shrunk toward the level above (``prior_strength`` pseudo-people): a kind's toward
+its prior, a provider's toward its kind's learned value. So a kind that works in the data lifts all
+its providers, and one provider's few participants move its own estimate only a little.
+
+A general step (coaching, rehabilitation) is not about particular skills: its gain applies to every
+target, so its prior is the whole effect; a skill step's prior is the effect of one that teaches all
+of a target's gap (the planner scales it by the share it teaches).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,46 +103,53 @@ class ServiceEffects:
         finished = events[events["event"].isin(["completed", "dropped_out"])].drop_duplicates(
             ["participant_id", "service_id", "event"])
         finished = finished.assign(provider_id=info["provider_id"].reindex(finished["service_id"]).to_numpy(),
-                                   kind=info["kind"].reindex(finished["service_id"]).to_numpy())
-        counts = finished.groupby(["provider_id", "kind"])["event"].agg(
-            completed=lambda e: int((e == "completed").sum()), ended="size")
-        baseline = per_pair[~per_pair["completed_it"]].groupby("kind")["hired"].agg(["sum", "size"])
-        pooled = per_pair.loc[~per_pair["completed_it"], "hired"]
-        treated = per_pair[per_pair["completed_it"]].groupby(["provider_id", "kind"])["hired"].agg(["sum", "size"])
+                                   kind=info["kind"].reindex(finished["service_id"]).to_numpy(),
+                                   completed=finished["event"].eq("completed").astype(np.float64))
+        control = per_pair.loc[~per_pair["completed_it"]]
+        baseline = control.groupby("kind")["hired"].agg(["sum", "size"])
+        pooled_rate = float(control["hired"].mean()) if len(control) else np.nan
+        treated = per_pair[per_pair["completed_it"]]
 
+        # kind level: learned from every provider of the kind, shrunk toward the documented prior
+        kinds = prior.index
+        done_k = finished.groupby("kind")["completed"].agg(["sum", "size"]).reindex(kinds, fill_value=0.0)
+        completion_k = _shrunk(done_k["sum"], done_k["size"], prior["completion"], m)
+        base = baseline.reindex(kinds)
+        rate = pd.Series(np.where(base["size"].fillna(0) >= 5, base["sum"] / base["size"].clip(lower=1), pooled_rate),
+                         index=kinds)
+        hired_k = treated.groupby("kind")["hired"].agg(["sum", "size"]).reindex(kinds, fill_value=0.0)
+        gain_k = _shrunk(hired_k["sum"] - rate.fillna(0) * hired_k["size"], hired_k["size"].where(rate.notna(), 0),
+                         prior["gain"], m)
+
+        # provider level: shrunk toward its kind's learned values
         keys = pd.MultiIndex.from_frame(info[["provider_id", "kind"]].drop_duplicates()).sort_values()
+        kind = keys.get_level_values("kind")
+        done = finished.groupby(["provider_id", "kind"])["completed"].agg(["sum", "size"]).reindex(keys, fill_value=0.0)
+        hired = treated.groupby(["provider_id", "kind"])["hired"].agg(["sum", "size"]).reindex(keys, fill_value=0.0)
+        provider_rate = rate.reindex(kind).to_numpy()
+        judged = np.where(np.isnan(provider_rate), 0.0, hired["size"].to_numpy())
         frame = pd.DataFrame(index=keys)
-        kind = frame.index.get_level_values("kind")
-        prior_completion = prior["completion"].reindex(kind).to_numpy()
-        prior_gain = prior["gain"].reindex(kind).to_numpy()
-        counts = counts.astype(np.float64).reindex(keys, fill_value=0.0)
-        frame["completion"] = (counts["completed"].to_numpy() + m * prior_completion) / (counts["ended"].to_numpy() + m)
-        base_rate = baseline.reindex(kind)
-        pooled_rate = float(pooled.mean()) if len(pooled) else np.nan
-        rate = np.where(base_rate["size"].fillna(0).to_numpy() >= 5,
-                        base_rate["sum"].to_numpy() / np.maximum(base_rate["size"].fillna(0).to_numpy(), 1), pooled_rate)
-        treated = treated.astype(np.float64).reindex(keys, fill_value=0.0)
-        raw = treated["sum"].to_numpy() / np.maximum(treated["size"].to_numpy(), 1) - rate
-        raw = np.where(np.isnan(raw) | (treated["size"].to_numpy() == 0), 0.0, raw)
-        n = np.where(np.isnan(rate), 0, treated["size"].to_numpy())
-        frame["gain"] = np.clip((n * raw + m * prior_gain) / (n + m), 0.0, 1.0)
-        frame["completed_n"] = counts["completed"].to_numpy().astype(int)
-        frame["ended_n"] = counts["ended"].to_numpy().astype(int)
-        frame["judged_n"] = n.astype(int)
+        frame["completion"] = _shrunk(done["sum"].to_numpy(), done["size"].to_numpy(), completion_k.reindex(kind).to_numpy(), m)
+        frame["gain"] = _shrunk(hired["sum"].to_numpy() - np.nan_to_num(provider_rate) * hired["size"].to_numpy(),
+                                judged, gain_k.reindex(kind).to_numpy(), m)
+        frame["completed_n"] = done["sum"].to_numpy().astype(int)
+        frame["ended_n"] = done["size"].to_numpy().astype(int)
+        frame["judged_n"] = judged.astype(int)
+        self.kind_effects_ = pd.DataFrame({"completion": completion_k, "gain": gain_k,
+                                           "judged_n": hired_k["size"].where(rate.notna(), 0).astype(int)})
         self.effects_ = frame
         self.learned_pairs_ = int(len(per_pair))
         return self
 
     def predict(self, services: ServiceProfiles) -> tuple[np.ndarray, np.ndarray]:
-        """(completion, gain) per service row; the kind's prior for a provider not seen in ``fit``."""
+        """(completion, gain) per service row; its kind's learned values for a provider not seen in ``fit``."""
         if not hasattr(self, "effects_"):
             raise NotFittedError("ServiceEffects is not fitted: call fit(...) first")
-        keys = pd.MultiIndex.from_arrays([services.provider_ids, services.kind])
-        found = self.effects_.reindex(keys)
-        prior = np.array([KIND_PRIOR[k] for k in services.kind], dtype=np.float64).reshape(-1, 2)
-        completion = found["completion"].fillna(pd.Series(prior[:, 0], index=found.index)).to_numpy(dtype=np.float64)
-        gain = found["gain"].fillna(pd.Series(prior[:, 1], index=found.index)).to_numpy(dtype=np.float64)
-        return completion, gain
+        found = self.effects_.reindex(pd.MultiIndex.from_arrays([services.provider_ids, services.kind]))
+        kind = self.kind_effects_.reindex(services.kind)
+        completion = np.where(found["completion"].isna(), kind["completion"], found["completion"])
+        gain = np.where(found["gain"].isna(), kind["gain"], found["gain"])
+        return completion.astype(np.float64), gain.astype(np.float64)
 
     def evidence(self, services: ServiceProfiles) -> tuple[np.ndarray, np.ndarray]:
         """(completed, ended) counts behind each service row's provider and kind (0 when unseen)."""
@@ -142,6 +158,12 @@ class ServiceEffects:
         found = self.effects_.reindex(pd.MultiIndex.from_arrays([services.provider_ids, services.kind]))
         return (found["completed_n"].fillna(0).to_numpy(dtype=np.int64),
                 found["ended_n"].fillna(0).to_numpy(dtype=np.int64))
+
+
+def _shrunk(total: Any, n: Any, toward: Any, strength: float) -> Any:
+    """(total + strength * toward) / (n + strength), clipped to [0, 1]: ``n`` observations pulled toward
+    ``toward`` as if ``strength`` more had shown it (empirical-Bayes shrinkage of a rate)."""
+    return np.clip((total + strength * toward) / (n + strength), 0.0, 1.0)
 
 
 def _hired_within(pairs: pd.DataFrame, hires: pd.DataFrame, window: timedelta) -> np.ndarray:

@@ -15,7 +15,8 @@ For each participant the planner
    skill step followed by a step at a workplace (work trial, supported employment, apprenticeship)
    toward the target. A step's relevance is the share of the gap it teaches, or 0.8 (workplace
    step) / 0.5 (other) when it leads toward the target occupation itself (half that within its ISCO
-   group), or 0.3 for general coaching and rehabilitation;
+   group), or 1 for general coaching and rehabilitation (their prior is their whole effect: they are
+   not about particular skills);
 5. ranks routes by the **expected gain** in the chance of a good outcome:
    p_gain = Π completion · (1 − Π (1 − gain · relevance)) · (1 − exp(−demand / 3)),
    with completion and gain per provider and kind from ``ServiceEffects`` (learned from service
@@ -47,7 +48,7 @@ __all__ = ["PATHWAY_FIELDS", "Market", "PathwayConfig", "plan_pathways", "steps_
 PATHWAY_FIELDS: tuple[str, ...] = ("participant_id", "coach_id", "rank", "target_occupation", "gap_skills", "steps",
                                    "leads_to", "p_gain", "reasons", "to_check")
 _REUSE_WEIGHT = {"transversal": 0.5, "cross-sector": 0.7, "sector-specific": 0.85, "occupation-specific": 1.0}
-_ESSENTIAL, _OPTIONAL = 0.6, 0.3
+_ESSENTIAL, _OPTIONAL = 0.3, 0.1
 _GENERAL_KINDS = ("coaching", "rehabilitation")
 _EARTH_KM = 6371.0
 
@@ -299,7 +300,7 @@ def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.cs
     relevance = np.maximum.reduce([
         closure,
         np.where(leads, lead_value, np.where(isco, lead_value / 2, 0.0)),
-        np.broadcast_to(np.where(general, 0.3, 0.0)[None, :], closure.shape),
+        np.broadcast_to(np.where(general, 1.0, 0.0)[None, :], closure.shape),
         np.full(closure.shape, 0.02),  # any step does a little: a person with no better route still gets one
     ])
     lift = np.clip(c.gain[steps][None, :] * relevance, 0.0, 0.95)
