@@ -96,6 +96,7 @@ def test_health_needs_no_key_and_names_the_model(api: Api) -> None:
 
 @pytest.mark.parametrize("method, path", [
     ("POST", "/recommendations"), ("GET", "/participants/P1/recommendations"), ("POST", "/feedback"),
+    ("POST", "/pathways"), ("GET", "/participants/P1/pathways"),
     ("GET", "/openapi.json"), ("GET", "/no-such-route"),
 ])
 def test_every_other_route_needs_a_valid_key(api: Api, method: str, path: str) -> None:
@@ -129,6 +130,34 @@ def test_a_posted_profile_gets_the_same_list_as_the_nightly_job(api: Api) -> Non
         assert [r["level"] for r in got] == [level_of(p) for p in expected["p_outcome"]]
         assert ["|".join(r["reasons"]) for r in got] == expected["reasons"].tolist()
         assert ["|".join(r["to_check"]) for r in got] == expected["to_check"].tolist()
+
+
+def test_pathways_posted_for_a_profile_are_the_nightly_routes_and_bad_bodies_are_422(api: Api) -> None:
+    """The same planner behind the nightly pathways table and POST /pathways: for a person the nightly
+    run planned, the posted profile gets the same routes; bad bodies are refused naming the field."""
+    found = 0
+    for person in api.people:
+        status, _, nightly = call(api, "GET", f"/participants/{person['participant_id']}/pathways")
+        if status == 404:
+            continue
+        assert status == 200 and nightly["run_id"] and nightly["pathways"]
+        status, _, posted = call(api, "POST", "/pathways", {**person, "n": len(nightly["pathways"])})
+        assert status == 200 and posted["participant_id"] == person["participant_id"]
+        assert posted["pathways"] == nightly["pathways"]
+        for route in posted["pathways"]:
+            assert route["steps"] and 0 < route["p_gain"] < 1 and route["reasons"]
+            assert route["target_occupation"].startswith("http://data.europa.eu/esco/occupation/")
+        found += 1
+    assert found, "no served person got a route"
+    person = api.people[0]
+    for body, field in (({**person, "n": 0}, "n"), ({**person, "max_hours_per_week": "many"}, "max_hours_per_week"),
+                        ({**person, "wishes": "nights off"}, "wishes"),
+                        ({k: v for k, v in person.items() if k != "physical_capacity"}, "physical_capacity")):
+        status, _, answer = call(api, "POST", "/pathways", body)
+        assert status == 422 and field in [part for error in answer["detail"] for part in error["loc"]], answer
+    status, _, answer = call(api, "POST", "/pathways", {**person, "max_hours_per_week": 75})
+    assert status == 422 and answer["detail"][0]["loc"] == ["body", "max_hours_per_week"]
+    assert call(api, "GET", "/participants/no-such-person/pathways")[0] == 404
 
 
 def test_a_posted_event_leaves_its_pair_out_of_the_next_list(api: Api) -> None:
@@ -282,11 +311,13 @@ def test_openapi_describes_the_routes_and_the_key(api: Api) -> None:
     status, _, schema = call(api, "GET", "/openapi.json")
     assert status == 200
     assert set(schema["paths"]) == {"/health", "/recommendations", "/participants/{participant_id}/recommendations",
-                                    "/feedback"}
+                                    "/feedback", "/pathways", "/participants/{participant_id}/pathways"}
     assert "X-API-Key" in json.dumps(schema["components"]["securitySchemes"])
     fields = schema["components"]["schemas"]["RecommendationRequest"]["properties"]
     assert {"participant_id", "profile_text", "max_hours_per_week", "physical_capacity", "k"} <= set(fields)
     assert (fields["k"]["default"], fields["k"]["maximum"]) == (5, 20)
+    routes = schema["components"]["schemas"]["PathwayRequest"]["properties"]
+    assert {"participant_id", "max_hours_per_week", "n"} <= set(routes) and routes["n"]["default"] == 3
 
 
 def test_a_key_added_while_serving_works_at_once_and_is_stored_hashed(api: Api) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from ilona_match.contract import read_table
-from ilona_match.contract.output import RECOMMENDATIONS_SCHEMA
+from ilona_match.contract.output import PATHWAY_COLUMNS, RECOMMENDATIONS_SCHEMA
 from ilona_match.serving.nightly import run_nightly
 from ilona_match.serving.store import ResultStore
 from tests.conftest import ServedWorld
@@ -68,10 +68,19 @@ def test_nightly_sets_bad_rows_aside_keeps_valid_ones_and_logs_counts(
     assert store.latest_run() == log
     first = recs["participant_id"].iloc[0]
     assert list(store.recommendations_for(first)["vacancy_id"]) == list(recs.loc[recs["participant_id"] == first, "vacancy_id"])
+    # the pathways table: in the contract form, stored with the run, a route for everyone no job fitted
+    # who can take a step (the planner's own property tests: tests/test_pathways.py)
+    paths = pd.read_parquet(outputs.pathways)
+    assert list(paths.columns) == list(PATHWAY_COLUMNS) and len(paths) == log.details["pathways"] > 0
+    assert set(paths["run_id"]) == {log.run_id} and (paths["p_gain"].between(0, 1)).all()
+    routed = paths["participant_id"].iloc[0]
+    assert store.pathways_for(routed)["steps"].tolist() == [tuple(s) for s in paths.loc[
+        paths["participant_id"] == routed, "steps"]]
+    assert log.details["participants_with_pathway"] == paths["participant_id"].nunique()
     pages = sorted(outputs.reports.glob("*.html"))
     assert len(pages) == pd.read_csv(dirty_data / "participants.csv", dtype=str)["coach_id"].nunique()
     # no participant free text anywhere the run wrote
-    for path in [outputs.table, outputs.rejects, *pages, Path(settings.workdir) / "results.db"]:
+    for path in [outputs.table, outputs.rejects, outputs.pathways, *pages, Path(settings.workdir) / "results.db"]:
         assert b"ZX-SECRET-TEXT" not in path.read_bytes(), path
 
 

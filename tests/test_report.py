@@ -21,6 +21,7 @@ import pytest
 
 from ilona_match.contract import load_data
 from ilona_match.matching.reasons import CHECK_TEXT, Explanation
+from ilona_match.pathways.tables import PathwayInputs
 from ilona_match.serving.batch import RECOMMENDATION_COLUMNS
 from ilona_match.serving.report import (
     CHROME,
@@ -257,7 +258,7 @@ def _artifacts() -> Path:
 
 
 @pytest.fixture(scope="module")
-def served_report(served_world, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, int]:
+def served_report(served_world, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, int, pd.DataFrame]:
     """The champion's real recommendations for the coach with the most participants, written as a
     page; one recommended vacancy's title carries a planted script, its employer an unbreakable id."""
     from ilona_match.learning.tracking import load_champion
@@ -277,13 +278,17 @@ def served_report(served_world, tmp_path_factory: pytest.TempPathFactory) -> tup
     title = f"{vacancies.loc[target, 'title'].iloc[0]} {PLANTED}"
     vacancies.loc[target, "title"] = title
     vacancies.loc[target, "employer_id"] = "E" * 90  # no break opportunity: must still not scroll sideways
-    pages = render_coach_reports(frame, explanations, vacancies, participants=people)
+    routes = PathwayInputs(bundle.vacancies, bundle.outcomes, bundle.services, bundle.service_outcomes,
+                           served_world.as_of, pipeline.taxonomy).plan(people)
+    assert len(routes), "the served world's people should have routes to work"
+    pages = render_coach_reports(frame, explanations, vacancies, participants=people, pathways=routes,
+                                 services=bundle.services)
     (path,) = write_coach_reports(pages, tmp_path_factory.mktemp("reports"))
-    return path, title, coach, len(frame)
+    return path, title, coach, len(frame), routes
 
 
 @pytest.fixture(scope="module")
-def loopback(served_report: tuple[Path, str, str, int]) -> Iterator[str]:
+def loopback(served_report: tuple[Path, str, str, int, pd.DataFrame]) -> Iterator[str]:
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
@@ -300,7 +305,7 @@ def loopback(served_report: tuple[Path, str, str, int]) -> Iterator[str]:
 def test_a_phone_browser_shows_the_report_safely(served_report, loopback, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright  # the browser is Debian's: never `playwright install`
 
-    path, title, coach, rows = served_report
+    path, title, coach, rows, routes = served_report
     url = loopback + path.name
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -333,6 +338,15 @@ def test_a_phone_browser_shows_the_report_safely(served_report, loopback, tmp_pa
             assert "Pisteet" not in page.locator("body").inner_text()
             assert page.locator("ol.recs > li").count() == rows
             assert all(u == url for u in requests), f"the page loaded something else: {requests}"
+            # each person's routes to work: target, steps, estimated gain in points, never a score
+            assert page.locator("ol.routes > li").count() == len(routes)
+            gains = page.locator("ol.routes .gain").all_text_contents()
+            assert all(g.startswith("Arvioitu lisä mahdollisuuteen saada työ: +") for g in gains)
+            first_route = page.locator("ol.routes > li").first
+            assert first_route.is_visible() and first_route.locator("ol.steps > li").count() >= 1
+            for pid in routes["participant_id"].unique():
+                section = page.locator("section.participant", has=page.locator(f"h2:text-is('Osallistuja {pid}')"))
+                assert section.locator("ol.routes > li").count() == int((routes["participant_id"] == pid).sum())
             page.screenshot(path=str(_artifacts() / "coach-report-390.png"), full_page=True)
             page.emulate_media(media="print")  # paper: white page, no recommendation split over pages
             assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
