@@ -20,7 +20,8 @@ from scipy import sparse
 from ilona_match.contract.constraints import to_check_mask
 from ilona_match.matching.profiles import ParticipantProfiles, VacancyProfiles
 
-__all__ = ["CATEGORICAL", "FEATURE_NAMES", "MONOTONE", "CandidatePairs", "PairFeatures", "TextVectors", "compute_features"]
+__all__ = ["CATEGORICAL", "FEATURE_NAMES", "MONOTONE", "CandidatePairs", "PairFeatures", "TextVectors", "compute_features",
+           "haversine_km"]
 
 FEATURE_NAMES: tuple[str, ...] = (
     "dense_text",  # cosine of the text embeddings
@@ -176,7 +177,8 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
         return np.where(whole > 0, part / whole, np.nan).astype(np.float32)
 
 
-def _haversine(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Great-circle distance in km (NaN where a coordinate is unknown); arrays broadcast."""
     lat1, lon1, lat2, lon2 = (np.radians(x) for x in (lat1, lon1, lat2, lon2))
     h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     return 2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
@@ -229,7 +231,7 @@ def compute_features(
     to_check = to_check_mask(people.limits, jobs.demands, p, v)
     columns["to_check_count"] = np.array([bin(m).count("1") for m in range(1 << 7)], dtype=np.float32)[to_check]
 
-    distance = _haversine(people.lat[p], people.lon[p], jobs.lat[v], jobs.lon[v]).astype(np.float32)
+    distance = haversine_km(people.lat[p], people.lon[p], jobs.lat[v], jobs.lon[v]).astype(np.float32)
     same_town = (people.municipality[p] == jobs.municipality[v]) & (people.municipality[p] != "")
     columns["distance_km"] = distance
     columns["distance_ratio"] = np.where(

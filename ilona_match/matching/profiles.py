@@ -22,7 +22,7 @@ from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands
 from ilona_match.text.taxonomy import ExtractMentions, Taxonomy, mentions_in
 
 __all__ = [
-    "ConceptSpace", "ParticipantProfiles", "VacancyProfiles", "build_participants", "build_vacancies",
+    "ConceptSpace", "ParticipantProfiles", "VacancyProfiles", "build_participants", "build_vacancies", "resolve_listed",
 ]
 
 
@@ -120,6 +120,31 @@ class _Resolved:
     unresolved: int
 
 
+def resolve_listed(taxonomy: Taxonomy, skill_cell: object, occupation_cell: object
+                   ) -> tuple[set[str], set[str], set[str], int]:
+    """One row's listed skills and occupations (ESCO URIs, ISCO-08 codes or names in fi/sv/en) as
+    (skill URIs, occupation URIs, ISCO-08 group codes up to 4 digits, items that resolved to nothing)."""
+    skills: set[str] = set()
+    occupations: set[str] = set()
+    isco: set[str] = set()
+    unresolved = 0
+    for concept in taxonomy.resolve_many(_items(skill_cell), kind="skill"):
+        if concept is None:
+            unresolved += 1
+        else:
+            skills.add(concept.uri)
+    for value in _items(occupation_cell):
+        concept = taxonomy.resolve(value)
+        if concept is None or concept.kind == "skill":
+            unresolved += 1
+        elif concept.kind == "occupation":
+            occupations.add(concept.uri)
+            isco.add(concept.isco_group[:4])
+        else:
+            isco.add(concept.code[:4])
+    return skills, occupations, isco, unresolved
+
+
 def _resolve(
     taxonomy: Taxonomy,
     skill_cells: Iterable[object],
@@ -135,20 +160,11 @@ def _resolve(
         row_skills: set[str] = set()
         row_occupations: set[str] = set()
         row_isco: set[str] = set()
-        for concept in taxonomy.resolve_many(_items(skill_cell), kind="skill"):
-            if concept is None:
-                unresolved += 1
-            else:
-                row_skills.add(concept.uri)
-        for value in _items(occupation_cell):
-            concept = taxonomy.resolve(value)
-            if concept is None or concept.kind == "skill":
-                unresolved += 1
-            elif concept.kind == "occupation":
-                row_occupations.add(concept.uri)
-                row_isco.add(concept.isco_group[:4])
-            else:
-                row_isco.add(concept.code[:4])
+        listed_skills, listed_occupations, listed_isco, missed = resolve_listed(taxonomy, skill_cell, occupation_cell)
+        row_skills |= listed_skills
+        row_occupations |= listed_occupations
+        row_isco |= listed_isco
+        unresolved += missed
         for kind, uri in mentions:
             (row_skills if kind == "skill" else row_occupations).add(uri)
             if kind == "occupation":

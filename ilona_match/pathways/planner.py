@@ -37,6 +37,7 @@ from scipy import sparse
 
 from ilona_match.contract.constraints import feasible, open_on, to_check_items, to_check_mask
 from ilona_match.contract.spec import SUPPORTS
+from ilona_match.matching.features import haversine_km
 from ilona_match.matching.profiles import ConceptSpace, ParticipantProfiles, VacancyProfiles
 from ilona_match.matching.reasons import CHECK_TEXT
 from ilona_match.pathways.effects import EffectsConfig, ServiceEffects
@@ -50,7 +51,6 @@ PATHWAY_FIELDS: tuple[str, ...] = ("participant_id", "coach_id", "rank", "target
 _REUSE_WEIGHT = {"transversal": 0.5, "cross-sector": 0.7, "sector-specific": 0.85, "occupation-specific": 1.0}
 _ESSENTIAL, _OPTIONAL = 0.3, 0.1
 _GENERAL_KINDS = ("coaching", "rehabilitation")
-_EARTH_KM = 6371.0
 
 
 class PathwayConfig(BaseModel):
@@ -125,17 +125,11 @@ def _language(value: object) -> str:
 
 
 # ------------------------------------------------------------------------------- geometry
-def _distance_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    lat1, lon1, lat2, lon2 = (np.radians(x) for x in (lat1, lon1, lat2, lon2))
-    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-
-
 def _reach(people: ParticipantProfiles, rows: np.ndarray, lat: np.ndarray, lon: np.ndarray,
            remote: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(within reach, place unknown) for people ``rows`` x places: within the commute or remote;
     an unknown place on either side is within reach and flagged."""
-    distance = _distance_km(people.lat[rows, None], people.lon[rows, None], lat[None, :], lon[None, :])
+    distance = haversine_km(people.lat[rows, None], people.lon[rows, None], lat[None, :], lon[None, :])
     unknown = np.isnan(distance) & ~remote[None, :]
     return (distance <= people.max_commute_km[rows, None]) | remote[None, :] | unknown, unknown
 
@@ -357,7 +351,7 @@ def _rows(c: _Context, person: int, routes: Sequence[_Route], has: sparse.csr_ma
         in_target = c.jobs_of_target[:, route.target]
         leads = np.flatnonzero(in_target & job_ok & open_now)
         if len(leads):
-            distance = _distance_km(people.lat[person], people.lon[person], jobs.lat[leads], jobs.lon[leads])
+            distance = haversine_km(people.lat[person], people.lon[person], jobs.lat[leads], jobs.lon[leads])
             leads = leads[np.lexsort((jobs.ids[leads].astype(str), np.nan_to_num(distance, nan=np.inf)))]
         reasons: list[str] = []
         open_count = int(len(leads))

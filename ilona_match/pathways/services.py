@@ -19,7 +19,7 @@ from scipy import sparse
 
 from ilona_match.contract.constraints import VacancyDemands
 from ilona_match.contract.spec import SUPPORTS
-from ilona_match.matching.profiles import ConceptSpace
+from ilona_match.matching.profiles import ConceptSpace, resolve_listed
 from ilona_match.text.taxonomy import Taxonomy
 
 __all__ = ["JOB_NEAR_KINDS", "ServiceProfiles", "build_services", "seats_taken"]
@@ -86,22 +86,9 @@ def build_services(services: pd.DataFrame, taxonomy: Taxonomy) -> ServiceProfile
     taught, toward, isco, unresolved = [], [], [], 0
     for skill_cell, occupation_cell in zip(_column(services, "skills_taught", ()), _column(services, "occupations_toward", ()),
                                            strict=True):
-        skills = [c for c in taxonomy.resolve_many(_items(skill_cell), kind="skill")]
-        unresolved += sum(c is None for c in skills)
-        taught.append(tuple(sorted({c.uri for c in skills if c is not None})))
-        row_occupations: set[str] = set()
-        row_isco: set[str] = set()
-        for value in _items(occupation_cell):
-            concept = taxonomy.resolve(value)
-            if concept is None or concept.kind == "skill":
-                unresolved += 1
-            elif concept.kind == "occupation":
-                row_occupations.add(concept.uri)
-                row_isco.add(concept.isco_group[:4])
-            elif len(concept.code) >= 4:
-                row_isco.add(concept.code[:4])
-            else:
-                unresolved += 1  # a group too broad to lead anywhere in particular
+        skills, row_occupations, row_isco, missed = resolve_listed(taxonomy, skill_cell, occupation_cell)
+        unresolved += missed
+        taught.append(tuple(sorted(skills)))
         toward.append(tuple(sorted(row_occupations)))
         isco.append(tuple(sorted(row_isco)))
     starts = services["starts_at"].to_numpy(dtype="datetime64[D]")
