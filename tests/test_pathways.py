@@ -115,6 +115,8 @@ def test_steps_a_person_cannot_take_are_never_proposed(taxonomy: Taxonomy, care:
     routes = _plan(people, vacancies, services, taxonomy, service_outcomes=started)
     assert {step for steps in routes["steps"] for step in steps} == {"S-ok"}  # remote, so Oulu is no obstacle
     assert any("Voi osallistua etänä" in reason for reason in routes["reasons"].iloc[0])
+    assert "Valmennus tukee työhön pääsyä alasta riippumatta" in routes["reasons"].iloc[0]
+    assert len(routes) == 1  # one step open to them: one route, not the same step toward every target
 
 
 def test_unknown_values_and_support_eligibility_are_flagged_in_the_persons_language(taxonomy: Taxonomy,
@@ -144,6 +146,17 @@ def test_a_skill_step_then_a_workplace_step_toward_the_target(taxonomy: Taxonomy
     assert two["steps"].iloc[0][1] == "S-trial"  # the trial that starts after the course, not before
     single = routes[routes["steps"] == ("S-course",)]
     assert single.empty or float(two["p_gain"].iloc[0]) > float(single["p_gain"].iloc[0])
+
+
+def test_a_hire_in_recent_months_shows_demand_in_plain_words(taxonomy: Taxonomy, care: dict) -> None:
+    closed = _vacancy("V1", care["uri"], published_at="2026-05-01", closes_at="2026-06-01")
+    hires = records_to_frame("outcomes", [{"participant_id": "P9", "vacancy_id": "V1", "event": "hired",
+                                           "event_date": "2026-05-20"}])
+    people = [_person(language="en"), _person(participant_id="P9", language="en")]
+    routes = _plan(people, [closed], [_service("S1", skills_taught=list(care["lacks"]))], taxonomy, outcomes=hires)
+    first = routes[routes["participant_id"] == "P1"].iloc[0]
+    assert first["leads_to"] == ()  # nothing open now
+    assert first["reasons"][0] == f"1 person hired as {taxonomy.label(care['uri'], 'en')} near you in recent months"
 
 
 def test_a_person_with_no_demand_in_reach_still_gets_a_route_flagged_for_the_coach(taxonomy: Taxonomy,
@@ -252,6 +265,7 @@ def test_property_no_step_breaks_a_hard_limit_and_everyone_with_a_step_gets_a_ro
     service_row = {sid: j for j, sid in enumerate(service_frame["service_id"])}
     for pid, steps in zip(routes["participant_id"], routes["steps"], strict=True):
         assert all(ok[person_row[pid], service_row[s]] for s in steps), (pid, steps)
+    assert not routes.duplicated(["participant_id", "steps"]).any()  # a coach never sees one step twice
     can_take = {pid for pid, i in person_row.items() if ok[i].any()}
     assert set(routes["participant_id"]) == can_take  # whenever a feasible step exists, a route
 

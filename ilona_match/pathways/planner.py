@@ -85,6 +85,12 @@ _TEXT: dict[str, dict[str, str]] = {
     "hired": {"fi": "Ammattiin {occupation} on palkattu lähelläsi viime kuukausina: {n}",
               "sv": "Anställda som {occupation} nära dig de senaste månaderna: {n}",
               "en": "{n} people hired as {occupation} near you in recent months"},
+    "hired_one": {"fi": "Ammattiin {occupation} on palkattu lähelläsi viime kuukausina: 1",
+                  "sv": "Anställda som {occupation} nära dig de senaste månaderna: 1",
+                  "en": "1 person hired as {occupation} near you in recent months"},
+    "general": {"fi": "{step} tukee työhön pääsyä alasta riippumatta",
+                "sv": "{step} stöder vägen till arbete inom alla områden",
+                "en": "{step} supports the way to work in any field"},
     "far": {"fi": "Ammatissa {occupation} on kysyntää, mutta ei matka-alueellasi",
             "sv": "Det finns efterfrågan på {occupation}, men inte inom ditt pendlingsavstånd",
             "en": "There is demand for {occupation}, but not within your travel range"},
@@ -326,15 +332,18 @@ def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.cs
     routes.sort(key=lambda r: (-r.p_gain, r.target, r.steps))
     picked: list[_Route] = []
     seen: set[int] = set()
-    for route in routes:  # different targets first, then the next best routes
-        if route.target not in seen and len(picked) < c.config.per_participant:
+    taken: set[tuple[int, ...]] = set()
+    for route in routes:  # different targets and different steps first, then the next best routes
+        if route.target not in seen and route.steps not in taken and len(picked) < c.config.per_participant:
             picked.append(route)
             seen.add(route.target)
+            taken.add(route.steps)
     for route in routes:
         if len(picked) >= c.config.per_participant:
             break
-        if route not in picked:
+        if route not in picked and route.steps not in taken:
             picked.append(route)
+            taken.add(route.steps)
     picked.sort(key=lambda r: (-r.p_gain, r.target, r.steps))
     return picked
 
@@ -360,7 +369,8 @@ def _rows(c: _Context, person: int, routes: Sequence[_Route], has: sparse.csr_ma
         elif open_count:
             reasons.append(_TEXT["open"][lang].format(occupation=name, n=open_count))
         else:
-            reasons.append(_TEXT["hired"][lang].format(occupation=name, n=int(round(demand_near[route.target]))))
+            hired = int(round(demand_near[route.target]))
+            reasons.append(_TEXT["hired_one" if hired == 1 else "hired"][lang].format(occupation=name, n=hired))
         asked = c.asked[route.target]
         have = [col for col in has.indices.tolist() if c.local_col[col] >= 0 and asked[c.local_col[col]] > 0]
         if have:
@@ -374,6 +384,8 @@ def _rows(c: _Context, person: int, routes: Sequence[_Route], has: sparse.csr_ma
             if teaches:
                 reasons.append(_TEXT["teaches"][lang].format(
                     step=step_name, skills=", ".join(taxonomy.label(skill_uris[s], lang) for s in teaches[:3])))
+            elif kind in _GENERAL_KINDS and not services.toward[step].nnz:
+                reasons.append(_TEXT["general"][lang].format(step=step_name))
             elif kind in JOB_NEAR_KINDS or position:
                 reasons.append(_TEXT["toward"][lang].format(step=step_name))
             if services.provider_type[step] == "social_enterprise":
