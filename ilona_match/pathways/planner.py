@@ -197,6 +197,10 @@ class _Context:
     asked: np.ndarray  # targets x skill_cols, dense
     teaches: np.ndarray  # services x skill_cols, dense
     jobs_of_target: np.ndarray  # jobs x targets, bool
+    leads_toward: np.ndarray  # services x targets, bool: the step names the target occupation
+    leads_to_group: np.ndarray  # services x targets, bool: the step names the target's ISCO-08 group
+    job_near: np.ndarray  # services, bool: a step at a workplace
+    general: np.ndarray  # services, bool: coaching or rehabilitation about no skill or occupation in particular
 
 
 def plan_pathways(people: ParticipantProfiles, market: Market, services: ServiceProfiles, effects: ServiceEffects,
@@ -218,11 +222,23 @@ def plan_pathways(people: ParticipantProfiles, market: Market, services: Service
     context = _Context(config, taxonomy, people, market, services, targets, completion, gain, completed_n, ended_n,
                        services.joinable(as_of, config.horizon_days, services.seats - taken), as_of, skill_cols,
                        local_col, targets.weights[:, skill_cols].toarray(), services.taught[:, skill_cols].toarray(),
-                       targets.of_job.toarray() > 0)
+                       targets.of_job.toarray() > 0, *_step_kinds(services, targets))
     rows: list[dict] = []
     for start in range(0, len(people), chunk_size):
         rows.extend(_plan_chunk(context, np.arange(start, min(start + chunk_size, len(people)))))
     return pd.DataFrame(rows, columns=list(PATHWAY_FIELDS)) if rows else empty
+
+
+def _step_kinds(services: ServiceProfiles, targets: _Targets) -> tuple[np.ndarray, ...]:
+    """What each step is, once per run: (leads toward each target, toward its ISCO group, at a
+    workplace, general)."""
+    toward = services.toward[:, targets.columns].toarray() > 0
+    groups = [{int(g) for g in row if g.isdigit()} for row in services.toward_isco4]
+    in_group = np.array([[code in row for code in targets.isco4.tolist()] for row in groups], dtype=bool)
+    in_group = in_group.reshape(len(services), len(targets.uris))
+    general = (np.isin(services.kind, _GENERAL_KINDS) & (np.diff(services.toward.indptr) == 0)
+               & (np.diff(services.taught.indptr) == 0))
+    return toward, in_group, np.isin(services.kind, JOB_NEAR_KINDS), general
 
 
 def _plan_chunk(c: _Context, chunk: np.ndarray) -> list[dict]:
@@ -282,20 +298,17 @@ class _Route:
 
 def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.csr_matrix, steps: np.ndarray,
             demand: np.ndarray) -> list[_Route]:
-    services, targets = c.services, c.targets
+    services = c.services
     weights = c.asked[chosen]  # a copy (fancy indexing)
     had = c.local_col[has.indices]
     weights[:, had[had >= 0]] = 0.0  # the gap: asked, not had
     gap_total = weights.sum(axis=1)
     taught = c.teaches[steps]
     closure = (weights @ taught.T) / np.maximum(gap_total, 1e-9)[:, None]
-    leads = services.toward[steps][:, targets.columns[chosen]].toarray().T > 0  # targets x steps
-    isco = np.array([[targets.isco4[t] in {int(g) for g in services.toward_isco4[s] if g.isdigit()} for s in steps]
-                     for t in chosen], dtype=bool).reshape(len(chosen), len(steps))
-    kinds = services.kind[steps]
-    job_near = np.isin(kinds, JOB_NEAR_KINDS)
-    general = np.isin(kinds, _GENERAL_KINDS) & (np.asarray(services.toward[steps].sum(axis=1)).ravel() == 0) & (
-        np.asarray(services.taught[steps].sum(axis=1)).ravel() == 0)
+    leads = c.leads_toward[np.ix_(steps, chosen)].T  # targets x steps
+    isco = c.leads_to_group[np.ix_(steps, chosen)].T
+    job_near = c.job_near[steps]
+    general = c.general[steps]
     lead_value = np.where(job_near, 0.8, 0.5)[None, :]
     relevance = np.maximum.reduce([
         closure,
