@@ -368,6 +368,14 @@ def _load_matcher(settings: Settings, as_of: date, store: ResultStore) -> Matche
     return matcher
 
 
+def _participant(body: BaseModel, option: str, max_text_chars: int) -> pd.DataFrame:
+    """The participant of a request body (its contract fields, ``option`` left out) as a checked one-row
+    frame; ContractError when a value breaks the contract."""
+    record = body.model_dump(mode="json", exclude={option}, exclude_none=True)
+    record.setdefault("coach_id", "api")
+    return records_to_frame("participants", [record], max_text_chars=max_text_chars)
+
+
 def _has_table(directory: Path, table: str) -> bool:
     try:
         find_table(directory, table)
@@ -421,10 +429,8 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
               responses={422: {"description": "a field that is unknown, of the wrong type or breaks the contract"}})
     def recommend(body: Request_) -> RecommendationList:  # type: ignore[valid-type]
         """Ranked open vacancies with reasons for one participant given in the contract's fields."""
-        record = body.model_dump(mode="json", exclude={"k"}, exclude_none=True)
-        record.setdefault("coach_id", "api")
         try:
-            participant = records_to_frame("participants", [record], max_text_chars=settings.contract.max_text_chars)
+            participant = _participant(body, "k", settings.contract.max_text_chars)
         except ContractError as exc:
             return JSONResponse({"detail": _fault_detail(exc, many=False)}, status_code=422)
         with scoring:
@@ -466,10 +472,8 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
     def pathways(body: PathwayRequest_) -> PathwayList:  # type: ignore[valid-type]
         """Routes to work (training, work trials, social enterprises, then the job) for one participant
         given in the contract's fields."""
-        record = body.model_dump(mode="json", exclude={"n"}, exclude_none=True)
-        record.setdefault("coach_id", "api")
         try:
-            participant = records_to_frame("participants", [record], max_text_chars=settings.contract.max_text_chars)
+            participant = _participant(body, "n", settings.contract.max_text_chars)
         except ContractError as exc:
             return JSONResponse({"detail": _fault_detail(exc, many=False)}, status_code=422)
         if not matcher.has_services:

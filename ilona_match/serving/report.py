@@ -470,6 +470,7 @@ def render_coach_report(
         if vid not in lookup.index:
             raise ValueError(f"recommendations row {i}: vacancy_id {vid!r} is not in the vacancies table")
         people.setdefault(str(pid), []).append((int(rank), float(chance), why, lookup.loc[vid]))
+    steps_table = (services if services is not None else pd.DataFrame(columns=["service_id"])).set_index("service_id")
     routes_of: dict[str, pd.DataFrame] = {}
     if pathways is not None and len(pathways):
         routes_of = {str(pid): group.sort_values("rank") for pid, group in pathways.groupby("participant_id")}
@@ -500,7 +501,7 @@ def render_coach_report(
         best = max((chance for _, chance, _, _ in ranked), default=float("nan"))
         new = sum(r["new"] for r in recs)
         changed = previous is not None and (new > 0 or len(known) > len(recs) - new)
-        routes = _route_views(routes_of.get(pid), services, lookup, language,
+        routes = _route_views(routes_of.get(pid), steps_table, lookup, language,
                               (participant_languages or {}).get(pid, language))
         views.append({"anchor": f"p{number}", "participant_id": pid, "recs": recs, "best": _level(best),
                       "checks": sum(bool(r["checks"]) for r in recs), "new": new, "changed": changed,
@@ -521,10 +522,11 @@ def render_coach_report(
                         levels=levels)
 
 
-def _route_views(routes: pd.DataFrame | None, services: pd.DataFrame | None, vacancies: pd.DataFrame,
+def _route_views(routes: pd.DataFrame | None, steps_table: pd.DataFrame, vacancies: pd.DataFrame,
                  page_language: str, lang: str) -> list[dict]:
     """One person's pathway rows as what the page shows: the target and gap in the person's language,
-    each step's title, kind, start and length, the open jobs by title, the estimated gain in points."""
+    each step's title, kind, start and length, the open jobs by title, the estimated gain in points.
+    ``steps_table``: the services table indexed by service_id."""
     if routes is None or routes.empty:
         return []
     from ilona_match.text.taxonomy import Taxonomy
@@ -532,7 +534,6 @@ def _route_views(routes: pd.DataFrame | None, services: pd.DataFrame | None, vac
     chrome = CHROME[page_language]
     taxonomy = Taxonomy.load()
     lang = lang if lang in _LANGUAGES else "fi"
-    steps_table = (services if services is not None else pd.DataFrame(columns=["service_id"])).set_index("service_id")
     views = []
     for route in routes.itertuples():
         steps = []
