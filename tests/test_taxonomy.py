@@ -34,10 +34,13 @@ TEND_ELDERLY = ESCO + "skill/261e740b-d32d-4356-94a8-3ea29128b70b"
 SORT_WASTE = ESCO + "skill/110d7aa3-e44e-4cce-a927-8d4de615f3d9"
 
 # Measured on the sentence set (see bench/taxonomy_extraction.py); floors sit a little below.
-EXTRACTION_FLOORS = {  # language: (precision, recall)
-    "all": (0.88, 0.56),
-    "fi": (0.93, 0.53),
-    "sv": (0.85, 0.60),
+# language: (precision, recall). Measured (bench/taxonomy_extraction.py) with the team's fi/sv labels:
+# all 0.896 / 0.693, fi 0.904 / 0.691, sv 0.926 / 0.806, en 0.852 / 0.605 (F1 0.78, 0.78, 0.86, 0.71);
+# ESCO's labels alone gave fi 0.975 / 0.574 (F1 0.72): the everyday words find more and cost some precision.
+EXTRACTION_FLOORS = {
+    "all": (0.87, 0.66),
+    "fi": (0.88, 0.66),
+    "sv": (0.88, 0.77),
     "en": (0.80, 0.56),
 }
 

@@ -56,7 +56,7 @@ _SEGMENT_BREAK = re.compile(r"[.!?;:\n]")
 _SPACES = re.compile(r"\s+")
 _WORDS = re.compile(r"\w+")
 _KIND_RANK = {"occupation": 0, "skill": 1, "isco_group": 2}
-_PREFERRED, _ALTERNATIVE, _HEAD = 0, 1, 2  # label ranks: preferred, English alternative, head of "X, Y"
+_PREFERRED, _ALTERNATIVE, _HEAD = 0, 1, 2  # label ranks: preferred, alternative (English, or the team's fi/sv), head of "X, Y"
 
 # Extraction settings (general rules, documented in Taxonomy.extract).
 _EXTRA_TOKENS = 2  # unrelated content tokens allowed inside a multiword match
@@ -201,12 +201,13 @@ class Taxonomy:
         # what the tables hold, so results stored by text hash (TextAnalysisCache) name their taxonomy
         self.fingerprint = hashlib.sha256(b"".join(
             pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()
-            for table in (tables.concepts, tables.relations, tables.isco_groups))).hexdigest()[:16]
+            for table in (tables.concepts, tables.relations, tables.isco_groups, tables.alt_labels)
+            if len(table))).hexdigest()[:16]
         self._esco_rows = len(tables.concepts)
         self._by_uri = {concept.uri: index for index, concept in enumerate(self._concepts)}
         self._by_code = {c.code: i for i, c in enumerate(self._concepts) if c.kind != "skill"}
         self._build_relations(tables.relations)
-        self._build_labels(tables.concepts)
+        self._build_labels(tables.concepts, tables.alt_labels)
         self._reuse = dict(zip(tables.concepts["uri"].tolist(), tables.concepts["reuse_level"].fillna("").tolist(),
                                strict=True))
         self._languages: dict[str, _LanguageIndex] = {}
@@ -279,15 +280,19 @@ class Taxonomy:
             for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
         }
 
-    def _build_labels(self, concepts: pd.DataFrame) -> None:
-        """One entry per label: preferred fi/sv/en of every concept, English alternatives, and
-        heads of qualified occupation labels (see ``_add_head_labels``); exact and loose indexes."""
+    def _build_labels(self, concepts: pd.DataFrame, team_labels: pd.DataFrame) -> None:
+        """One entry per label: preferred fi/sv/en of every concept, English alternatives, the
+        team's fi/sv alternatives (``esco.ALT_LABELS``), and heads of qualified occupation labels
+        (see ``_add_head_labels``); exact and loose indexes."""
         rows = len(self._concepts)
         alternatives = pc.split_pattern(pa.array(concepts["alt_labels_en"], pa.string()), "\n")
         texts = [c.labels[lang] for lang in LANGUAGES for c in self._concepts]
         texts += pc.list_flatten(alternatives).to_pylist()
         concept_ids = list(range(rows)) * 3 + pc.list_parent_indices(alternatives).to_pylist()
         langs = [lang for lang in LANGUAGES for _ in range(rows)] + ["en"] * (len(texts) - 3 * rows)
+        texts += team_labels["label"].tolist()
+        concept_ids += [self._by_uri[uri] for uri in team_labels["uri"].tolist()]
+        langs += team_labels["lang"].tolist()
         ranks = [_PREFERRED] * (3 * rows) + [_ALTERNATIVE] * (len(texts) - 3 * rows)
         exact, loose = _normalised(texts)
         keep = [i for i, words in enumerate(loose) if words]
