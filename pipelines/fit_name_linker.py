@@ -27,7 +27,7 @@ def main() -> None:
     queries = [*held_out_queries(taxonomy, "occupation", args.per_language),
                *held_out_queries(taxonomy, "skill", args.per_language)]
     linker.fit(queries)
-    print(f"fitted on {linker.fit_queries_} queries with the right concept among the candidates "
+    print(f"fitted on {linker.fit_queries_} queries "
           f"in {linker.fit_seconds_:.0f} s ->", linker.save(LINKER_MODEL))
 
 

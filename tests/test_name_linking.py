@@ -95,11 +95,11 @@ def test_held_out_query_never_sees_its_own_label(taxonomy: Taxonomy, fast: NameL
         assert rows[order.index(target), 0] == 0  # no label tier from the held-out label
 
 
-# (accuracy@1, accuracy of accepted links) floors; measured in the fast mode 0.729 / 0.850 (fi),
-# 0.651 / 0.759 (sv), 0.541 / 0.677 (skills). The target is accuracy@1 >= 0.6 for fi and sv.
+# (accuracy@1, accuracy of accepted links) floors; measured in the fast mode 0.742 / 0.884 (fi),
+# 0.648 / 0.794 (sv), 0.533 / 0.711 (skills). The target is accuracy@1 >= 0.6 for fi and sv.
 @pytest.mark.parametrize(("set_name", "kind", "floor", "accepted_floor"), [
-    ("occupations_fi", "occupation", 0.70, 0.82), ("occupations_sv", "occupation", 0.62, 0.73),
-    ("skills_fi", "skill", 0.50, 0.64)])
+    ("occupations_fi", "occupation", 0.72, 0.86), ("occupations_sv", "occupation", 0.62, 0.77),
+    ("skills_fi", "skill", 0.51, 0.68)])
 def test_development_set_accuracy_floor(taxonomy: Taxonomy, fast: NameLinker, set_name: str, kind: str,
                                         floor: float, accepted_floor: float) -> None:
     frame = pd.read_csv(NAMES / f"{set_name}.csv", dtype=str, keep_default_na=False)
@@ -110,7 +110,7 @@ def test_development_set_accuracy_floor(taxonomy: Taxonomy, fast: NameLinker, se
     accepted = [link for link in links if link.accepted]
     accepted_right = np.mean([link.concept.uri in r for link, r in zip(links, right, strict=True) if link.accepted])
     assert accuracy >= floor, f"{set_name}: accuracy@1 {accuracy:.3f} below {floor}"
-    assert len(accepted) >= 0.6 * len(links) and accepted_right >= accepted_floor
+    assert len(accepted) >= 0.5 * len(links) and accepted_right >= accepted_floor
 
 
 def test_alt_label_table_errors_name_the_line(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ FEATURES: tuple[str, ...] = (
     "embed",  # best embedding cosine with the concept's labels (missing without an embedder)
     "embed_gap",
     "embed_rank",
+    "embed_spread",  # the name's best embedding cosine minus its 20th best: how much anything stands out
     "depth",  # ESCO occupation code depth (5321.1 -> 1); ISCO groups 0; skills 0
     "narrower",  # log2(1 + occupations under it)
     "is_isco_group",
@@ -284,9 +285,12 @@ class NameLinker:
                 char_lang[c] = score
         # embedding: best label per concept
         embed: dict[int, float] = {}
+        spread = np.nan
         if embed_row is not None:
             label_ids, scores = embed_row
             top = np.argpartition(-scores, min(200, len(scores) - 1))[:200]
+            best_scores = np.sort(scores[top])[::-1]
+            spread = float(best_scores[0] - best_scores[min(19, len(best_scores) - 1)])
             for i in top.tolist():
                 label_id = int(label_ids[i])
                 if label_id in held_out:
@@ -331,6 +335,7 @@ class NameLinker:
                 embed.get(c, np.nan) if embed_row is not None else np.nan,
                 embed.get(c, -1.0) - best_embed if embed_row is not None else np.nan,
                 math.log2(1 + embed_rank[c]) if embed_row is not None else np.nan,
+                spread,
                 self._depth(concept),
                 math.log2(1 + self._narrower.get(concept.code, 0)) if concept.kind != "skill" else 0.0,
                 float(concept.kind == "isco_group"),
@@ -423,13 +428,16 @@ class NameLinker:
         rng = random.Random(seed)
         candidates = self._candidates(queries)
         blocks, labels, groups = [], [], []
+        embed_columns = [FEATURES.index(name) for name in ("embed", "embed_gap", "embed_rank", "embed_spread")]
         for query, (order, rows) in zip(queries, candidates, strict=True):
+            # a query whose concept no signal found stays in, all negatives: the model must learn
+            # that weak evidence is no link (else it is sure of something for any string)
             target = self.taxonomy._by_uri.get(query.target)
-            if not order or target not in order:
+            if not order:
                 continue
             if rng.random() > embed_share:
                 rows = rows.copy()
-                rows[:, [FEATURES.index("embed"), FEATURES.index("embed_gap"), FEATURES.index("embed_rank")]] = np.nan
+                rows[:, embed_columns] = np.nan
             blocks.append(rows)
             labels.append(np.array([c == target for c in order], dtype=np.float32))
             groups.append(len(order))
@@ -591,12 +599,13 @@ def _altered(label: str, lang: str, rng: random.Random) -> str:
 
 
 def held_out_queries(taxonomy: Taxonomy, kind: LinkKind, per_language: int, *, held_out_share: float = 0.35,
-                     seed: int = _FIT_SEED) -> list[NameQuery]:
+                     nonsense_share: float = 0.1, seed: int = _FIT_SEED) -> list[NameQuery]:
     """ESCO's own labels as training queries: for ``per_language`` random concepts of ``kind`` and
     each language, one preferred fi/sv label (or English alternative label), often altered
     (``_altered``). For ``held_out_share`` of them the concept's labels in that language are held
     out of every signal (a name the taxonomy does not know in that language); the rest keep them
-    (a variant of a known label: the usual case)."""
+    (a variant of a known label: the usual case). ``nonsense_share`` more per language are made-up
+    strings with no concept."""
     rng = random.Random(seed)
     tx = taxonomy
     wanted = ("occupation",) if kind == "occupation" else ("skill",)
@@ -620,4 +629,20 @@ def held_out_queries(taxonomy: Taxonomy, kind: LinkKind, per_language: int, *, h
                 held_out = frozenset(i for i in by_concept[(c, lang)]
                                      if tx._label_rank[i] != _ALTERNATIVE or tx._label_loose[i] == tx._label_loose[label_id])
             queries.append(NameQuery(_altered(label, lang, rng), lang, kind, tx._concepts[c].uri, held_out))
+        for _ in range(round(per_language * nonsense_share)):
+            queries.append(NameQuery(_nonsense(lang, rng), lang, kind, ""))
     return queries
+
+
+_LETTERS = {"fi": ("kstnlrmvhpj", "aeiouyäö"), "sv": ("kstnlrmvhpdgbf", "aeiouyåäö"), "en": ("kstnlrmvhpdgbfcw", "aeiouy")}
+
+
+def _nonsense(lang: str, rng: random.Random) -> str:
+    """A made-up name (one or two words of syllables in the language's letters): it names nothing,
+    and the re-ranker learns that a string close to nothing gets no confident link."""
+    consonants, vowels = _LETTERS[lang]
+    words = [
+        "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(rng.randint(2, 5)))
+        for _ in range(rng.randint(1, 2))
+    ]
+    return " ".join(words)
