@@ -210,6 +210,20 @@ def test_matcher_lists_a_person_as_the_batch_does_and_explains(world) -> None:
         matcher.explain(person, "NOPE")
 
 
+def test_a_listed_name_the_engine_cannot_read_is_flagged_for_the_coach(world) -> None:
+    """A name with no label and no confident link is no silent guess: it stays out of the profile and
+    every item of the person's list says "check the profile's names" (to_check listed_names)."""
+    bundle, pipeline = world
+    matcher = Matcher(pipeline, "7").use_vacancies(bundle.vacancies, SPLIT)
+    person = bundle.participants.iloc[5].to_dict()
+    assert all("listed_names" not in r["to_check"] for r in matcher.recommend(person, k=3))
+    person["occupations"] = (*person["occupations"], "qwxz blorptyö")
+    flagged = matcher.recommend(person, k=3)
+    assert flagged and all("listed_names" in r["to_check"] for r in flagged)
+    why = matcher.explain(person, flagged[0]["vacancy_id"])
+    assert "listed_names" in why.to_check and any("nimeä" in text or "name" in text for text in why.to_check_text)
+
+
 def test_the_first_request_after_use_vacancies_loads_and_builds_nothing(world, monkeypatch) -> None:
     """Once the vacancies' text analysis comes from the cache, preparing them loads no model, lemmatiser
     or label index; use_vacancies warms these up, so a coach's first request does not wait seconds."""

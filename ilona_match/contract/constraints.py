@@ -31,8 +31,10 @@ __all__ = [
 
 FLAG_COLUMNS: tuple[str, ...] = tuple(HARD_RESTRICTIONS.values())
 RESTRICTION_OF_FLAG: dict[str, str] = {flag: restriction for restriction, flag in HARD_RESTRICTIONS.items()}
-# Bit positions of the to-check mask: the vacancy fields the coach may have to confirm.
-CHECK_ITEMS: tuple[str, ...] = ("hours_per_week", "physical_load", *FLAG_COLUMNS)
+# Bit positions of the to-check mask: the vacancy fields the coach may have to confirm, then
+# "listed_names": skills or occupations listed in the person's profile that the engine could not read
+# (no label and no confident link); set by the pipeline from the profile, not by ``to_check_mask``.
+CHECK_ITEMS: tuple[str, ...] = ("hours_per_week", "physical_load", *FLAG_COLUMNS, "listed_names")
 _PHYSICAL_RANK = {level: rank for rank, level in enumerate(PHYSICAL_LEVELS)}
 _HEAVIEST = len(PHYSICAL_LEVELS) - 1
 

@@ -19,7 +19,7 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
 from ilona_match.contract import LANGUAGES
-from ilona_match.contract.constraints import feasible, to_check_items
+from ilona_match.contract.constraints import CHECK_ITEMS, feasible, to_check_items
 from ilona_match.contract.events import strongest_outcomes
 from ilona_match.contract.exclusion import ExcludedPairs
 from ilona_match.matching.calibration import CalibrationConfig, Calibrator
@@ -43,6 +43,7 @@ from ilona_match.matching.retrieval import CandidateRetriever, RetrievalConfig
 from ilona_match.text.analysis import TextAnalysisCache
 from ilona_match.text.embedding import EmbedderConfig, TextEmbedder
 from ilona_match.text.lexical import LexicalEncoder
+from ilona_match.text.linking import LinkerConfig, NameLinker
 from ilona_match.text.taxonomy import ExtractMentions, Taxonomy, mentions_in
 
 __all__ = ["explain_top", "ranked_rows", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig",
@@ -77,6 +78,7 @@ class PipelineConfig(BaseModel):
     training: TrainingConfig = TrainingConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     lexical_char_weight: float = Field(0.5, ge=0, le=1)
+    linker: LinkerConfig = LinkerConfig()
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,11 @@ class MatchingPipeline:
             self._analysis = TextAnalysisCache(self.embedder.cache)
         return self._analysis
 
+    @property
+    def linker(self) -> NameLinker | None:
+        """The name linker for listed names that are no ESCO label (None when switched off)."""
+        return NameLinker.shared(self.taxonomy, self.config.linker) if self.config.linker.enabled else None
+
     def extract_mentions(self) -> ExtractMentions | None:
         """ESCO mentions of texts through the text-analysis cache (None without a cache folder)."""
         analysis = self.analysis
@@ -152,14 +159,17 @@ class MatchingPipeline:
     def warm_up(self) -> None:
         """Load now what the first request in each language would otherwise load while a coach waits:
         the embedding model and its first run (~5 s), and each language's lemmatiser dictionary and
-        taxonomy label index (1-3 s each). Once the vacancies' text analysis comes from the cache,
-        preparing them loads none of these. Nothing is encoded into the cache."""
+        taxonomy label index (1-3 s each), and the name linker's indexes (~4 s a kind). Once the
+        vacancies' text analysis comes from the cache, preparing them loads none of these. Nothing is
+        encoded into the cache."""
         self._check_fitted()
         languages = list(LANGUAGES)
         sample = ["hoitaja vårdare carer"] * len(languages)
         mentions_in(self.taxonomy, sample, languages)
         self.lexical_.transform(sample, languages)
         self.embedder.warm_up()
+        if self.linker is not None:
+            self.linker.warm_up()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "lexical_"):
@@ -168,7 +178,7 @@ class MatchingPipeline:
     def prepare_vacancies(self, vacancies: pd.DataFrame) -> VacancyState:
         """Profiles, embeddings and retrieval indexes of the vacancies (once per run)."""
         self._check_fitted()
-        jobs = build_vacancies(vacancies, self.taxonomy, self.extract_mentions())
+        jobs = build_vacancies(vacancies, self.taxonomy, self.extract_mentions(), self.linker)
         dense = self._dense(jobs.texts, "passage")
         concept = self._dense(jobs.concept_texts, "passage")
         lexical = self._lexical(jobs.texts, list(jobs.language))
@@ -188,7 +198,7 @@ class MatchingPipeline:
                          use_ranker: bool = True, exclude: ExcludedPairs | None = None) -> Scored:
         """Retrieve feasible candidates for the participants (leaving out ``exclude``) and score them."""
         self._check_fitted()
-        people = build_participants(participants, self.taxonomy, self.extract_mentions())
+        people = build_participants(participants, self.taxonomy, self.extract_mentions(), self.linker)
         vectors = self._vectors(people, state)
         excluded = None if exclude is None else exclude.keys(pd.Index(people.ids), state.jobs.id_index)
         retrieved = state.retriever.retrieve(people, state.jobs, vectors, as_of, excluded)
@@ -201,7 +211,7 @@ class MatchingPipeline:
         """Score given (participant, vacancy) positions — e.g. one pair to explain — with the same
         features and ranker as ``score_candidates``. Pairs must be feasible: that is checked."""
         self._check_fitted()
-        people = build_participants(participants, self.taxonomy, self.extract_mentions())
+        people = build_participants(participants, self.taxonomy, self.extract_mentions(), self.linker)
         if not feasible(people.limits, state.jobs.demands, pairs.participant, pairs.vacancy, as_of).all():
             raise ValueError(f"a pair to score is not open on {as_of} or breaks a hard constraint")
         vectors = self._vectors(people, state)
@@ -292,7 +302,7 @@ class MatchingPipeline:
         (called from ``fit``, or on a fitted pipeline to inspect what it learned from)."""
         people_frame = participants[participants["participant_id"].isin(pairs["participant_id"])].reset_index(drop=True)
         state = self.prepare_vacancies(vacancies.reset_index(drop=True))
-        people = build_participants(people_frame, self.taxonomy, self.extract_mentions())
+        people = build_participants(people_frame, self.taxonomy, self.extract_mentions(), self.linker)
         vectors = self._vectors(people, state)
         p_pos = pd.Series(np.arange(len(people)), index=people.ids)
         logged = pairs[pairs["participant_id"].isin(p_pos.index)]
@@ -387,6 +397,15 @@ def ranked_rows(scored: Scored, state: VacancyState, k: int) -> tuple[np.ndarray
     return order[keep], rank[keep].astype(np.int32)
 
 
+_LISTED_NAMES_BIT = np.uint16(1 << CHECK_ITEMS.index("listed_names"))
+
+
+def with_profile_checks(scored: Scored, rows: np.ndarray) -> np.ndarray:
+    """The to-check masks of ``rows`` with the person's own item added: listed names not read."""
+    unread = scored.people.unresolved_by_row[scored.features.pairs.participant[rows]] > 0
+    return scored.features.to_check[rows] | (unread.astype(np.uint16) * _LISTED_NAMES_BIT)
+
+
 def top_n(scored: Scored, state: VacancyState, k: int, rank: np.ndarray | None = None) -> pd.DataFrame:
     """The k best candidates per participant, ties broken by vacancy id (deterministic); or, with
     ``rank`` (one per row of ``scored``, e.g. an allocation's lists), the rows in that order."""
@@ -403,7 +422,7 @@ def top_n(scored: Scored, state: VacancyState, k: int, rank: np.ndarray | None =
             "rank": rank,
             "vacancy_id": state.jobs.ids[pairs.vacancy[rows]],
             "score": scored.scores[rows],
-            "to_check": ["|".join(to_check_items(int(m))) for m in scored.features.to_check[rows]],
+            "to_check": ["|".join(to_check_items(int(m))) for m in with_profile_checks(scored, rows)],
         }
     )
 
@@ -442,5 +461,5 @@ def explain_top(pipeline: MatchingPipeline, scored: Scored, state: VacancyState,
         matched.append([taxonomy.label(skill_uris[c], lang) for c in sorted(required & have)])
         missing.append([taxonomy.label(skill_uris[c], lang) for c in sorted(required - have)])
         languages.append(lang)
-    return explain_rows(contributions, matrix, languages, matched, missing, scored.features.to_check[rows],
+    return explain_rows(contributions, matrix, languages, matched, missing, with_profile_checks(scored, rows),
                         list(zip(top["participant_id"], top["vacancy_id"])))

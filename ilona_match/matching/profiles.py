@@ -9,9 +9,11 @@ over a fixed concept space, so pair features are vectorised sparse operations.
 from __future__ import annotations
 
 import zlib
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -19,10 +21,13 @@ from scipy import sparse
 
 from ilona_match.contract import EMPLOYER_TYPES, ISO_639_1, SUPPORTS
 from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands
-from ilona_match.text.taxonomy import ExtractMentions, Taxonomy, mentions_in
+from ilona_match.text.linking import NameLinker
+from ilona_match.text.normalise import LANGUAGES
+from ilona_match.text.taxonomy import Concept, ExtractMentions, Taxonomy, mentions_in
 
 __all__ = [
-    "ConceptSpace", "ParticipantProfiles", "VacancyProfiles", "build_participants", "build_vacancies", "resolve_listed",
+    "ConceptSpace", "ParticipantProfiles", "VacancyProfiles", "build_participants", "build_vacancies", "link_names",
+    "resolve_listed",
 ]
 
 
@@ -118,23 +123,50 @@ class _Resolved:
     occupations: list[tuple[str, ...]]
     isco: list[tuple[str, ...]]
     unresolved: int
+    unresolved_by_row: list[int]
 
 
-def resolve_listed(taxonomy: Taxonomy, skill_cell: object, occupation_cell: object
-                   ) -> tuple[set[str], set[str], set[str], int]:
+def _linked(linker: NameLinker | None, value: str, kind: Literal["occupation", "skill"], lang: str) -> Concept | None:
+    """A name no label matched, through the name linker when its link is confident."""
+    if linker is None or not isinstance(value, str):
+        return None
+    link = linker.link(value, kind, lang if lang in LANGUAGES else "fi")
+    return link.concept if link.accepted else None
+
+
+def link_names(linker: NameLinker | None, taxonomy: Taxonomy, cells: Iterable[object], kind: Literal["occupation", "skill"],
+               languages: Sequence[str]) -> None:
+    """Link, in one batch per language, the names in ``cells`` that no label matches (the linker
+    remembers them, so the per-row ``resolve_listed`` after it costs a lookup)."""
+    if linker is None:
+        return
+    by_lang: dict[str, set[str]] = defaultdict(set)
+    for cell, lang in zip(cells, languages, strict=True):
+        for value in _items(cell):
+            if isinstance(value, str) and taxonomy.resolve(value, kind="skill" if kind == "skill" else None) is None:
+                by_lang[lang if lang in LANGUAGES else "fi"].add(value)
+    for lang, names in by_lang.items():
+        linker.link_many(sorted(names), kind, lang)
+
+
+def resolve_listed(taxonomy: Taxonomy, skill_cell: object, occupation_cell: object,
+                   linker: NameLinker | None = None, lang: str = "fi") -> tuple[set[str], set[str], set[str], int]:
     """One row's listed skills and occupations (ESCO URIs, ISCO-08 codes or names in fi/sv/en) as
-    (skill URIs, occupation URIs, ISCO-08 group codes up to 4 digits, items that resolved to nothing)."""
+    (skill URIs, occupation URIs, ISCO-08 group codes up to 4 digits, items that resolved to nothing).
+    With a ``linker``, a name that is no label counts when its link is confident (``NameLinker``);
+    a low-confidence link counts as unresolved, never as a silent guess."""
     skills: set[str] = set()
     occupations: set[str] = set()
     isco: set[str] = set()
     unresolved = 0
-    for concept in taxonomy.resolve_many(_items(skill_cell), kind="skill"):
+    for value, concept in zip(_items(skill_cell), taxonomy.resolve_many(_items(skill_cell), kind="skill"), strict=True):
+        concept = concept or _linked(linker, value, "skill", lang)
         if concept is None:
             unresolved += 1
         else:
             skills.add(concept.uri)
     for value in _items(occupation_cell):
-        concept = taxonomy.resolve(value)
+        concept = taxonomy.resolve(value) or _linked(linker, value, "occupation", lang)
         if concept is None or concept.kind == "skill":
             unresolved += 1
         elif concept.kind == "occupation":
@@ -152,19 +184,27 @@ def _resolve(
     texts: Sequence[str],
     languages: Sequence[str],
     extract: ExtractMentions | None = None,
+    linker: NameLinker | None = None,
 ) -> _Resolved:
-    """Listed skills/occupations resolved, plus concepts extracted from the texts (per row)."""
-    skills, occupations, isco, unresolved = [], [], [], 0
+    """Listed skills/occupations resolved (names through ``linker`` when given), plus concepts
+    extracted from the texts (per row)."""
+    skills, occupations, isco, unresolved, by_row = [], [], [], 0, []
+    skill_cells, occupation_cells = list(skill_cells), list(occupation_cells)
+    link_names(linker, taxonomy, skill_cells, "skill", languages)
+    link_names(linker, taxonomy, occupation_cells, "occupation", languages)
     mentioned = extract(texts, languages) if extract is not None else mentions_in(taxonomy, texts, languages)
-    for skill_cell, occupation_cell, mentions in zip(skill_cells, occupation_cells, mentioned, strict=True):
+    for skill_cell, occupation_cell, mentions, lang in zip(skill_cells, occupation_cells, mentioned, languages,
+                                                           strict=True):
         row_skills: set[str] = set()
         row_occupations: set[str] = set()
         row_isco: set[str] = set()
-        listed_skills, listed_occupations, listed_isco, missed = resolve_listed(taxonomy, skill_cell, occupation_cell)
+        listed_skills, listed_occupations, listed_isco, missed = resolve_listed(taxonomy, skill_cell, occupation_cell,
+                                                                                linker, lang)
         row_skills |= listed_skills
         row_occupations |= listed_occupations
         row_isco |= listed_isco
         unresolved += missed
+        by_row.append(missed)
         for kind, uri in mentions:
             (row_skills if kind == "skill" else row_occupations).add(uri)
             if kind == "occupation":
@@ -172,7 +212,7 @@ def _resolve(
         skills.append(tuple(sorted(row_skills)))
         occupations.append(tuple(sorted(row_occupations)))
         isco.append(tuple(sorted(row_isco)))
-    return _Resolved(skills, occupations, isco, unresolved)
+    return _Resolved(skills, occupations, isco, unresolved, by_row)
 
 
 def _implied_skills(taxonomy: Taxonomy, occupations: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -208,6 +248,7 @@ class ParticipantProfiles:
     languages_spoken: sparse.csr_matrix  # ISO 639-1 indicators
     unemployment_months: np.ndarray  # NaN unknown
     unresolved_items: int
+    unresolved_by_row: np.ndarray  # listed skills/occupations per person the engine could not read: to check
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -298,15 +339,16 @@ def _readable(taxonomy: Taxonomy, items: Iterable[str], lang: str) -> list[str]:
 
 
 def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy,
-                       extract: ExtractMentions | None = None) -> ParticipantProfiles:
+                       extract: ExtractMentions | None = None, linker: NameLinker | None = None) -> ParticipantProfiles:
     """Resolve a contract-checked participants frame into profiles (``extract``: ESCO mentions of
-    the profile texts, e.g. through ``TextAnalysisCache``; by default ``mentions_in``)."""
+    the profile texts, e.g. through ``TextAnalysisCache``; by default ``mentions_in``; ``linker``:
+    listed names that are no ESCO label, see ``resolve_listed``)."""
     space = ConceptSpace.of(taxonomy)
     language = _column(participants, "language", "fi").fillna("fi").to_numpy(dtype=object)
     profile_text = _column(participants, "profile_text", "").fillna("").astype(str).tolist()
     skill_cells = _column(participants, "skills", ()).tolist()
     occupation_cells = _column(participants, "occupations", ()).tolist()
-    resolved = _resolve(taxonomy, skill_cells, occupation_cells, profile_text, language.tolist(), extract)
+    resolved = _resolve(taxonomy, skill_cells, occupation_cells, profile_text, language.tolist(), extract, linker)
     implied = _implied_skills(taxonomy, resolved.occupations)
     restrictions = _column(participants, "restrictions", ()).map(_items)
     isco4, isco2 = isco_matrices(resolved.isco)
@@ -341,12 +383,14 @@ def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy,
             dtype=np.float64, na_value=np.nan
         ),
         unresolved_items=resolved.unresolved,
+        unresolved_by_row=np.asarray(resolved.unresolved_by_row, dtype=np.int32),
     )
 
 
 def build_vacancies(vacancies: pd.DataFrame, taxonomy: Taxonomy,
-                    extract: ExtractMentions | None = None) -> VacancyProfiles:
-    """Resolve a contract-checked vacancies frame into profiles (``extract`` as in ``build_participants``)."""
+                    extract: ExtractMentions | None = None, linker: NameLinker | None = None) -> VacancyProfiles:
+    """Resolve a contract-checked vacancies frame into profiles (``extract`` and ``linker`` as in
+    ``build_participants``)."""
     space = ConceptSpace.of(taxonomy)
     language = _column(vacancies, "language", "fi").fillna("fi").to_numpy(dtype=object)
     title = _column(vacancies, "title", "").fillna("").astype(str).tolist()
@@ -355,10 +399,11 @@ def build_vacancies(vacancies: pd.DataFrame, taxonomy: Taxonomy,
     required_cells = _column(vacancies, "required_skills", ()).tolist()
     optional_cells = _column(vacancies, "optional_skills", ()).tolist()
     occupation_cells = [(o,) if isinstance(o, str) and o else () for o in _column(vacancies, "occupation", None)]
-    required = _resolve(taxonomy, required_cells, occupation_cells, full_text, language.tolist(), extract)
+    required = _resolve(taxonomy, required_cells, occupation_cells, full_text, language.tolist(), extract, linker)
+    link_names(linker, taxonomy, optional_cells, "skill", language.tolist())
     optional = [
-        tuple(sorted({c.uri for c in taxonomy.resolve_many(_items(cell), kind="skill") if c is not None}))
-        for cell in optional_cells
+        tuple(sorted(resolve_listed(taxonomy, cell, (), linker, lang)[0]))
+        for cell, lang in zip(optional_cells, language.tolist(), strict=True)
     ]
     unresolved_optional = sum(len(_items(cell)) for cell in optional_cells) - sum(len(o) for o in optional)
     employer = {name: i for i, name in enumerate(EMPLOYER_TYPES)}

@@ -93,6 +93,9 @@ CHECK_TEXT: dict[str, dict[str, str]] = {
     "customer_contact": {"fi": "asiakaskontaktit ei tiedossa", "sv": "kundkontakt okänd", "en": "customer contact not stated"},
     "heavy_lifting": {"fi": "raskaat nostot ei tiedossa", "sv": "tunga lyft okända", "en": "heavy lifting not stated"},
     "driving": {"fi": "ajaminen ei tiedossa", "sv": "körning okänd", "en": "driving not stated"},
+    "listed_names": {"fi": "profiilin ammatti- tai taitonimeä ei tunnistettu varmasti",
+                     "sv": "ett yrkes- eller färdighetsnamn i profilen känns inte igen säkert",
+                     "en": "a job or skill name in the profile was not recognised for sure"},
 }
 _MISSING = {"fi": "Puuttuvia taitoja: {skills}", "sv": "Färdigheter som saknas: {skills}", "en": "Missing skills: {skills}"}
 # features whose contribution is about the same thing: only the strongest of a family is told

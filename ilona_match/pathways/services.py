@@ -19,7 +19,8 @@ from scipy import sparse
 
 from ilona_match.contract.constraints import VacancyDemands
 from ilona_match.contract.spec import SUPPORTS
-from ilona_match.matching.profiles import ConceptSpace, resolve_listed
+from ilona_match.matching.profiles import ConceptSpace, link_names, resolve_listed
+from ilona_match.text.linking import NameLinker
 from ilona_match.text.taxonomy import Taxonomy
 
 __all__ = ["JOB_NEAR_KINDS", "ServiceProfiles", "build_services", "seats_taken"]
@@ -79,14 +80,18 @@ class ServiceProfiles:
         return ok
 
 
-def build_services(services: pd.DataFrame, taxonomy: Taxonomy) -> ServiceProfiles:
+def build_services(services: pd.DataFrame, taxonomy: Taxonomy, linker: NameLinker | None = None) -> ServiceProfiles:
     """Resolve a contract-checked services frame: skills and occupations to ESCO (URIs, ISCO codes
-    or names in fi/sv/en, like vacancies), demands and dates to arrays."""
+    or names in fi/sv/en, like vacancies; names through ``linker`` when given), demands and dates to arrays."""
     space = ConceptSpace.of(taxonomy)
     taught, toward, isco, unresolved = [], [], [], 0
-    for skill_cell, occupation_cell in zip(_column(services, "skills_taught", ()), _column(services, "occupations_toward", ()),
-                                           strict=True):
-        skills, row_occupations, row_isco, missed = resolve_listed(taxonomy, skill_cell, occupation_cell)
+    skill_cells = _column(services, "skills_taught", ()).tolist()
+    occupation_cells = _column(services, "occupations_toward", ()).tolist()
+    languages = _column(services, "language", "fi").fillna("fi").tolist()
+    link_names(linker, taxonomy, skill_cells, "skill", languages)
+    link_names(linker, taxonomy, occupation_cells, "occupation", languages)
+    for skill_cell, occupation_cell, lang in zip(skill_cells, occupation_cells, languages, strict=True):
+        skills, row_occupations, row_isco, missed = resolve_listed(taxonomy, skill_cell, occupation_cell, linker, lang)
         unresolved += missed
         taught.append(tuple(sorted(skills)))
         toward.append(tuple(sorted(row_occupations)))

@@ -149,7 +149,8 @@ class Matcher:
             services, service_outcomes, vacancies = self._services
             self._pathway_inputs = PathwayInputs(
                 vacancies if vacancies is not None else self._vacancies, self._events, services, service_outcomes,
-                as_of, self.pipeline.taxonomy, self.pathway_config, extract=self.pipeline.extract_mentions())
+                as_of, self.pipeline.taxonomy, self.pathway_config, extract=self.pipeline.extract_mentions(),
+                linker=self.pipeline.linker)
         frame = _participant_frame(participant)
         if len(frame) != 1:
             raise ValueError(f"pathways takes one participant, got {len(frame)}")

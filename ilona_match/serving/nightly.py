@@ -225,7 +225,8 @@ def _pathways(settings: Settings, pipeline: Any, bundle: Any, vacancy_events: pd
     if bundle.services is None or bundle.services.empty:
         return None
     inputs = PathwayInputs(bundle.vacancies, vacancy_events, bundle.services, bundle.service_outcomes, as_of,
-                           pipeline.taxonomy, settings.pathways, extract=pipeline.extract_mentions())
+                           pipeline.taxonomy, settings.pathways, extract=pipeline.extract_mentions(),
+                           linker=pipeline.linker)
     paths = inputs.plan(participants)
     paths.insert(0, "as_of", as_of.isoformat())
     paths.insert(0, "run_id", run_id)
