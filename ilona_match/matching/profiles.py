@@ -21,7 +21,7 @@ from scipy import sparse
 
 from ilona_match.contract import EMPLOYER_TYPES, ISO_639_1, SUPPORTS
 from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands
-from ilona_match.text.linking import NameLinker
+from ilona_match.text.linking import LinksNames
 from ilona_match.text.normalise import LANGUAGES
 from ilona_match.text.taxonomy import Concept, ExtractMentions, Taxonomy, mentions_in
 
@@ -126,7 +126,7 @@ class _Resolved:
     unresolved_by_row: list[int]
 
 
-def _linked(linker: NameLinker | None, value: str, kind: Literal["occupation", "skill"], lang: str) -> Concept | None:
+def _linked(linker: LinksNames | None, value: str, kind: Literal["occupation", "skill"], lang: str) -> Concept | None:
     """A name no label matched, through the name linker when its link is confident."""
     if linker is None or not isinstance(value, str):
         return None
@@ -134,7 +134,7 @@ def _linked(linker: NameLinker | None, value: str, kind: Literal["occupation", "
     return link.concept if link.accepted else None
 
 
-def link_names(linker: NameLinker | None, taxonomy: Taxonomy, cells: Iterable[object], kind: Literal["occupation", "skill"],
+def link_names(linker: LinksNames | None, taxonomy: Taxonomy, cells: Iterable[object], kind: Literal["occupation", "skill"],
                languages: Sequence[str]) -> None:
     """Link, in one batch per language, the names in ``cells`` that no label matches (the linker
     remembers them, so the per-row ``resolve_listed`` after it costs a lookup)."""
@@ -150,7 +150,7 @@ def link_names(linker: NameLinker | None, taxonomy: Taxonomy, cells: Iterable[ob
 
 
 def resolve_listed(taxonomy: Taxonomy, skill_cell: object, occupation_cell: object,
-                   linker: NameLinker | None = None, lang: str = "fi") -> tuple[set[str], set[str], set[str], int]:
+                   linker: LinksNames | None = None, lang: str = "fi") -> tuple[set[str], set[str], set[str], int]:
     """One row's listed skills and occupations (ESCO URIs, ISCO-08 codes or names in fi/sv/en) as
     (skill URIs, occupation URIs, ISCO-08 group codes up to 4 digits, items that resolved to nothing).
     With a ``linker``, a name that is no label counts when its link is confident (``NameLinker``);
@@ -184,7 +184,7 @@ def _resolve(
     texts: Sequence[str],
     languages: Sequence[str],
     extract: ExtractMentions | None = None,
-    linker: NameLinker | None = None,
+    linker: LinksNames | None = None,
 ) -> _Resolved:
     """Listed skills/occupations resolved (names through ``linker`` when given), plus concepts
     extracted from the texts (per row)."""
@@ -339,7 +339,7 @@ def _readable(taxonomy: Taxonomy, items: Iterable[str], lang: str) -> list[str]:
 
 
 def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy,
-                       extract: ExtractMentions | None = None, linker: NameLinker | None = None) -> ParticipantProfiles:
+                       extract: ExtractMentions | None = None, linker: LinksNames | None = None) -> ParticipantProfiles:
     """Resolve a contract-checked participants frame into profiles (``extract``: ESCO mentions of
     the profile texts, e.g. through ``TextAnalysisCache``; by default ``mentions_in``; ``linker``:
     listed names that are no ESCO label, see ``resolve_listed``)."""
@@ -388,7 +388,7 @@ def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy,
 
 
 def build_vacancies(vacancies: pd.DataFrame, taxonomy: Taxonomy,
-                    extract: ExtractMentions | None = None, linker: NameLinker | None = None) -> VacancyProfiles:
+                    extract: ExtractMentions | None = None, linker: LinksNames | None = None) -> VacancyProfiles:
     """Resolve a contract-checked vacancies frame into profiles (``extract`` and ``linker`` as in
     ``build_participants``)."""
     space = ConceptSpace.of(taxonomy)

