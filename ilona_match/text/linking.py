@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ilona_match.text.normalise import LANGUAGES, STOPWORDS, check_language
+from ilona_match.text.normalise import LANGUAGES, STOPWORDS, check_language, lemmatize_word
 
 if TYPE_CHECKING:
     import lightgbm
@@ -281,18 +281,20 @@ class NameLinker:
                         embed_row: tuple[np.ndarray, np.ndarray] | None) -> tuple[list[int], np.ndarray]:
         tx = self.taxonomy
         held_out = query.held_out
-        # character n-grams: best label per concept
-        char_any: dict[int, float] = {}
-        char_lang: dict[int, float] = {}
-        for position, score in zip(char_row.indices.tolist(), char_row.data.tolist(), strict=True):
-            label_id = int(index.rows[position])
-            if label_id in held_out:
-                continue
-            c = int(index.concept[position])
-            if score > char_any.get(c, 0.0):
-                char_any[c] = score
-            if index.lang[position] == query.lang and score > char_lang.get(c, 0.0):
-                char_lang[c] = score
+        # character n-grams: best label per concept (over all concepts at once: a short name shares
+        # a 2-gram with tens of thousands of labels)
+        positions, scores = char_row.indices, char_row.data
+        if held_out:
+            keep = ~np.isin(index.rows[positions], np.fromiter(held_out, dtype=np.int64))
+            positions, scores = positions[keep], scores[keep]
+        concepts = index.concept[positions]
+        char_any = np.zeros(len(tx._concepts), dtype=np.float32)
+        np.maximum.at(char_any, concepts, scores)
+        char_lang = np.zeros(len(tx._concepts), dtype=np.float32)
+        in_lang = index.lang[positions] == query.lang
+        np.maximum.at(char_lang, concepts[in_lang], scores[in_lang])
+        found = np.flatnonzero(char_any)
+        char_top = found[np.lexsort((found, -char_any[found]))[:_SOURCES]].tolist()
         # embedding: best label per concept
         embed: dict[int, float] = {}
         spread = np.nan
@@ -317,16 +319,15 @@ class NameLinker:
                 tiers[c] = max(tiers.get(c, 0), tier)
         # words and compound parts
         words = self._word_matches(query, index)
-        candidates = set(tiers)
-        for signal in (char_any, embed):
-            candidates.update(sorted(signal, key=signal.__getitem__, reverse=True)[:_SOURCES])
+        candidates = set(tiers) | set(char_top)
+        candidates.update(sorted(embed, key=embed.__getitem__, reverse=True)[:_SOURCES])
         candidates.update(sorted(words, key=lambda c: words[c][0], reverse=True)[:_SOURCES])
         if not candidates:
             return [], np.empty((0, len(FEATURES)), dtype=np.float32)
         order = sorted(candidates)
-        best_char = max((char_any.get(c, 0.0) for c in order), default=0.0)
+        best_char = float(char_any[order].max())
         best_embed = max((embed.get(c, -1.0) for c in order), default=-1.0)
-        char_rank = _ranks({c: char_any.get(c, 0.0) for c in order})
+        char_rank = _ranks({c: float(char_any[c]) for c in order})
         embed_rank = _ranks({c: embed.get(c, -1.0) for c in order})
         name_words = len(_content_words(query.name, query.lang))
         rows = np.full((len(order), len(FEATURES)), np.nan, dtype=np.float32)
@@ -335,9 +336,9 @@ class NameLinker:
             cover_label, cover_name, compound, label_words, preferred = words.get(c, (0.0, 0.0, 0.0, np.nan, np.nan))
             rows[r] = (
                 tiers.get(c, 0),
-                char_lang.get(c, 0.0),
-                char_any.get(c, 0.0),
-                char_any.get(c, 0.0) - best_char,
+                char_lang[c],
+                char_any[c],
+                char_any[c] - best_char,
                 math.log2(1 + char_rank[c]),
                 cover_label,
                 cover_name,
@@ -513,9 +514,13 @@ class NameLinker:
         return self._memo.get((name, kind, lang))
 
     def warm_up(self) -> None:
-        """Build both kinds' indexes and load the embedder now, not on the first unknown name."""
+        """Build both kinds' indexes, each language's label index and lemmatiser, and load the
+        embedder now, not on the first unknown name (~5 s a language otherwise)."""
         for kind in ("occupation", "skill"):
             self._kind(kind)  # type: ignore[arg-type]
+        for lang in LANGUAGES:
+            self.taxonomy._language(lang)
+            lemmatize_word("ilonamatchwarmup", lang)  # a word no table holds: loads the dictionary
         if self._embedder is not None:
             _ = self._label_vectors
             self._embed_names(["hoitaja"])
