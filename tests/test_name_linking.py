@@ -7,6 +7,7 @@ embedder) to keep the test run short — ``bench/name_linking.py`` measures both
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 
 from ilona_match.matching.profiles import resolve_listed
 from ilona_match.text.esco import load_alt_labels
-from ilona_match.text.linking import LinkerConfig, NameLinker, NameQuery, held_out_queries
+from ilona_match.text.linking import LINKER_MODEL, LinkerConfig, NameLinker, NameQuery, held_out_queries
 from ilona_match.text.taxonomy import Taxonomy
 
 NAMES = Path(__file__).parent / "data" / "names"
@@ -47,6 +48,15 @@ def test_unknown_options_and_wrong_use_raise(taxonomy: Taxonomy, fast: NameLinke
         fast.link("siivooja", "occupation", "de")
     with pytest.raises(FileNotFoundError, match="no name-linker model"):
         NameLinker(taxonomy).load(Path("/nonexistent/linker.json"))
+
+
+def test_a_model_of_other_features_is_refused(taxonomy: Taxonomy, tmp_path: Path) -> None:
+    stored = json.loads(LINKER_MODEL.read_text(encoding="utf-8"))
+    stored["features"] = stored["features"][:-1]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(stored), encoding="utf-8")
+    with pytest.raises(ValueError, match="old.json: the model's features .* are not this linker's"):
+        NameLinker(taxonomy).load(path)
 
 
 def test_labels_need_no_model_and_variants_link(fast: NameLinker) -> None:
