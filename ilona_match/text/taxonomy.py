@@ -391,9 +391,9 @@ class Taxonomy:
         Accepted values, tried in this order: an ESCO or ISCO URI; an ISCO-08 code of 1–4 digits
         (-> that isco_group; also with kind="occupation", since the contract allows codes in
         occupation fields); an ESCO occupation code such as "5322.1"; a name. Names are matched
-        on preferred labels (fi, sv, en), English alternative labels and heads of qualified
-        occupation labels ("lastenhoitaja" of "lastenhoitaja, päiväkoti" when no label of its
-        own) in three tiers — exact after case/space/Unicode normalisation, then ignoring
+        on preferred labels (fi, sv, en), alternative labels (ESCO's English ones and the team's
+        Finnish and Swedish ones, ``esco.ALT_LABELS``) and heads of qualified occupation labels
+        ("lastenhoitaja" of "lastenhoitaja, päiväkoti" when no label of its own) in three tiers — exact after case/space/Unicode normalisation, then ignoring
         punctuation, then on token keys (lemma + stem, any word order: "kodinhoitajana",
         "vanhuksista huolehtia") — and the first tier with a hit wins. Within a tier the winner
         is a label in ``lang`` (when given), then preferred before alternative before head
