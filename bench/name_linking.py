@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--feed", type=Path, help="also time linking a data folder's listed names (a run's cost)")
     args = parser.parse_args()
     taxonomy = Taxonomy.load()
-    linker = NameLinker(taxonomy, LinkerConfig(embedder=args.embedder)).load()
+    linker = NameLinker(taxonomy, LinkerConfig(embedder=args.embedder, kinds=("occupation", "skill"))).load()
     if args.feed:
         _feed_cost(linker, taxonomy, args.feed)
         return

