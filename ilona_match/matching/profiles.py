@@ -126,11 +126,16 @@ class _Resolved:
     unresolved_by_row: list[int]
 
 
+def _analysed(lang: str) -> str:
+    """A row's language as the linker reads it: fi, sv or en; any other reads as Finnish."""
+    return lang if lang in LANGUAGES else "fi"
+
+
 def _linked(linker: LinksNames | None, value: str, kind: Literal["occupation", "skill"], lang: str) -> Concept | None:
     """A name no label matched, through the name linker when its link is confident."""
     if linker is None or not isinstance(value, str):
         return None
-    link = linker.link(value, kind, lang if lang in LANGUAGES else "fi")
+    link = linker.link(value, kind, _analysed(lang))
     return link.concept if link.accepted else None
 
 
@@ -144,7 +149,7 @@ def link_names(linker: LinksNames | None, taxonomy: Taxonomy, cells: Iterable[ob
     for cell, lang in zip(cells, languages, strict=True):
         for value in _items(cell):
             if isinstance(value, str) and taxonomy.resolve(value, kind="skill" if kind == "skill" else None) is None:
-                by_lang[lang if lang in LANGUAGES else "fi"].add(value)
+                by_lang[_analysed(lang)].add(value)
     for lang, names in by_lang.items():
         linker.link_many(sorted(names), kind, lang)
 

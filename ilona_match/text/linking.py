@@ -43,6 +43,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ilona_match.text.normalise import LANGUAGES, STOPWORDS, check_language, lemmatize_word
+from ilona_match.text.taxonomy import _normalise_one
 
 if TYPE_CHECKING:
     import lightgbm
@@ -607,8 +608,6 @@ def _ranks(scores: dict[int, float]) -> dict[int, int]:
 
 
 def _content_words(name: str, lang: str) -> list[str]:
-    from ilona_match.text.taxonomy import _normalise_one  # noqa: PLC0415 - one normalisation for both
-
     stop = STOPWORDS[lang]
     return [w for w in _normalise_one(name)[1].split() if w not in stop]
 
