@@ -36,8 +36,9 @@ def _files(directory: Path) -> dict[str, bytes]:
 
 def test_world_loads_under_the_contract_without_faults(world: tuple[Path, object, DataBundle]) -> None:
     directory, summary, bundle = world
-    assert sorted(path.name for path in directory.iterdir()) == ["outcomes.csv", "participants.csv", "services.csv",
-                                                                 "vacancies.csv", "world.json"]
+    assert sorted(path.name for path in directory.iterdir()) == ["outcomes.csv", "participant_groups.csv",
+                                                                 "participants.csv", "services.csv", "vacancies.csv",
+                                                                 "world.json"]
     assert bundle.rejects.empty
     assert (len(bundle.participants), len(bundle.vacancies)) == (2000, 800)
     assert len(bundle.outcomes) + len(bundle.service_outcomes) == summary.outcomes  # the table holds both kinds
@@ -179,7 +180,8 @@ def test_parquet_world_uses_native_types_and_replaces_a_csv_world(tmp_path: Path
     calls: list[int] = []
     summary = generate_world(tmp_path, participants=300, vacancies=100, seed=2, fmt="parquet", chunk_size=100,
                              progress=calls.append)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["outcomes.parquet", "participants.parquet", "services.parquet",
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outcomes.parquet", "participant_groups.parquet",
+                                                          "participants.parquet", "services.parquet",
                                                           "vacancies.parquet", "world.json"]
     assert sum(calls) == 300
     schema = pq.read_schema(tmp_path / "vacancies.parquet")

@@ -23,6 +23,7 @@ from ilona_match.contract.files import find_table, read_table
 from ilona_match.contract.parsing import empty_raw_table, quote
 from ilona_match.contract.spec import (
     ALL_TABLES,
+    AUDIT_TABLES,
     COLUMNS,
     OPTIONAL_TABLES,
     RECORD_LABELS,
@@ -106,10 +107,16 @@ def validate_data(directory: Path | str, *, tables: Sequence[str] = ALL_TABLES,
     return _check_tables(directory, tables, max_text_chars)[2]
 
 
+ENGINE_TABLES: tuple[str, ...] = tuple(name for name in ALL_TABLES if name not in AUDIT_TABLES)
+
+
 def load_data(directory: Path | str, *, on_error: Literal["raise", "continue"] = "raise",
-              tables: Sequence[str] = ALL_TABLES, max_text_chars: int = 20_000) -> DataBundle:
+              tables: Sequence[str] = ENGINE_TABLES, max_text_chars: int = 20_000) -> DataBundle:
     """Read and check a data folder (an optional table of contract v1.1, such as ``services``, when
     its file is there; an empty frame with its columns when not).
+
+    By default the tables the engine matches with: ``participant_groups`` is read only when asked for
+    (by the fairness audit), so no group attribute can reach a feature or the ranker.
 
     on_error="raise" stops on any fault; "continue" sets rows with row-level faults aside in
     ``rejects`` (one line per fault) and keeps every other row. Fatal faults (unreadable file,

@@ -13,17 +13,20 @@ from typing import Any, Literal
 import pandas as pd
 
 __all__ = [
-    "ALL_TABLES", "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "HARD_RESTRICTIONS",
-    "ISO_639_1", "LANGUAGES", "OPTIONAL_TABLES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS",
+    "AGE_BANDS", "ALL_TABLES", "AUDIT_TABLES", "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "GENDERS", "GROUP_COLUMNS", "HARD_RESTRICTIONS",
+    "ISO_639_1", "LANGUAGES", "MOTHER_TONGUE_GROUPS", "OPTIONAL_TABLES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS",
+    "PARTICIPANT_GROUP_COLUMNS", "PHYSICAL_LEVELS",
     "PROVIDER_TYPES", "RECORD_LABELS", "RESTRICTIONS", "SERVICE_COLUMNS", "SERVICE_EVENTS", "SERVICE_KINDS",
     "SHOWN_ROWS", "SUPPORTS",
     "TABLES", "VACANCY_COLUMNS", "VACANCY_OUTCOME_FIELDS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "Kind",
 ]
 
 TABLES: tuple[str, ...] = ("participants", "vacancies", "outcomes")
-OPTIONAL_TABLES: tuple[str, ...] = ("services",)
+OPTIONAL_TABLES: tuple[str, ...] = ("services", "participant_groups")
 # the order tables are read in: a table that refers to others comes after them
-ALL_TABLES: tuple[str, ...] = ("participants", "vacancies", "services", "outcomes")
+ALL_TABLES: tuple[str, ...] = ("participants", "participant_groups", "vacancies", "services", "outcomes")
+# read by the fairness audit only (``learning.audit``): never a model input
+AUDIT_TABLES: tuple[str, ...] = ("participant_groups",)
 EVENTS: tuple[str, ...] = (
     "viewed", "recommended", "declined", "applied", "rejected", "interview", "work_trial", "hired", "retained_6m",
 )
@@ -43,6 +46,9 @@ HARD_RESTRICTIONS: dict[str, str] = {
     "no_heavy_lifting": "heavy_lifting",
     "no_driving": "driving",
 }
+AGE_BANDS: tuple[str, ...] = ("<25", "25-34", "35-44", "45-54", "55+")
+GENDERS: tuple[str, ...] = ("female", "male", "other")
+MOTHER_TONGUE_GROUPS: tuple[str, ...] = ("fi", "sv", "other")
 SUPPORTS: tuple[str, ...] = ("wage_subsidy", "work_trial", "apprenticeship", "supported_employment")
 EMPLOYER_TYPES: tuple[str, ...] = ("social_enterprise", "private", "public", "third_sector")
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
@@ -158,6 +164,15 @@ SERVICE_COLUMNS: tuple[ColumnSpec, ...] = (
     _col("duration_weeks", "number", above=0),
     _col("supports_accepted", "list", allowed=SUPPORTS),
 )
+PARTICIPANT_GROUP_COLUMNS: tuple[ColumnSpec, ...] = (
+    _col("participant_id", "string", required=True, unique=True, references="participants"),
+    _col("age_band", "enum", allowed=AGE_BANDS),
+    _col("gender", "enum", allowed=GENDERS),
+    _col("mother_tongue_group", "enum", allowed=MOTHER_TONGUE_GROUPS),
+    _col("capacity_category", "string"),
+    _col("region", "string"),
+)
+GROUP_COLUMNS: tuple[str, ...] = tuple(spec.name for spec in PARTICIPANT_GROUP_COLUMNS[1:])
 OUTCOME_COLUMNS: tuple[ColumnSpec, ...] = (
     _col("participant_id", "string", required=True, references="participants"),
     _col("vacancy_id", "string", required=True, references="vacancies"),
@@ -172,8 +187,10 @@ COLUMNS: dict[str, tuple[ColumnSpec, ...]] = {
     "vacancies": VACANCY_COLUMNS,
     "outcomes": OUTCOME_COLUMNS,
     "services": SERVICE_COLUMNS,
+    "participant_groups": PARTICIPANT_GROUP_COLUMNS,
 }
-RECORD_LABELS = {"participants": "participant", "vacancies": "vacancy", "outcomes": "outcome", "services": "service"}
+RECORD_LABELS = {"participants": "participant", "vacancies": "vacancy", "outcomes": "outcome", "services": "service",
+                 "participant_groups": "participant group"}
 
 
 @dataclass(frozen=True)
@@ -220,5 +237,6 @@ class DataBundle:
     services: pd.DataFrame | None = None  # contract v1.1; ``load_data`` gives an empty frame when absent
     service_outcomes: pd.DataFrame | None = None  # v1.1: outcome rows naming a service_id (participant_id,
     # service_id, event, event_date); ``outcomes`` then holds the rows naming a vacancy_id only
+    participant_groups: pd.DataFrame | None = None  # v1.1, for the fairness audit only: loaded when asked for
 
 

@@ -100,6 +100,8 @@ class PairFacts:
     physical_margin: np.ndarray  # capacity rank - load rank
     person: np.ndarray  # latent traits
     vacancy: np.ndarray
+    # a planted bias (``groups.py``): the employer's chance to hire is multiplied by it; None = no bias
+    hire_factor: np.ndarray | None = None
 
 
 def hidden_outcomes(facts: PairFacts, w: HiringWeights, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +111,8 @@ def hidden_outcomes(facts: PairFacts, w: HiringWeights, rng: np.random.Generator
     Dates rise along each pair's sequence; views, recommendations, declines and applications fall
     inside the vacancy's open period. No pair whose true values break a hard constraint is hired.
     An employer with fewer openings than hires keeps those with the highest priority (world.py).
+    A planted bias (``facts.hire_factor``) multiplies the hire step's chance: hired iff the same
+    uniform draw lies below ``factor * sigmoid(hire_logit)``, so no other draw changes.
     """
     n = facts.start.size
     u = rng.random((n, 9))
@@ -131,9 +135,14 @@ def hidden_outcomes(facts: PairFacts, w: HiringWeights, rng: np.random.Generator
     interview = applied & ~facts.visible_conflict & (u[:, 2] < sigmoid(w.interview_intercept + fit))
     trial = interview & facts.work_trial & (u[:, 3] < w.work_trial_share)
     hire_logit = w.hire_intercept + fit + w.work_trial_bonus * trial
-    draw = np.clip(u[:, 4], 1e-12, 1 - 1e-12)
+    draw = u[:, 4]
+    turned_down = np.zeros(n, dtype=bool)
+    if facts.hire_factor is not None:  # u < f * sigmoid(logit)  <=>  u / f < 1 and u / f < sigmoid(logit)
+        draw = draw / facts.hire_factor
+        turned_down = draw >= 1.0
+    draw = np.clip(draw, 1e-12, 1 - 1e-12)
     threshold = np.log(draw) - np.log1p(-draw)  # u < sigmoid(logit)  <=>  logit > logit(u)
-    hired = interview & ~facts.hidden_conflict & (hire_logit > threshold)
+    hired = interview & ~facts.hidden_conflict & ~turned_down & (hire_logit > threshold)
     told_early = applied & ~interview & (u[:, 5] < w.rejection_notice)
     told_late = interview & ~hired & (u[:, 6] < w.rejection_notice)
     stay = (w.retain_intercept + w.retain_hours_margin * facts.hours_margin
@@ -177,8 +186,9 @@ def hire_probability(facts: PairFacts, w: HiringWeights) -> np.ndarray:
     """The chance that recommending each pair ends in a hire under ``hidden_outcomes``' process:
     P(not declined and applied) * P(interview and hired | applied), each integrated over its noise.
 
-    Competition for the openings is left out (it depends on who else applies). This is the truth a
-    synthetic world scores recommendations against; the engine never sees it.
+    Competition for the openings is left out (it depends on who else applies). A planted bias
+    (``facts.hire_factor``) multiplies it. This is the truth a synthetic world scores recommendations
+    against; the engine never sees it.
     """
     appeal = (w.appeal_preferred_sector * facts.preferred_sector + w.appeal_own_occupation * facts.own_occupation
               - w.appeal_commute * facts.commute_excess - w.appeal_visible_conflict * facts.visible_conflict
@@ -196,4 +206,5 @@ def hire_probability(facts: PairFacts, w: HiringWeights) -> np.ndarray:
     trial = (facts.work_trial * w.work_trial_share)[:, None]
     hired = ((1.0 - trial) * sigmoid(w.hire_intercept + fit) + trial * sigmoid(w.hire_intercept + fit + w.work_trial_bonus))
     hires = (sigmoid(w.interview_intercept + fit) * hired) @ _NORMAL_WEIGHT
-    return applies * hires * ~facts.visible_conflict * ~facts.hidden_conflict
+    chance = applies * hires * ~facts.visible_conflict * ~facts.hidden_conflict
+    return chance if facts.hire_factor is None else chance * facts.hire_factor

@@ -256,7 +256,9 @@ def _pairs(rng: np.random.Generator, people: People, lookup: VacancyLookup, cata
 
 
 def pair_facts(people: People, lookup: VacancyLookup, p: np.ndarray, v: np.ndarray, day: np.ndarray,
-           recommended: np.ndarray) -> PairFacts:
+           recommended: np.ndarray, hire_factor: np.ndarray | None = None) -> PairFacts:
+    """What the hidden process reads about pairs of block positions ``p`` and vacancies ``v``;
+    ``hire_factor`` (per person of the block) is a planted bias, None for none."""
     vac = lookup.vacancies
     skills = np.where(people.skills[p] >= 0, people.skills[p], lookup.required.shape[1] - 1)
     essential = lookup.required[v[:, None], skills].sum(axis=1) / np.maximum(lookup.required_count[v], 1)
@@ -287,6 +289,7 @@ def pair_facts(people: People, lookup: VacancyLookup, p: np.ndarray, v: np.ndarr
         hours_margin=(people.max_hours[p] - vac.hours[v]) / people.max_hours[p],
         physical_margin=(people.capacity[p] - vac.load[v]).astype(np.float64),
         person=people.latent[p], vacancy=vac.latent[v],
+        hire_factor=None if hire_factor is None else hire_factor[p],
     )
 
 
@@ -303,10 +306,11 @@ class LoggedPairs:
 
 
 def log_pairs(rng: np.random.Generator, people: People, lookup: VacancyLookup, catalogue: Catalogue,
-              policy: LoggingPolicy, weights: HiringWeights) -> LoggedPairs:
-    """Who met which vacancy (the logging policy) and what the hidden process made of it."""
+              policy: LoggingPolicy, weights: HiringWeights, hire_factor: np.ndarray | None = None) -> LoggedPairs:
+    """Who met which vacancy (the logging policy) and what the hidden process made of it (with a planted
+    bias when ``hire_factor``, per person of the block, is given)."""
     p, v, day, recommended = _pairs(rng, people, lookup, catalogue, policy)
-    days, priority = hidden_outcomes(pair_facts(people, lookup, p, v, day, recommended), weights, rng)
+    days, priority = hidden_outcomes(pair_facts(people, lookup, p, v, day, recommended, hire_factor), weights, rng)
     keys = (people.first_number + p).astype(np.int64) * len(lookup.vacancies) + v
     return LoggedPairs(person=p, vacancy=v, day=day, days=days, priority=priority, keys=keys)
 

@@ -45,6 +45,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("participant_id", _TEXT), ("vacancy_id", _TEXT), ("event", _TEXT), ("event_date", _DATE),
         ("service_id", _TEXT),
     ]),
+    # contract v1.1, read by the fairness audit only: one row per participant, hidden group attributes
+    "participant_groups": pa.schema([
+        ("participant_id", _TEXT), ("age_band", _TEXT), ("gender", _TEXT), ("mother_tongue_group", _TEXT),
+        ("capacity_category", _TEXT), ("region", _TEXT),
+    ]),
 }
 
 

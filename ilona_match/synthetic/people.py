@@ -8,6 +8,7 @@ judges the true values behind them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,9 @@ from ilona_match.synthetic.catalogue import (
 )
 from ilona_match.synthetic.jobs import hours_strings, skill_vocabulary, text_language
 from ilona_match.synthetic.text import TemplateSet, assemble, join_list
+
+if TYPE_CHECKING:
+    from ilona_match.synthetic.groups import Groups
 
 __all__ = ["MAX_SKILLS", "People", "make_people"]
 
@@ -62,6 +66,7 @@ class People:
     latent: np.ndarray
     active_from: np.ndarray  # day numbers of the person's time with a coach
     active_until: np.ndarray
+    groups: Groups | None = None  # group attributes (``groups.py``), drawn from their own stream afterwards
 
     def __len__(self) -> int:
         return int(self.sector.size)

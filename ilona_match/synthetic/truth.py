@@ -52,7 +52,7 @@ def start_world_folder(out_dir: str | Path, family: str, config: Any) -> Path:
     this world's ``world.json``: the folder holds exactly one world."""
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("participants", "vacancies", "services", "outcomes"):
+    for name in ("participants", "participant_groups", "vacancies", "services", "outcomes"):
         for fmt in ("csv", "parquet"):
             (directory / f"{name}.{fmt}").unlink(missing_ok=True)
     write_world_file(directory, family, config)

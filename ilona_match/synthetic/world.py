@@ -2,7 +2,8 @@
 
 Vacancies are drawn once and held in memory; participants are drawn in blocks of ``BLOCK`` people,
 each block from its own random streams (``SeedSequence(seed, spawn_key=(1, block, k))``: k = 0 the
-people's true state, 1 what the coach wrote down, 2 the log and the hidden process), and written
+people's true state, 1 what the coach wrote down, 2 the log and the hidden process, 3 their group
+attributes, ``groups.py``, so drawing those changes no other table), and written
 together with their outcomes chunk by chunk. So the written rows do not depend on ``chunk_size``
 (CSV files are byte-identical; Parquet files hold the same table, split into row groups per chunk).
 
@@ -13,11 +14,16 @@ vacancy keeps the ones with the highest priority, and the second pass writes the
 The services (``services.py``) are drawn once; the first pass also collects each block's service offers,
 and what comes of them (seats, completions, hires after a completion) is decided for the whole world
 between the passes, so the second pass writes each block's service rows beside its outcomes.
+
+A planted bias (``WorldConfig.hire_bias``, rules of ``groups.py``) multiplies the hidden hire step's
+chance for people of the named groups, in the logged hiring, the hires after services and ``world_truth``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ilona_match.synthetic.catalogue import Catalogue, load_catalogue
+from ilona_match.synthetic.groups import BiasRule, check_bias, draw_groups
 from ilona_match.synthetic.hiring import EVENTS, HiringWeights, hire_probability
 from ilona_match.synthetic.history import (
     LoggedPairs,
@@ -71,7 +78,9 @@ class WorldConfig:
     """What world to make: its size, its random seed, its time span and how to write it.
 
     ``chunk_size`` only sets how many participants are written at once (rounded up to whole blocks
-    of ``BLOCK``); it never changes the world.
+    of ``BLOCK``); it never changes the world. ``groups`` draws the people's group attributes and
+    writes ``participant_groups`` (no other table changes); ``hire_bias`` plants a bias in the hidden
+    hiring: rules ``(column, value, factor)`` of ``groups.py``, e.g. ``(("age_band", "55+", 0.5),)``.
     """
 
     participants: int = 2000
@@ -85,8 +94,15 @@ class WorldConfig:
     hiring: HiringWeights = HiringWeights()
     policy: LoggingPolicy = LoggingPolicy()
     services: int | None = None  # None = max(20, vacancies // 10); 0 = no services table
+    hire_bias: tuple[BiasRule, ...] = ()  # no bias
+    groups: bool = True
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hire_bias", check_bias(self.hire_bias))
+        if not isinstance(self.groups, bool):
+            raise ValueError(f"groups must be True or False, got {self.groups!r}")
+        if self.hire_bias and not self.groups:
+            raise ValueError("hire_bias needs the group attributes (groups=True)")
         _whole("participants", self.participants, 1)
         _whole("vacancies", self.vacancies, 1)
         if self.services is None:
@@ -127,6 +143,7 @@ class WorldSummary:
     services: int = 0
     service_event_counts: tuple[tuple[str, int], ...] = ()
     service_hires: int = 0  # hires that followed a completed service
+    groups_path: Path | None = None  # participant_groups; None when not written
 
     @property
     def hires(self) -> int:
@@ -150,6 +167,9 @@ class WorldSummary:
         if self.services:
             taken = ", ".join(f"{name} {count}" for name, count in self.service_event_counts)
             lines.append(f"  {self.services} services; {taken}; {self.service_hires} hires after a completion")
+        if self.config.hire_bias:
+            rules = ", ".join(f"{column}={value} x{factor:g}" for column, value, factor in self.config.hire_bias)
+            lines.append(f"  planted hiring bias: {rules}")
         return "\n".join(lines)
 
 
@@ -202,17 +222,28 @@ class _State:
         return -(-self.config.participants // BLOCK)
 
     def people(self, number: int, record: bool) -> People:
-        """Block ``number`` of participants; with ``record``, also the rows their coaches wrote."""
+        """Block ``number`` of participants (with their group attributes when the world has them); with
+        ``record``, also the rows their coaches wrote."""
         c, first = self.config, number * BLOCK
-        return make_people(self.catalogue, self.templates["participant"], _stream(c.seed, 1, number, 0), first + 1,
-                           min(BLOCK, c.participants - first), c.first_day, c.days, self.coach_offset,
-                           self.coach_count, _stream(c.seed, 1, number, 1) if record else None,
-                           other_languages=c.other_languages)
+        people = make_people(self.catalogue, self.templates["participant"], _stream(c.seed, 1, number, 0), first + 1,
+                             min(BLOCK, c.participants - first), c.first_day, c.days, self.coach_offset,
+                             self.coach_count, _stream(c.seed, 1, number, 1) if record else None,
+                             other_languages=c.other_languages)
+        if not c.groups:
+            return people
+        return dataclasses.replace(people, groups=draw_groups(_stream(c.seed, 1, number, 3), self.catalogue, people))
+
+    def hire_factor(self, people: People) -> np.ndarray | None:
+        """The planted bias per person of a block (None when the world has none)."""
+        if not self.config.hire_bias or people.groups is None:
+            return None
+        return people.groups.hire_factor(self.config.hire_bias)
 
 
 def _hire(state: _State, people: People, rows: np.ndarray, vacancies: np.ndarray) -> np.ndarray:
     """The hidden chance that recommending vacancy positions to rows of a block of people ends in a hire."""
-    facts = pair_facts(people, state.lookup, rows, vacancies, np.zeros(len(rows), np.int64), np.ones(len(rows), bool))
+    facts = pair_facts(people, state.lookup, rows, vacancies, np.zeros(len(rows), np.int64), np.ones(len(rows), bool),
+                       state.hire_factor(people))
     return hire_probability(facts, state.config.hiring)
 
 
@@ -297,17 +328,21 @@ def generate_world(
     hiring: HiringWeights | None = None,
     policy: LoggingPolicy | None = None,
     services: int | None = None,
+    hire_bias: tuple[BiasRule, ...] = (),
+    groups: bool = True,
 ) -> WorldSummary:
-    """Write participants, vacancies, services and outcomes of a synthetic world to ``out_dir``.
+    """Write participants, vacancies, services, outcomes and participant_groups of a synthetic world to ``out_dir``.
 
     The same arguments give byte-identical CSV files. ``progress`` is called with the number of
     participants written after each chunk (tqdm's ``update`` fits). Tables of the other format with
     the same names are removed, so the folder holds exactly one world. ``services`` defaults to
-    ``max(20, vacancies // 10)``; 0 writes no services table.
+    ``max(20, vacancies // 10)``; 0 writes no services table. ``groups=False`` writes no
+    participant_groups (the other tables are the same either way); ``hire_bias`` plants a bias in
+    the hidden hiring (``WorldConfig``).
     """
     config = WorldConfig(participants=participants, vacancies=vacancies, seed=seed, start=start, days=days,
                          fmt=fmt, chunk_size=chunk_size, other_languages=other_languages, hiring=hiring or HiringWeights(),
-                         policy=policy or LoggingPolicy(), services=services)
+                         policy=policy or LoggingPolicy(), services=services, hire_bias=hire_bias, groups=groups)
     directory = start_world_folder(out_dir, "coach", config)
 
     state = _State.draw(config)
@@ -324,7 +359,8 @@ def generate_world(
 
     def block(number: int, record: bool) -> tuple[People, LoggedPairs]:
         people = state.people(number, record)
-        pairs = log_pairs(_stream(seed, 1, number, 2), people, lookup, catalogue, config.policy, config.hiring)
+        pairs = log_pairs(_stream(seed, 1, number, 2), people, lookup, catalogue, config.policy, config.hiring,
+                          state.hire_factor(people))
         return people, pairs
 
     claims, hire_days, offers, met = [], [], [], []
@@ -346,11 +382,15 @@ def generate_world(
     blocks_per_chunk = max(1, -(-config.chunk_size // BLOCK))
     pairs_logged = 0
     counts = np.zeros(len(EVENTS), dtype=np.int64)
-    with TableWriter(directory, "participants", fmt) as people_out, TableWriter(directory, "outcomes", fmt) as events_out:
+    groups_path = directory / f"participant_groups.{fmt}" if config.groups else None
+    with TableWriter(directory, "participants", fmt) as people_out, TableWriter(directory, "outcomes", fmt) as events_out, \
+            (TableWriter(directory, "participant_groups", fmt) if config.groups else nullcontext()) as groups_out:
         for chunk_start in range(0, n_blocks, blocks_per_chunk):
-            people_tables, outcome_tables = [], []
+            people_tables, outcome_tables, group_tables = [], [], []
             for number in range(chunk_start, min(chunk_start + blocks_per_chunk, n_blocks)):
                 people, pairs = block(number, record=True)
+                if people.groups is not None:
+                    group_tables.append(people.groups.table(people.ids))
                 outcomes, logged = outcome_table(pairs, people, lookup, lost, last_day)
                 outcomes = with_service_rows(outcomes, log, people.first_number, people.first_number + len(people),
                                              jobs.ids, offered.ids if offered is not None else None)
@@ -361,6 +401,8 @@ def generate_world(
                 counts += np.bincount(pc.drop_null(event).to_numpy(), minlength=len(EVENTS))
             people_out.write(pa.concat_tables(people_tables))
             events_out.write(pa.concat_tables(outcome_tables))
+            if groups_out is not None:
+                groups_out.write(pa.concat_tables(group_tables))
             if progress is not None:
                 progress(sum(table.num_rows for table in people_tables))
         written = people_out.rows, events_out.rows
@@ -376,4 +418,5 @@ def generate_world(
         services=len(offered) if offered is not None else 0,
         service_event_counts=log.event_counts() if log is not None else (),
         service_hires=log.service_hires if log is not None else 0,
+        groups_path=groups_path,
     )

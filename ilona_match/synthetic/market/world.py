@@ -25,7 +25,11 @@ towns, sectors, occupations, true limits), but what happens to them is different
   instead of ESCO labels, skills and occupations mostly not listed, constraint columns often empty.
 
 ``market_truth`` gives the hidden hire probability of any pair (competition left out); the engine
-never imports this package. Services, their offers and what comes of them are drawn as in the coach
+never imports this package. People's group attributes (``groups.py``) come from a stream of their own
+(``_stream(seed, 5)``) and are written to ``participant_groups``; a planted bias
+(``MarketConfig.hire_bias``) makes an employer turn down an applicant of a named group it would
+hire with chance ``1 - factor`` (draws from another stream of their own, ``_stream(seed, 6)``), and
+multiplies the hidden hire probability by ``factor``. Services, their offers and what comes of them are drawn as in the coach
 world (``synthetic/services.py``), on top of the history above.
 """
 
@@ -43,6 +47,7 @@ from scipy.special import ndtr
 
 from ilona_match.synthetic.arrays import haversine_km, sigmoid
 from ilona_match.synthetic.catalogue import EMPLOYER_TYPES, RESTRICTIONS, SUPPORTS, Catalogue, load_catalogue
+from ilona_match.synthetic.groups import BiasRule, check_bias, draw_groups
 from ilona_match.synthetic.hiring import EVENTS
 from ilona_match.synthetic.history import conflicts
 from ilona_match.synthetic.jobs import Vacancies, make_vacancies
@@ -94,8 +99,15 @@ class MarketConfig:
     other_languages: float = 1.0  # scales the Swedish and English text shares; 0.1 = almost all Finnish
     fmt: str = "csv"
     services: int | None = None  # None = max(20, vacancies // 10); 0 = no services table
+    hire_bias: tuple[BiasRule, ...] = ()  # a planted bias: rules (column, value, factor) of groups.py
+    groups: bool = True  # draw group attributes and write participant_groups (no other table changes)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hire_bias", check_bias(self.hire_bias))
+        if not isinstance(self.groups, bool):
+            raise ValueError(f"groups must be True or False, got {self.groups!r}")
+        if self.hire_bias and not self.groups:
+            raise ValueError("hire_bias needs the group attributes (groups=True)")
         if self.services is None and isinstance(self.vacancies, int) and not isinstance(self.vacancies, bool):
             object.__setattr__(self, "services", default_service_count(self.vacancies))
         for name, minimum in (("participants", 1), ("vacancies", 1), ("seed", 0), ("days", 56), ("services", 0)):
@@ -113,7 +125,8 @@ class MarketConfig:
 
     @classmethod
     def from_json(cls, raw: dict) -> MarketConfig:
-        """The config written to ``world.json`` (a world written before services had none)."""
+        """The config written to ``world.json`` (a world written before services had none, one written
+        before group attributes had no bias)."""
         return cls(**{"services": 0, **raw, "start": date.fromisoformat(raw["start"])})
 
 
@@ -139,6 +152,9 @@ class MarketSummary:
         if self.services:
             taken = ", ".join(f"{name} {count}" for name, count in self.service_event_counts)
             text += f"\n  {self.services} services; {taken}; {self.service_hires} hires after a completion"
+        if self.config.hire_bias:
+            rules = ", ".join(f"{column}={value} x{factor:g}" for column, value, factor in self.config.hire_bias)
+            text += f"\n  planted hiring bias: {rules}"
         return text
 
 
@@ -171,6 +187,7 @@ class Market:
     skill_bar: np.ndarray  # required skills an applicant must really have
     decision_day: np.ndarray
     minor_group: np.ndarray  # ISCO-08 minor group per catalogue occupation
+    hire_factor: np.ndarray | None = None  # a planted bias per person (groups.py); None = no bias
 
     @classmethod
     def draw(cls, config: MarketConfig) -> Market:
@@ -182,6 +199,9 @@ class Market:
         offset, count = _coach_plan(c, config.participants)
         people = make_people(c, templates["participant"], _stream(config.seed, 1), 1, config.participants,
                              config.first_day, config.days, offset, count, None, other_languages=config.other_languages)
+        if config.groups:
+            people = dataclasses.replace(people, groups=draw_groups(_stream(config.seed, 5), c, people))
+        hire_factor = people.groups.hire_factor(config.hire_bias) if config.hire_bias and people.groups is not None else None
         rng = _stream(config.seed, 2)
         n, m = len(people), len(jobs)
         coach = offset[people.town] + np.minimum((rng.random(n) * count[people.town]).astype(np.int64),
@@ -214,7 +234,8 @@ class Market:
         minor = np.array([int(code[:3]) for code in c.occupation_isco])
         return cls(config, c, jobs, people, coach, coach_style, experience, fi_level, reliability, car, wanted, taste,
                    rng.random(n) < 0.3, rng.random(n) < 0.7, meeting, rng.beta(2, 2, m),
-                   0.6 * jobs.latent + 0.8 * rng.normal(size=m), team, fi_need, transit, skill_bar, decision, minor)
+                   0.6 * jobs.latent + 0.8 * rng.normal(size=m), team, fi_need, transit, skill_bar, decision, minor,
+                   hire_factor)
 
     # ------------------------------------------------------------------------------ pair facts
     def distance(self, p: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -285,12 +306,13 @@ class Market:
 
     def hire_probability(self, p: np.ndarray, v: np.ndarray) -> np.ndarray:
         """P(applies when a coach recommends it and accepts an offer) * P(screened, interviewed and over
-        the bar), each integrated over its noise; 0 where a true limit is broken."""
+        the bar), each integrated over its noise, times the planted bias; 0 where a true limit is broken."""
         u = self.appeal(p, v)[:, None] + APPEAL_NOISE * _Z[None, :]
         takes = ((u > COACH_APPLY) * ndtr((u - ACCEPT_BAR) / ACCEPT_NOISE)) @ _ZW
         s = self.employer_score(p, v)[:, None] + SCREEN_NOISE * _Z[None, :]
         hired = ((s > HIRE_BAR - SCREEN_MARGIN) * ndtr((s - HIRE_BAR) / INTERVIEW_NOISE)) @ _ZW
-        return takes * hired * ~self.conflict(p, v)
+        chance = takes * hired * ~self.conflict(p, v)
+        return chance if self.hire_factor is None else chance * self.hire_factor[p]
 
 
 def _service_world(market: Market) -> ServiceWorld:
@@ -358,6 +380,7 @@ def simulate(market: Market, titles: list[str], search_words: list[str]) -> tupl
 
     config, people, jobs = market.config, market.people, market.jobs
     rng = _stream(config.seed, 3)
+    bias_rng = _stream(config.seed, 6) if market.hire_factor is not None else None  # the planted bias' own draws
     n, m = len(people), len(jobs)
     first, last = config.first_day, config.first_day + config.days - 1
     log = _Log()
@@ -451,7 +474,7 @@ def simulate(market: Market, titles: list[str], search_words: list[str]) -> tupl
         # employers decide
         for vacancy in np.flatnonzero(~decided & (market.decision_day <= week_end)).tolist():
             decided[vacancy] = True
-            _decide(market, rng, vacancy, applications[vacancy], hired_until, log)
+            _decide(market, rng, vacancy, applications[vacancy], hired_until, log, bias_rng)
 
     p, v, e, d = log.arrays()
     return _as_logged(market, rng, p, v, e, d, last)
@@ -463,8 +486,10 @@ def _distinct(p: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _decide(market: Market, rng: np.random.Generator, vacancy: int, applicants: list[tuple[int, int, float]],
-            hired_until: np.ndarray, log: _Log) -> None:
-    """Screen the vacancy's applicants, interview the best, hire at most its openings (and log it)."""
+            hired_until: np.ndarray, log: _Log, bias_rng: np.random.Generator | None = None) -> None:
+    """Screen the vacancy's applicants, interview the best, hire at most its openings (and log it).
+    With a planted bias (``bias_rng`` given), the employer turns down an applicant it would hire with
+    chance ``1 - market.hire_factor``."""
     jobs, people = market.jobs, market.people
     decision = int(market.decision_day[vacancy])
     seen: dict[int, tuple[int, float]] = {}
@@ -491,6 +516,8 @@ def _decide(market: Market, rng: np.random.Generator, vacancy: int, applicants: 
     accepts = appeal[interviewed] + ACCEPT_NOISE * rng.normal(size=len(interviewed)) > ACCEPT_BAR
     fit = ~market.conflict(p[interviewed], v[interviewed])
     ok = (final > HIRE_BAR) & accepts & fit
+    if bias_rng is not None and market.hire_factor is not None:
+        ok &= bias_rng.random(len(interviewed)) < market.hire_factor[p[interviewed]]
     ranking = np.argsort(-np.where(ok, final, -np.inf))
     chosen = ranking[: int(jobs.openings[vacancy])]
     chosen = chosen[ok[chosen]]
@@ -535,10 +562,13 @@ def _as_logged(market: Market, rng: np.random.Generator, p: np.ndarray, v: np.nd
 
 def generate_market_world(out_dir: str | Path, *, participants: int = 1500, vacancies: int = 1500, seed: int = 0,
                           start: date = date(2025, 9, 1), days: int = 365, other_languages: float = 1.0,
-                          fmt: str = "csv", services: int | None = None) -> MarketSummary:
-    """Write a market world's participants, vacancies, services and outcomes (and ``world.json``) to
-    ``out_dir``. ``services`` defaults to ``max(20, vacancies // 10)``; 0 writes no services table."""
-    config = MarketConfig(participants, vacancies, seed, start, days, other_languages, fmt, services)
+                          fmt: str = "csv", services: int | None = None, hire_bias: tuple[BiasRule, ...] = (),
+                          groups: bool = True) -> MarketSummary:
+    """Write a market world's participants, vacancies, services, outcomes and participant_groups (and
+    ``world.json``) to ``out_dir``. ``services`` defaults to ``max(20, vacancies // 10)``; 0 writes no
+    services table. ``groups=False`` writes no participant_groups (the other tables are the same either
+    way); ``hire_bias`` plants a bias in the hidden hiring (``MarketConfig``)."""
+    config = MarketConfig(participants, vacancies, seed, start, days, other_languages, fmt, services, hire_bias, groups)
     directory = start_world_folder(out_dir, "market", config)
     market = Market.draw(config)
     tables = market_tables(market, _stream(seed, 4))
@@ -565,6 +595,8 @@ def generate_market_world(out_dir: str | Path, *, participants: int = 1500, vaca
     written = [("participants", tables.participants), ("vacancies", tables.vacancies), ("outcomes", outcomes)]
     if offered is not None:
         written.insert(2, ("services", offered.table))
+    if market.people.groups is not None:
+        written.append(("participant_groups", market.people.groups.table(market.people.ids)))
     for name, table in written:
         with TableWriter(directory, name, fmt) as writer:
             writer.write(table)
