@@ -25,10 +25,11 @@ from pydantic_settings import (
 )
 
 from ilona_match.contract.exclusion import ExclusionConfig
+from ilona_match.contract.spec import GROUP_COLUMNS
 from ilona_match.matching.pipeline import PipelineConfig
 from ilona_match.pathways.planner import PathwayConfig
 
-__all__ = ["EMBEDDING_CACHE_DIR", "ApiSettings", "BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
+__all__ = ["AUDITED_METRICS", "EMBEDDING_CACHE_DIR", "ApiSettings", "AuditSettings", "BatchSettings", "ConfigError", "ContractSettings", "EvaluationSettings", "Settings", "load_settings"]
 
 
 EMBEDDING_CACHE_DIR = "embedding-cache"  # inside the work folder, shared by train, batch and API
@@ -106,6 +107,42 @@ class ApiSettings(_Section):
     max_k: int = Field(100, gt=0)
 
 
+AUDITED_METRICS: tuple[str, ...] = (
+    "has_recommendation", "list_length", "good_exposure", "expected_placements", "ndcg_at_10",
+)
+
+
+class AuditSettings(_Section):
+    """The fairness audit of every training and nightly run (``learning.audit``) and the records kept of
+    what the engine served (the audit log of the results database)."""
+
+    min_group_size: int = Field(20, ge=5, description="groups and intersections with fewer people are not "
+                                "reported (small cells would single people out, and their figures are noise)")
+    min_check_size: int = Field(
+        50, ge=5, description="groups smaller than this are reported but never block promotion: with dozens of "
+        "groups and intersections, some small group's interval misses by chance")
+    bootstrap_rounds: int = Field(200, ge=20, description="resamples behind each 95% interval")
+    intersections: bool = Field(True, description="audit pairs of attributes (e.g. age band x gender) as well")
+    min_ratio: float = Field(
+        0.8, gt=0, le=1, description="a group whose value of a checked metric is below this share of everyone "
+        "else's, with the whole 95% interval below it, blocks promotion (after the four-fifths rule)")
+    checked_metrics: tuple[Literal[AUDITED_METRICS], ...] = Field(  # type: ignore[valid-type]
+        ("has_recommendation", "expected_placements", "ndcg_at_10"),
+        description="metrics held to min_ratio")
+    checked_attributes: tuple[Literal[GROUP_COLUMNS], ...] = Field(  # type: ignore[valid-type]
+        ("age_band", "gender", "mother_tongue_group"),
+        description="attributes (and their intersections) whose gaps can block promotion; all are reported. "
+        "Capacity category and region are not checked by default: the hard constraints of a person's capacity "
+        "and the vacancies near them shape what they can be offered, by design")
+    block_widening: bool = Field(
+        True, description="a model whose lists widen a gap between groups that the hiring history shows "
+        "(beyond both intervals) is not promoted")
+    block_promotion: bool = Field(True, description="false: report gaps, never block (the report still says so)")
+    log_retention_days: int = Field(
+        365, gt=0, description="audit-log records older than this are deleted by `ilona-match audit-log purge` "
+        "(and after each nightly run)")
+
+
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("ilona_match_config_file", default=None)
 
 
@@ -124,6 +161,7 @@ class Settings(BaseSettings):
     exclusion: ExclusionConfig = ExclusionConfig()
     pathways: PathwayConfig = PathwayConfig()
     api: ApiSettings = ApiSettings()
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def settings_customise_sources(
