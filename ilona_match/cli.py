@@ -51,14 +51,26 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _hire_bias_rule(value: str) -> tuple[str, str, float]:
+    """``--hire-bias column=value:factor`` (generate): a planted hiring bias rule of the synthetic worlds."""
+    from ilona_match.synthetic.groups import parse_bias_rule
+
+    try:
+        return parse_bias_rule(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.synthetic import generate_world
 
+    hire_bias = tuple(args.hire_bias or ())
     if args.family == "market":
         from ilona_match.synthetic.market import generate_market_world
 
         print(generate_market_world(args.out, participants=args.participants, vacancies=args.vacancies, seed=args.seed,
-                                    fmt=args.format, other_languages=args.other_languages).describe())
+                                    fmt=args.format, other_languages=args.other_languages,
+                                    hire_bias=hire_bias).describe())
         return 0
     with tqdm(total=args.participants, unit="participant", desc="generate", disable=args.quiet) as bar:
         summary = generate_world(
@@ -69,6 +81,7 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
             fmt=args.format,
             other_languages=args.other_languages,
             progress=bar.update,
+            hire_bias=hire_bias,
         )
     print(summary.describe())
     return 0
@@ -194,6 +207,47 @@ def _cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_audit_log_show(args: argparse.Namespace, settings: Settings) -> int:
+    """The audit log's records (ids, counts and hash prefixes only), oldest first."""
+    from ilona_match.serving.store import ResultStore
+
+    records = ResultStore.from_settings(settings).audit_records(since=args.since, last=args.last)
+    if not records:
+        print("no audit records")
+        return 0
+    table = pd.DataFrame([{
+        "seq": r.seq, "at": f"{r.at[:19]}Z", "kind": r.kind, "caller": r.caller, "run_id": r.run_id or "-",
+        "model_version": r.model_version, "participants": r.participants, "items": r.items,
+        "data_fingerprint": r.data_fingerprint[:12] or "-", "config_hash": r.config_hash[:12] or "-",
+    } for r in records])
+    print(table.to_string(index=False))
+    return 0
+
+
+def _cmd_audit_log_purge(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete the audit records older than the retention (the newest record always stays)."""
+    from ilona_match.serving.store import ResultStore
+
+    days = args.older_than_days or settings.audit.log_retention_days
+    deleted = ResultStore.from_settings(settings).purge_audit_log(days)
+    print(f"{deleted} audit records older than {days} days deleted")
+    return 0
+
+
+def _cmd_audit_log_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Recompute the audit log's hash chain: 0 when intact, 1 naming the first seq that breaks it."""
+    from ilona_match.serving.store import ResultStore
+
+    store = ResultStore.from_settings(settings)
+    broken = store.verify_audit_log()
+    if broken is not None:
+        print(f"ilona-match {args.command}: audit log broken at seq {broken}: a record was changed, inserted or "
+              "deleted there", file=sys.stderr)
+        return 1
+    print(f"audit log intact: {len(store.audit_records())} records")
+    return 0
+
+
 def _cmd_distill_embedder(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.text.embedding import distill_static_model
 
@@ -201,6 +255,74 @@ def _cmd_distill_embedder(args: argparse.Namespace, settings: Settings) -> int:
     out = distill_static_model(args.out, model=model, dimensions=args.dimensions)
     print(f"static model distilled from {model} into {out}\n"
           f"use it with the setting  matching.embedder.model: {out.resolve()}  (then fit or train again)")
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.learning.tracking import current_champion_run, run_audit
+    from ilona_match.serving.store import ResultStore
+
+    store = ResultStore.from_settings(settings)
+    try:
+        stored = store.audit_report(args.run)
+    finally:
+        store.close()
+    if stored is not None:
+        run_id, report = stored
+        print(f"nightly run {run_id}")
+    else:
+        run_id = args.run or current_champion_run(settings.workdir)
+        if run_id is None:
+            raise LookupError("no audit yet: run `ilona-match train` and `ilona-match batch` on a data folder with "
+                              "a participant_groups table")
+        report = run_audit(run_id, workdir=settings.workdir)
+        print(f"training run {run_id}")
+    if report is None:
+        print("no fairness audit: the run's data folder had no participant_groups table (docs/data-contract.md)")
+        return 0
+    print(report.text())
+    return 0
+
+
+def _cmd_model_card(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.learning.model_card import write_card
+    from ilona_match.learning.tracking import MODEL_NAME, version_card
+
+    version, card = version_card(args.version, workdir=settings.workdir)
+    path = args.out or write_card(card, settings.workdir, MODEL_NAME, version)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(card, encoding="utf-8")
+    print(f"model card of version {version} -> {Path(path).resolve()}")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from ilona_match.serving.matcher import Matcher
+    from ilona_match.training import default_as_of, outcome_history
+
+    bundle = load_data(args.data, max_text_chars=settings.contract.max_text_chars)
+    person = bundle.participants[bundle.participants["participant_id"] == args.participant]
+    if person.empty:
+        raise UsageError(f"--participant {args.participant!r}: no such participant_id in {args.data}")
+    if not (bundle.vacancies["vacancy_id"] == args.vacancy).any():
+        raise UsageError(f"--vacancy {args.vacancy!r}: no such vacancy_id in {args.data}")
+    events = outcome_history(bundle, settings).events
+    as_of = args.as_of or default_as_of(events)
+    matcher = Matcher.load(args.model, workdir=settings.workdir, vacancies=bundle.vacancies, as_of=as_of,
+                           outcomes=events)
+    why = matcher.explain(person, args.vacancy)
+    print(f"participant {why.participant_id}, vacancy {why.vacancy_id}, as of {as_of} "
+          f"(model version {matcher.model_version})")
+    print("reasons: " + (" / ".join(why.reasons) or "-"))
+    print("to check: " + (", ".join(why.to_check_text) or "-"))
+    if why.matched_skills or why.missing_skills:
+        print(f"skills it asks that the person has: {', '.join(why.matched_skills) or '-'}; "
+              f"missing: {', '.join(why.missing_skills) or '-'}")
+    contributions = pd.Series(dict(why.contributions), dtype=float)
+    contributions = contributions[contributions != 0].sort_values(key=abs, ascending=False)
+    print("feature contributions to the score (the ranker's log-odds; positive raises it):")
+    print(contributions.round(4).to_string() if len(contributions) else "  (none)")
     return 0
 
 
@@ -233,6 +355,9 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--family", choices=("coach", "market"), default="coach",
                      help="coach: coaches' logs, hiring a weighted sum of known facts; market: hiring by thresholds "
                           "and competition, a job board's log, records as people write them")
+    gen.add_argument("--hire-bias", type=_hire_bias_rule, action="append", metavar="COLUMN=VALUE:FACTOR",
+                     help="plant a hiring bias for a fairness audit: employers hire people of the group FACTOR "
+                          "(0-1] times as often, e.g. age_band=55+:0.5 (repeatable; columns of participant_groups)")
     gen.set_defaults(handler=_cmd_generate)
 
     val = commands.add_parser("validate", parents=[common], help="check a data folder against the contract")
@@ -261,6 +386,25 @@ def _build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--no-reports", action="store_true", help="skip the coach reports (HTML)")
     bt.set_defaults(handler=_cmd_batch)
 
+    au = commands.add_parser("audit", parents=[common], help="the fairness audit of a run, by group (docs/fairness.md)")
+    au.add_argument("--run", help="a nightly run id or an MLflow training run id (default: the latest nightly run, "
+                                  "else the champion's training run)")
+    au.set_defaults(handler=_cmd_audit)
+
+    card = commands.add_parser("model-card", parents=[common], help="write the model card of a registered version")
+    card.add_argument("--version", help="model version (default: the champion)")
+    card.add_argument("--out", type=Path, help="file to write (default: WORKDIR/models/cards/ilona-match-vN.md)")
+    card.set_defaults(handler=_cmd_model_card)
+
+    ex = commands.add_parser("explain", parents=[common], help="the reasons and feature contributions behind one "
+                                                               "recommendation")
+    ex.add_argument("--data", type=Path, required=True)
+    ex.add_argument("--participant", required=True, help="participant_id")
+    ex.add_argument("--vacancy", required=True, help="vacancy_id")
+    ex.add_argument("--as-of", type=_iso_date, help="openness date (default: the day after the last outcome)")
+    ex.add_argument("--model", help="models:/NAME@ALIAS, models:/NAME/VERSION or a saved pipeline folder (default: champion)")
+    ex.set_defaults(handler=_cmd_explain)
+
     sv = commands.add_parser("serve", parents=[common], help="the HTTP API (see docs/interfaces.md)")
     sv.add_argument("--host", help="address to listen on (default: settings.api.host, 127.0.0.1)")
     sv.add_argument("--port", type=_positive_int, help="port (default: settings.api.port, 8000)")
@@ -280,6 +424,20 @@ def _build_parser() -> argparse.ArgumentParser:
     add = key_commands.add_parser("add", parents=[common], help="make a new key (printed once, stored hashed)")
     add.add_argument("--name", required=True, help="who uses the key (e.g. the calling system)")
     add.set_defaults(handler=_cmd_api_key)
+
+    audit = commands.add_parser("audit-log", parents=[common],
+                                help="the records of what the engine served (EU AI Act Art. 12)")
+    audit_commands = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = audit_commands.add_parser("show", parents=[common], help="print the records, oldest first")
+    show.add_argument("--last", type=_positive_int, metavar="N", help="only the newest N")
+    show.add_argument("--since", type=_iso_date, metavar="DATE", help="only records from this day on (UTC)")
+    show.set_defaults(handler=_cmd_audit_log_show)
+    purge = audit_commands.add_parser("purge", parents=[common], help="delete records older than the retention")
+    purge.add_argument("--older-than-days", type=_positive_int, metavar="N",
+                       help="retention in days (default: settings.audit.log_retention_days)")
+    purge.set_defaults(handler=_cmd_audit_log_purge)
+    verify = audit_commands.add_parser("verify", parents=[common], help="check that no record was changed or removed")
+    verify.set_defaults(handler=_cmd_audit_log_verify)
     return parser
 
 

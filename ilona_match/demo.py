@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -40,6 +41,22 @@ def _pathways_line(details: dict, path: Path | None) -> str:
             f"the routes first) -> {path.resolve()}")
 
 
+def _audit_line(audit: Any, details: dict, command: str) -> str:
+    """The fairness audit in one line (the full report: ``ilona-match audit``)."""
+    if audit is None:
+        return "fairness audit: none (the data folder has no participant_groups table)"
+    found = details.get("audit_violations", len(audit.violations))
+    return (f"fairness audit by {', '.join(audit.summary['attributes'])}: {found} violation(s) of the thresholds in "
+            f"tonight's lists, {len(audit.violations)} on the registered model's split date; each group's figures "
+            f"with 95% intervals and the hiring history beside the lists: `{command}`")
+
+
+def _command(name: str, workdir: Path, configured: Path) -> str:
+    """``ilona-match NAME`` as the user types it to read this work folder (``configured``: the settings' one)."""
+    same = Path(workdir).resolve() == configured.resolve()
+    return f"ilona-match {name}" if same else f"ILONA_MATCH_WORKDIR={workdir} ilona-match {name}"
+
+
 def run_demo(
     workdir: Path,
     *,
@@ -53,12 +70,14 @@ def run_demo(
     registered model), nightly batch. Returns the report to print: where everything is."""
     from tqdm.auto import tqdm
 
-    from ilona_match.learning.tracking import tracking_uri
+    from ilona_match.learning.model_card import card_path
+    from ilona_match.learning.tracking import MODEL_NAME, tracking_uri
     from ilona_match.serving.nightly import allocation_summary, run_nightly
     from ilona_match.synthetic import generate_world
     from ilona_match.training import default_as_of, train
 
     workdir = Path(workdir)
+    configured = Path(settings.workdir)
     settings = settings.model_copy(update={"workdir": workdir})
     data_dir = workdir / "data"
     with tqdm(total=participants, unit="participant", desc="generate", disable=not progress) as bar:
@@ -94,5 +113,8 @@ def run_demo(
             _pathways_line(run.details, nightly.pathways),
             f"coach reports (one page per coach): {nightly.reports.resolve() if nightly.reports else '-'}",
             f"published as run {run.run_id} to {nightly.database_url}",
+            _audit_line(trained.audit, run.details, _command("audit", workdir, configured)),
+            f"model card of version {trained.model_version}: "
+            f"{card_path(workdir, MODEL_NAME, trained.model_version).resolve()} (`ilona-match model-card`)",
         ]
     )

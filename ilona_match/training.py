@@ -15,6 +15,10 @@ Both then calibrate the model on the window (its scores to the chance of a succe
 open that day, acted-on pairs left out, each pair's calibrated chance, each vacancy filling at most
 its openings (``learning.metrics.expected_placements``), with the configured allocation and with
 each person's plain top k.
+
+When the data folder has a ``participant_groups`` table, both audit those lists by group
+(``learning.audit``, the only reader of that table); ``train`` does not promote a model whose audit
+breaks the thresholds of ``settings.audit`` and says which group and metric.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from ilona_match.config import EMBEDDING_CACHE_DIR, Settings, load_settings
 from ilona_match.contract import DataBundle, load_data
 from ilona_match.contract.events import EventHistory, combine_events
 from ilona_match.contract.exclusion import acted_pairs
+from ilona_match.contract.spec import ALL_TABLES
+from ilona_match.learning.audit import AuditInputs, AuditReport, audit_run
 from ilona_match.learning.evaluation import (
     FULL_PIPELINE,
     NO_RANKER,
@@ -44,7 +50,7 @@ from ilona_match.matching.pipeline import MatchingPipeline
 from ilona_match.serving.allocation import AllocationConfig
 from ilona_match.serving.batch import serve_lists
 
-__all__ = ["SHIPPED", "TrainResult", "default_as_of", "evaluate", "outcome_history", "train"]
+__all__ = ["SHIPPED", "TrainResult", "audit_lists", "default_as_of", "evaluate", "outcome_history", "train"]
 
 SHIPPED = "shipped model"  # the evaluation table's row of what is registered (the full pipeline or the prior)
 
@@ -61,6 +67,7 @@ class TrainResult:
     calibration: str = ""  # the registered model's calibration, in words
     placements: str = ""  # expected placements on the split date, in words
     reliability: pd.DataFrame | None = None  # the calibration's bins: pairs, mean predicted, observed (out of fold)
+    audit: AuditReport | None = None  # the fairness audit of the lists on the split date (None: no participant_groups)
 
 
 def default_as_of(outcomes: DataBundle | pd.DataFrame) -> date:
@@ -101,7 +108,8 @@ def evaluate(
     """Fit on the outcomes before ``as_of - horizon`` and compare the pipeline with the baselines on
     the held-out window up to ``as_of`` (module docstring)."""
     settings = _settings(config)
-    bundle = data_dir if isinstance(data_dir, DataBundle) else load_data(data_dir, max_text_chars=settings.contract.max_text_chars)
+    bundle = data_dir if isinstance(data_dir, DataBundle) else load_data(
+        data_dir, tables=ALL_TABLES, max_text_chars=settings.contract.max_text_chars)
     events = outcome_history(bundle, settings).events
     as_of = as_of or default_as_of(events)
     split = as_of - timedelta(days=settings.evaluation.horizon_days)
@@ -109,17 +117,40 @@ def evaluate(
     result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, events, split,
                               horizon_days=settings.evaluation.horizon_days, k=settings.evaluation.k)
     pipeline.calibrator_ = calibrate(pipeline, bundle.participants, bundle.vacancies, events, split, as_of)
+    placements, lists = placements_on(pipeline, bundle, events, split, settings)
+    audit = audit_lists(bundle, lists, events, split, settings, result.per_query[FULL_PIPELINE], run="evaluation")
     return replace(result, calibration=_calibration_line(pipeline), reliability=_reliability(pipeline),
-                   placements=placements_on(pipeline, bundle, events, split, settings))
+                   placements=placements, audit=audit)
+
+
+def audit_lists(bundle: DataBundle, lists: pd.DataFrame | None, events: pd.DataFrame, day: date, settings: Settings,
+                ndcg: pd.Series | None = None, run: str = "") -> AuditReport | None:
+    """The fairness audit (``learning.audit``) of the lists served on ``day``, when the data folder has a
+    ``participant_groups`` table and the lists carry calibrated chances; None otherwise."""
+    groups = bundle.participant_groups
+    if groups is None or groups.empty or lists is None:
+        return None
+    from ilona_match.serving.store import ResultStore
+
+    store = ResultStore.from_settings(settings)
+    try:
+        overrides = store.overrides()
+    finally:
+        store.close()
+    history = events[events["event_date"] < pd.Timestamp(day)]
+    inputs = AuditInputs(bundle.participants[["participant_id", "lat", "lon"]], groups, bundle.vacancies, lists,
+                         history, ndcg=ndcg, overrides=overrides[overrides["event_date"] < day.isoformat()])
+    return audit_run(inputs, settings.audit, run=run, day=day.isoformat())
 
 
 def placements_on(pipeline: MatchingPipeline, bundle: DataBundle, events: pd.DataFrame, day: date,
-                  settings: Settings) -> dict[str, float]:
+                  settings: Settings) -> tuple[dict[str, float], pd.DataFrame | None]:
     """Expected placements of the nightly run on ``day`` with the pipeline's calibrated chances: with
     the configured allocation (``allocated``; plain top k when it is ``none``) and with each person's
-    plain top k (``top_k``), and the recommendations per participant. Empty without a calibration."""
+    plain top k (``top_k``), and the recommendations per participant; and the lists served that day
+    (what the fairness audit judges). Empty and None without a calibration."""
     if getattr(pipeline, "calibrator_", None) is None or bundle.participants.empty:
-        return {}
+        return {}, None
     state = pipeline.prepare_vacancies(bundle.vacancies.reset_index(drop=True))
     exclude = acted_pairs(events, day, settings.exclusion)
     objective = "cap" if settings.batch.allocation == "cap" else "placements"
@@ -137,7 +168,7 @@ def placements_on(pipeline: MatchingPipeline, bundle: DataBundle, events: pd.Dat
         top_k = float(served.allocation.before.expected_placements or 0.0)
         allocated = top_k if settings.batch.allocation == "none" else float(served.allocation.after.expected_placements or 0.0)
     return {"expected_placements": round(allocated, 4), "expected_placements_top_k": round(top_k, 4),
-            "recommendations_per_participant": round(len(frame) / len(bundle.participants), 3)}
+            "recommendations_per_participant": round(len(frame) / len(bundle.participants), 3)}, frame
 
 
 def _choose_ranker(pipeline: MatchingPipeline, result: EvaluationResult | None, settings: Settings) -> str:
@@ -170,7 +201,7 @@ def train(
     from ilona_match.learning.tracking import current_champion, fingerprint_files, log_training_run
 
     settings = _settings(config)
-    bundle = load_data(data_dir, max_text_chars=settings.contract.max_text_chars)
+    bundle = load_data(data_dir, tables=ALL_TABLES, max_text_chars=settings.contract.max_text_chars)
     history = outcome_history(bundle, settings)
     events = history.events
     as_of = as_of or default_as_of(events)
@@ -178,6 +209,8 @@ def train(
     split = as_of - timedelta(days=horizon)
     pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split)
     pipeline.training_summary_["feedback_events"] = history.from_feedback
+    if not events.empty:
+        pipeline.training_summary_["history_from"] = events["event_date"].min().date().isoformat()
     try:
         result: EvaluationResult | None = evaluate_systems(
             pipeline, bundle.participants, bundle.vacancies, events, split, horizon_days=horizon, k=settings.evaluation.k)
@@ -189,11 +222,13 @@ def train(
         reliability = pipeline.calibrator_.reliability_
         pipeline.training_summary_.update(calibration_ece=round(reliability.ece, 4), calibration_pairs=reliability.pairs,
                                           calibration_base_rate=round(reliability.base_rate, 4))
-    placements = placements_on(pipeline, bundle, events, split, settings)
+    placements, lists = placements_on(pipeline, bundle, events, split, settings)
     pipeline.training_summary_.update(placements)
     table = None
+    shipped = FULL_PIPELINE if pipeline.ranker_ is not None else NO_RANKER
+    audit = audit_lists(bundle, lists, events, split, settings, None if result is None else result.per_query[shipped],
+                        run="training")
     if result is not None:
-        shipped = FULL_PIPELINE if pipeline.ranker_ is not None else NO_RANKER
         table = pd.concat([result.table, result.table.loc[[shipped]].rename(index={shipped: SHIPPED})])
         pipeline.training_summary_.update(judged_participants=result.participants,
                                           set_aside_pairs=result.set_aside_pairs)
@@ -213,6 +248,9 @@ def train(
                          learned_who_is_shown=pipeline.ranker_ is not None
                          and settings.matching.training.negatives_per_participant > 0)
         promoted, reason = decision.better, decision.text
+    if promoted and audit is not None and audit.violations and settings.audit.block_promotion:
+        more = f" (and {len(audit.violations) - 1} more: `ilona-match audit`)" if len(audit.violations) > 1 else ""
+        promoted, reason = False, f"the fairness audit blocks promotion: {audit.violations[0]}{more}"
     record = log_training_run(
         pipeline,
         data_fingerprint=fingerprint_files(sorted(bundle.source_files.values())),
@@ -222,9 +260,10 @@ def train(
         evaluated_as_of=split,
         promoted=promoted,
         reason=reason,
+        audit=audit,
     )
     return TrainResult(record.run_id, str(record.model_version), record.promoted, record.reason, table, ranker, result,
-                       _calibration_line(pipeline), placements_line(placements, split), _reliability(pipeline))
+                       _calibration_line(pipeline), placements_line(placements, split), _reliability(pipeline), audit)
 
 
 def _reliability(pipeline: MatchingPipeline) -> pd.DataFrame | None:

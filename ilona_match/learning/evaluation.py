@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -199,6 +200,7 @@ class EvaluationResult:
     calibration: str = ""  # the calibration fitted on the window, in words (``training.evaluate``)
     placements: dict[str, float] = field(default_factory=dict)  # expected placements on the split date
     reliability: pd.DataFrame | None = None  # the calibration's bins, out of fold (``training.evaluate``)
+    audit: Any = None  # the fairness audit (``learning.audit.AuditReport``) of the lists on the split date
 
 
 def evaluate_systems(

@@ -44,10 +44,13 @@ from mlflow.types.schema import ParamSchema, ParamSpec
 
 from ilona_match import __version__
 from ilona_match.config import EMBEDDING_CACHE_DIR
+from ilona_match.learning.audit import AuditReport
+from ilona_match.learning.model_card import CARD_ARTIFACT, model_card, write_card
 from ilona_match.matching.persistence import load_pipeline, save_pipeline
 from ilona_match.matching.pipeline import MatchingPipeline
 
 __all__ = [
+    "AUDIT_ARTIFACT",
     "CHAMPION_ALIAS",
     "CHAMPION_RULE",
     "PIPELINE_ARTIFACT",
@@ -56,8 +59,11 @@ __all__ = [
     "TrainingRecord",
     "configure_tracking",
     "current_champion",
+    "current_champion_run",
     "fingerprint_files",
     "load_champion",
+    "run_audit",
+    "version_card",
     "log_training_run",
     "metric_name",
     "promote",
@@ -76,6 +82,7 @@ CHAMPION_RULE = (
 )
 _NO_CHAMPION = "no champion model yet: run `ilona-match train`"
 PIPELINE_ARTIFACT = "pipeline"
+AUDIT_ARTIFACT = "audit.json"
 _MODEL_CODE = (
     "# the ilona-match pyfunc model, logged as code (no pickle): the pipeline folder is its artifact\n"
     "from mlflow.models import set_model\n\n"
@@ -241,9 +248,13 @@ def log_training_run(
     evaluated_as_of: date | None = None,
     promoted: bool,
     reason: str,
+    audit: AuditReport | None = None,
 ) -> TrainingRecord:
     """Log one training run, register the pipeline as a new version and record the champion decision
     (``promoted``, ``reason``: CHAMPION_RULE as ``training.train`` applied it); the alias moves when promoted.
+    The fairness audit (when the data has group attributes) goes to the run as figures and ``audit.json``;
+    the version's model card (``model_card``) is generated from the finished run, logged beside it and
+    written to ``{workdir}/models/cards/``.
 
     ``evaluation`` is the run's evaluation table (index: system, with a ``shipped model`` row) or
     None when there was no held-out window; ``evaluated_as_of`` is its split date (default: the
@@ -283,6 +294,10 @@ def log_training_run(
             calibrator = getattr(pipeline, "calibrator_", None)
             if calibrator is not None:  # bins of predicted chance against what happened, out of fold
                 mlflow.log_text(calibrator.reliability_.table.to_csv(index_label="bin"), "calibration_reliability.csv")
+            if audit is not None:  # aggregates of groups of at least audit.min_group_size people only
+                mlflow.log_metrics(audit.metrics())
+                mlflow.log_text(audit.to_json(), AUDIT_ARTIFACT)
+                mlflow.set_tag("audit.violations", str(len(audit.violations)))
             figure = _importance_figure(pipeline)
             if figure is not None:
                 mlflow.log_figure(figure, "feature_importance.png")
@@ -312,6 +327,9 @@ def log_training_run(
         client.set_model_version_tag(register_as, version, key, value)
     if promoted:
         client.set_registered_model_alias(register_as, CHAMPION_ALIAS, version)
+    card = model_card(client, register_as, version)
+    client.log_text(run.info.run_id, card, CARD_ARTIFACT)
+    write_card(card, workdir, register_as, version)
     return TrainingRecord(run.info.run_id, version, promoted, reason)
 
 
@@ -376,3 +394,34 @@ def _pyfunc_pipeline(uri: str, cache_dir: str | Path | None) -> MatchingPipeline
         if not (local / "MLmodel").is_file() or not folder.is_dir():
             raise ValueError(f"{uri} is not an ilona-match model (no {PIPELINE_ARTIFACT} artifact)")
         return load_pipeline(folder, cache_dir=cache_dir)
+
+
+def run_audit(run_id: str, *, workdir: str | Path) -> AuditReport | None:
+    """The fairness audit logged with a training run (None when the run had no group attributes)."""
+    client = configure_tracking(workdir)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as error:
+        raise LookupError(f"no MLflow run {run_id!r} in {tracking_uri(workdir)}") from error
+    try:
+        text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{AUDIT_ARTIFACT}")
+    except (MlflowException, OSError):
+        return None
+    return AuditReport.from_json(text)
+
+
+def version_card(version: str | int | None = None, *, workdir: str | Path, name: str = MODEL_NAME) -> tuple[str, str]:
+    """(version, model card) of a registered version, the champion when ``version`` is None."""
+    client = configure_tracking(workdir)
+    if version is None:
+        champion = _champion(client, name)
+        if champion is None:
+            raise LookupError(_NO_CHAMPION)
+        version = champion.version
+    return str(version), model_card(client, name, version)
+
+
+def current_champion_run(workdir: str | Path, name: str = MODEL_NAME) -> str | None:
+    """The MLflow run id of the champion version (None without a champion)."""
+    champion = _champion(configure_tracking(workdir), name)
+    return None if champion is None else (champion.tags.get("run_id") or champion.run_id)

@@ -14,7 +14,14 @@ a participant's free text never reaches a log.
 
 The vacancies open on ``api.as_of`` (default: today) in ``api.data_dir`` are prepared once at start.
 Lists come from the same function as the nightly table; the folder's outcome events and the stored
-feedback leave the pairs already acted on out, and a posted event counts from the next call on.
+feedback leave the pairs already acted on out, and a posted event counts from the next call on. A
+``declined`` event may carry a coach's override reason (``OVERRIDE_REASONS``).
+
+Every call that serves lists or takes feedback appends a record to the results database's audit log
+(EU AI Act Art. 12): the route's kind, the key's name, the model version, the data folder's
+fingerprint and the settings' hash (both computed at start), and the ids served in order - never
+text. A refused call (4xx) leaves no record; a call whose record cannot be written fails (500), so
+nothing is handed out unrecorded.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the request models, built per app from
@@ -44,7 +51,16 @@ from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 from starlette.datastructures import Headers
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,10 +78,10 @@ from ilona_match.contract import (
 from ilona_match.contract.constraints import VacancyDemands, open_on
 from ilona_match.matching.calibration import level_of
 from ilona_match.serving.matcher import Matcher
-from ilona_match.serving.store import ResultStore
+from ilona_match.serving.store import OVERRIDE_EVENT, AuditEntry, OverrideReason, ResultStore, route_id
 
 __all__ = [
-    "ACCESS_LOGGER", "ApiKey", "add_api_key", "background_server", "create_app", "default_keys_file",
+    "ACCESS_LOGGER", "ApiKey", "add_api_key", "background_server", "config_hash", "create_app", "default_keys_file",
     "load_api_keys", "serve",
 ]
 
@@ -73,6 +89,8 @@ ACCESS_LOGGER = "ilona_match.access"
 _ACCESS = logging.getLogger(ACCESS_LOGGER)
 _OPEN_PATHS = frozenset({"/health"})
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_KEY_STATE = "api_key_name"  # where the gate leaves the caller's key name for the routes (request.state)
+_SERVED_TABLES = ("vacancies", "services", "outcomes")  # the data folder's tables the API reads, when present
 _UNAUTHORIZED_HEADERS = [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="ilona-match"')]
 
 
@@ -228,6 +246,7 @@ class _Gate:
                 await self.app(scope, receive, send_and_note)
                 return
             key_name = self.keyring.identify(_presented_key(Headers(scope=scope)))
+            scope.setdefault("state", {})[_KEY_STATE] = key_name  # the audit log's caller
             if key_name is None:
                 await send_and_note({"type": "http.response.start", "status": 401, "headers": _UNAUTHORIZED_HEADERS})
                 await send_and_note({"type": "http.response.body", "body": b'{"detail":"missing or invalid API key"}'})
@@ -322,6 +341,17 @@ class FeedbackEvent(BaseModel):
     vacancy_id: str
     event: Literal[EVENTS]
     event_date: date
+    reason: OverrideReason | None = Field(
+        None, description=f"why a coach or the participant set the recommendation aside: only with event "
+                          f"{OVERRIDE_EVENT!r} (the pair then leaves later lists)")
+
+    @field_validator("reason")
+    @classmethod
+    def _declined_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A reason explains an override, so it goes with ``declined`` only."""
+        if value is not None and info.data.get("event", OVERRIDE_EVENT) != OVERRIDE_EVENT:
+            raise ValueError(f"a reason goes with the event {OVERRIDE_EVENT!r} only")
+        return value
 
 
 FeedbackBody = Annotated[
@@ -350,7 +380,7 @@ def _load_matcher(settings: Settings, as_of: date, store: ResultStore) -> Matche
     if settings.api.data_dir is None:
         raise ValueError("api.data_dir is not set: give the data folder whose vacancies the API serves "
                          "(ILONA_MATCH_API__DATA_DIR or api.data_dir in --config)")
-    tables = ("vacancies", *(name for name in ("services", "outcomes") if _has_table(settings.api.data_dir, name)))
+    tables = _served_tables(settings.api.data_dir)
     bundle = load_data(settings.api.data_dir, tables=tables, max_text_chars=settings.contract.max_text_chars)
     vacancies = bundle.vacancies
     open_now = vacancies[open_on(VacancyDemands.from_frame(vacancies), as_of)].reset_index(drop=True)
@@ -374,6 +404,33 @@ def _participant(body: BaseModel, option: str, max_text_chars: int) -> pd.DataFr
     record = body.model_dump(mode="json", exclude={option}, exclude_none=True)
     record.setdefault("coach_id", "api")
     return records_to_frame("participants", [record], max_text_chars=max_text_chars)
+
+
+def _served_tables(directory: Path) -> tuple[str, ...]:
+    """The tables of ``directory`` the API reads: vacancies, and services and outcomes when present."""
+    return tuple(name for name in _SERVED_TABLES if name == "vacancies" or _has_table(directory, name))
+
+
+def _data_fingerprint(settings: Settings) -> str:
+    """SHA-256 of the data folder's table files the API reads (``fingerprint_files``); "" without a folder."""
+    from ilona_match.learning.tracking import fingerprint_files
+
+    if settings.api.data_dir is None:
+        return ""
+    return fingerprint_files(find_table(settings.api.data_dir, name) for name in _served_tables(settings.api.data_dir))
+
+
+def config_hash(settings: Settings) -> str:
+    """SHA-256 of the settings as JSON: the same settings give the same value."""
+    return hashlib.sha256(settings.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _by_participant(events: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """Vacancy ids per participant in the order posted (participants in order of first appearance)."""
+    served: dict[str, list[str]] = {}
+    for participant_id, vacancy_id in zip(events["participant_id"], events["vacancy_id"]):
+        served.setdefault(str(participant_id), []).append(str(vacancy_id))
+    return list(served.items())
 
 
 def _has_table(directory: Path, table: str) -> bool:
@@ -401,6 +458,7 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
                          "start; add one with `ilona-match api-key add --name NAME`")
     store = store or ResultStore.from_settings(settings)
     matcher = matcher or _load_matcher(settings, as_of, store)
+    fingerprint, settings_hash = _data_fingerprint(settings), config_hash(settings)
     scoring = threading.Lock()  # one recommendation computes at a time; the model uses both cores already
     Request_ = _request_model(settings.api.max_k, settings.batch.k)
     PathwayRequest_ = _pathway_request_model(settings.pathways.per_participant)
@@ -413,6 +471,16 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
                     "needs an API key (X-API-Key header or Authorization: Bearer).",
     )
     app.add_middleware(_Gate, keyring=keyring, routes=app.routes)
+
+    def audit(request: Request, kind: str, served: list[tuple[str, list[str]]], model_version: str,
+              run_id: str | None = None) -> None:
+        """Append the record of a served call (one small insert)."""
+        store.append_audit(audit_entry(request, kind, served, model_version, run_id))
+
+    def audit_entry(request: Request, kind: str, served: list[tuple[str, list[str]]], model_version: str,
+                    run_id: str | None = None) -> AuditEntry:
+        return AuditEntry(kind=kind, caller=getattr(request.state, _KEY_STATE), model_version=model_version,
+                          served=served, data_fingerprint=fingerprint, config_hash=settings_hash, run_id=run_id)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -427,7 +495,7 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
 
     @app.post("/recommendations", response_model=RecommendationList, dependencies=secured,
               responses={422: {"description": "a field that is unknown, of the wrong type or breaks the contract"}})
-    def recommend(body: Request_) -> RecommendationList:  # type: ignore[valid-type]
+    def recommend(body: Request_, request: Request) -> RecommendationList:  # type: ignore[valid-type]
         """Ranked open vacancies with reasons for one participant given in the contract's fields."""
         try:
             participant = _participant(body, "k", settings.contract.max_text_chars)
@@ -435,17 +503,21 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
             return JSONResponse({"detail": _fault_detail(exc, many=False)}, status_code=422)
         with scoring:
             ranked = matcher.recommend(participant, k=body.k)
+        audit(request, "api.recommendations", [(body.participant_id, [r["vacancy_id"] for r in ranked])],
+              matcher.model_version)
         return RecommendationList(participant_id=body.participant_id, model_version=matcher.model_version,
                                   as_of=as_of, recommendations=ranked)
 
     @app.get("/participants/{participant_id}/recommendations", response_model=RecommendationList,
              dependencies=secured, responses={404: {"description": "no nightly list for this participant"}})
-    def nightly(participant_id: str) -> RecommendationList:
+    def nightly(participant_id: str, request: Request) -> RecommendationList:
         """The latest published nightly list of a known participant."""
         rows = store.recommendations_for(participant_id)
         if rows.empty:
             raise HTTPException(404, "no published recommendations for this participant")
         first = rows.iloc[0]
+        audit(request, "api.participant_recommendations", [(participant_id, rows["vacancy_id"].tolist())],
+              str(first.model_version), str(first.run_id))
         return RecommendationList(
             participant_id=participant_id, model_version=first.model_version, as_of=first.as_of, run_id=first.run_id,
             recommendations=[Recommendation(rank=r.rank, vacancy_id=r.vacancy_id, score=r.score, p_outcome=_chance(r.p_outcome),
@@ -455,12 +527,15 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
 
     @app.get("/participants/{participant_id}/pathways", response_model=PathwayList,
              dependencies=secured, responses={404: {"description": "no nightly pathways for this participant"}})
-    def nightly_pathways(participant_id: str) -> PathwayList:
+    def nightly_pathways(participant_id: str, request: Request) -> PathwayList:
         """The latest published routes to work of a known participant (contract v1.1 pathways)."""
         rows = store.pathways_for(participant_id)
         if rows.empty:
             raise HTTPException(404, "no published pathways for this participant")
         first = rows.iloc[0]
+        run = next((r for r in store.runs() if r.run_id == first.run_id), None)
+        audit(request, "api.participant_pathways", [(participant_id, [route_id(steps) for steps in rows["steps"]])],
+              run.model_version if run is not None else matcher.model_version, str(first.run_id))
         return PathwayList(participant_id=participant_id, as_of=first.as_of, run_id=first.run_id, pathways=[
             Pathway(rank=r.rank, target_occupation=r.target_occupation, gap_skills=list(r.gap_skills),
                     steps=list(r.steps), leads_to=list(r.leads_to), p_gain=r.p_gain, reasons=list(r.reasons),
@@ -469,7 +544,7 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
     @app.post("/pathways", response_model=PathwayList, dependencies=secured,
               responses={422: {"description": "a field that is unknown, of the wrong type or breaks the contract"},
                          503: {"description": "the data folder has no services table"}})
-    def pathways(body: PathwayRequest_) -> PathwayList:  # type: ignore[valid-type]
+    def pathways(body: PathwayRequest_, request: Request) -> PathwayList:  # type: ignore[valid-type]
         """Routes to work (training, work trials, social enterprises, then the job) for one participant
         given in the contract's fields."""
         try:
@@ -480,16 +555,21 @@ def create_app(settings: Settings, *, matcher: Matcher | None = None, store: Res
             raise HTTPException(503, "no services table in the served data folder")
         with scoring:
             routes = matcher.pathways(participant, n=body.n)
+        audit(request, "api.pathways", [(body.participant_id, [route_id(route["steps"]) for route in routes])],
+              matcher.model_version)
         return PathwayList(participant_id=body.participant_id, as_of=as_of, pathways=routes)
 
     @app.post("/feedback", response_model=FeedbackStored, status_code=201, dependencies=secured)
-    def feedback(body: FeedbackBody) -> FeedbackStored:
-        """Store outcome events (one, or a list) reported by a coach or a participant's system."""
+    def feedback(body: FeedbackBody, request: Request) -> FeedbackStored:
+        """Store outcome events (one, or a list) reported by a coach or a participant's system; a
+        ``declined`` event may say why (``reason``: a coach's override)."""
         try:
-            events = records_to_frame("outcomes", [event.model_dump(mode="json") for event in body])
+            events = records_to_frame("outcomes", [event.model_dump(mode="json", exclude={"reason"}) for event in body])
         except ContractError as exc:
             return JSONResponse({"detail": _fault_detail(exc, many=True)}, status_code=422)
-        stored = store.append_feedback(events)
+        stored = store.append_feedback(  # the events and their audit record commit together
+            events.assign(reason=[event.reason for event in body]),
+            audit=audit_entry(request, "api.feedback", _by_participant(events), matcher.model_version))
         with scoring:
             matcher.add_events(events)  # the next list already leaves these pairs out
         return FeedbackStored(stored=stored)

@@ -6,10 +6,14 @@ then publish. Each output is replaced atomically — the coach reports' folder a
 by a rename, the database in one transaction — and the database is written last: it is the
 commit point, so a run killed at any moment leaves every reader with the previous complete run,
 and the next run simply starts again. The run log holds counts and the model version, no text.
+When the data folder has a ``participant_groups`` table, the run's lists are audited by group
+(``learning.audit``) and the report is stored with the run; the audit log of the results database
+records the run: model version, data fingerprint, config hash and every list's ids in order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -26,12 +30,14 @@ from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, 
 from ilona_match.contract.events import combine_events
 from ilona_match.contract.exclusion import acted_pairs
 from ilona_match.contract.output import PATHWAY_COLUMNS
+from ilona_match.learning.audit import AuditInputs, AuditReport, audit_run
+from ilona_match.learning.tracking import fingerprint_files
 from ilona_match.pathways.tables import PathwayInputs
 from ilona_match.serving.allocation import Allocation, AllocationConfig
 from ilona_match.serving.batch import run_batch
 from ilona_match.serving.store import ResultStore, RunLog
 
-__all__ = ["NightlyOutputs", "allocation_summary", "publish_file", "run_nightly"]
+__all__ = ["NightlyOutputs", "allocation_summary", "config_hash", "publish_file", "run_nightly"]
 
 REPORTS_DIR = "reports"
 
@@ -95,14 +101,14 @@ def _check_constraints(frame: pd.DataFrame, participants: pd.DataFrame, vacancie
 
 
 def _tables_present(data_dir: Path) -> tuple[str, ...]:
-    """participants, vacancies and services (optional: an empty table when absent) always; outcomes
-    when the folder has them (the pairs already acted on are left out of every list; a folder without
+    """participants, vacancies, services and participant_groups (optional: empty tables when absent; the
+    groups are read by the fairness audit only) always; outcomes when the folder has them (the pairs already acted on are left out of every list; a folder without
     an outcome history excludes nothing)."""
     try:
         find_table(data_dir, "outcomes")
     except ContractError:
-        return ("participants", "vacancies", "services")
-    return ("participants", "vacancies", "services", "outcomes")
+        return ("participants", "participant_groups", "vacancies", "services")
+    return ("participants", "participant_groups", "vacancies", "services", "outcomes")
 
 
 def _allocation_details(allocation: Allocation | None, asked: str) -> dict[str, float | int | str]:
@@ -199,6 +205,7 @@ def run_nightly(
                                              services=bundle.services), reports_path)
     publish_file(lambda path: write_table(frame, path), out)
 
+    audit = _audit(settings, bundle, frame, participants, history.events, store, as_of, run_id)
     open_count = int(open_on(VacancyDemands.from_frame(bundle.vacancies), as_of).sum())
     log = RunLog(
         run_id=run_id, as_of=as_of, model_version=str(version),
@@ -213,10 +220,32 @@ def run_nightly(
                  "feedback_events_used": history.from_feedback,
                  "participants_without_recommendation": len(participants) - int(frame["participant_id"].nunique()),
                  **_allocation_details(result.allocation, settings.batch.allocation),
-                 **_pathway_details(paths, frame, participants)},
+                 **_pathway_details(paths, frame, participants),
+                 "data_fingerprint": fingerprint_files(sorted(bundle.source_files.values())),
+                 "config_hash": config_hash(settings),
+                 **({} if audit is None else {"audit_violations": len(audit.violations)})},
     )
-    store.publish(frame, log, paths)  # the commit point
+    store.publish(frame, log, paths, audit=None if audit is None else audit.to_json())  # the commit point
     return NightlyOutputs(log, out, rejects_path, reports_path, store.url, paths_path)
+
+
+def config_hash(settings: Settings) -> str:
+    """SHA-256 of the run's settings (the audit log's record of which configuration served)."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()
+
+
+def _audit(settings: Settings, bundle: Any, frame: pd.DataFrame, participants: pd.DataFrame, events: pd.DataFrame,
+           store: ResultStore, as_of: date, run_id: str) -> AuditReport | None:
+    """The fairness audit of the run's lists (``learning.audit``) when the data folder has group attributes.
+    It reports and flags; it does not hold lists back from coaches (their review is the oversight)."""
+    groups = bundle.participant_groups
+    if groups is None or groups.empty:
+        return None
+    overrides = store.overrides()
+    inputs = AuditInputs(participants[["participant_id", "lat", "lon"]], groups, bundle.vacancies, frame,
+                         events[events["event_date"] < pd.Timestamp(as_of)],
+                         overrides=overrides[overrides["event_date"] < as_of.isoformat()])
+    return audit_run(inputs, settings.audit, run=run_id, day=as_of.isoformat())
 
 
 def _pathways(settings: Settings, pipeline: Any, bundle: Any, vacancy_events: pd.DataFrame,
