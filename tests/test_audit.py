@@ -161,3 +161,15 @@ def test_verdicts_place_the_lists_against_the_history(hire: tuple, engine: tuple
     from ilona_match.learning.audit import _verdict
 
     assert _verdict(hire, engine) == verdict
+
+
+def test_coach_overrides_are_counted_by_reason_and_by_group() -> None:
+    inputs = _run({"<25": 0.2, "55+": 0.2}, {"<25": 0.2, "55+": 0.2})
+    older = inputs.groups.loc[inputs.groups["age_band"] == "55+", "participant_id"].head(30)
+    overrides = pd.DataFrame({"participant_id": list(older), "reason": ["not_suitable_health"] * 20 + ["other"] * 10})
+    report = audit_run(AuditInputs(inputs.people, inputs.groups, inputs.vacancies, inputs.lists, inputs.history,
+                                   overrides=overrides), SETTINGS)
+    assert dict(zip(report.overrides["reason"], report.overrides["overrides"])) == {"not_suitable_health": 20, "other": 10}
+    shares = report.groups.query("attribute == 'age_band' and metric == 'overridden'").set_index("group")["value"]
+    assert shares["55+"] == pytest.approx(30 / 200) and shares["<25"] == 0.0
+    assert "coach overrides by reason: not_suitable_health 20, other 10" in report.text()

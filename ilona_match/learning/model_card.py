@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import mlflow
@@ -79,8 +79,8 @@ def _markdown(frame: pd.DataFrame) -> str:
     """A small table in Markdown (no extra dependency)."""
     columns = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    for index, row in frame.iterrows():
-        cells = [str(index)] + [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row]
+    for row in frame.itertuples(name=None):  # keeps each column's type: counts stay whole
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -89,6 +89,15 @@ def _interval(value: float, low: float, high: float) -> str:
     if value is None or pd.isna(value):
         return "-"
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _window_end(params: dict[str, str]) -> str:
+    """The last day of the run's held-out window (the split plus ``evaluation.horizon_days``, less a day)."""
+    try:
+        split = date.fromisoformat(params["evaluation.as_of"])
+        return (split + timedelta(days=int(params["evaluation.horizon_days"]) - 1)).isoformat()
+    except (KeyError, ValueError):
+        return "?"
 
 
 def _audit_section(text: str | None) -> list[str]:
@@ -145,8 +154,8 @@ def model_card(client: MlflowClient, name: str, version: str | int) -> str:
              "## Intended use", "", INTENDED_USE, "", "## Must not be used for", "", NOT_FOR, "",
              "## Data", "",
              f"- outcome history from {params.get('training.history_from', '?')}; learned from outcomes before "
-             f"{params.get('evaluation.as_of', '?')}; judged on the held-out window "
-             f"{params.get('evaluation.as_of', '?')} to {params.get('as_of', '?')}",
+             f"{params.get('evaluation.as_of', '?')}; judged on the held-out window from then until "
+             f"{_window_end(params)}",
              f"- data fingerprint (SHA-256 of the input files): `{params.get('data_fingerprint', '?')}`",
              f"- pairs people met before the window: {metrics.get('training.logged_pairs', float('nan')):.0f}, "
              f"{metrics.get('training.positive_pairs', float('nan')):.0f} of them a success; "
