@@ -42,6 +42,7 @@ def served_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWor
         settings = load_settings(None, {
             "workdir": workdir,
             "matching": {"ranker": {"num_threads": 1, "n_estimators": 60}},
+            "audit": {"bootstrap_rounds": 50},  # the audit's figures are tested on their own (test_audit.py)
         })
         result = train(data_dir, as_of=SERVED_AS_OF, config=settings)
         assert result.promoted, result.reason

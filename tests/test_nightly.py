@@ -58,7 +58,8 @@ def test_nightly_sets_bad_rows_aside_keeps_valid_ones_and_logs_counts(
                     | events["vacancy_id"].eq(jobs.loc[2, "vacancy_id"])).sum())
     assert log.participants == 299 and log.vacancies == 149 and log.rejected_rows == 2 + orphaned + 1
     rejects = read_table(outputs.rejects)
-    assert set(rejects["file"]) == {"participants.csv", "vacancies.csv"} | ({"outcomes.csv"} if orphaned else set())
+    assert set(rejects["file"]) == ({"participants.csv", "participant_groups.csv", "vacancies.csv"}
+                                    | ({"outcomes.csv"} if orphaned else set()))
     assert {"max_hours_per_week", "published_at"} <= set(rejects["column"])
     recs = RECOMMENDATIONS_SCHEMA.validate(pd.read_parquet(outputs.table))
     assert len(recs) == log.recommendations and recs.groupby("participant_id").size().max() <= 5
