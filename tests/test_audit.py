@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from ilona_match.contract import ContractError, load_data
 from ilona_match.learning.audit import AuditInputs, AuditReport, audit_run, person_values
 
 SETTINGS = AuditSettings(bootstrap_rounds=100, min_group_size=20)
+EXAMPLE = Path(__file__).parent / "data" / "example"  # the contract's hand-written example
 
 
 def _run(chance_of: dict[str, float], hire_rate_of: dict[str, float], n: int = 400, seed: int = 0,
@@ -122,13 +125,13 @@ def test_without_group_attributes_the_report_says_there_is_nothing_to_audit() ->
 def _folder(tmp_path, groups_csv: str):
     from shutil import copytree
 
-    data = copytree("../shared/spec/example", tmp_path / "data")
+    data = copytree(EXAMPLE, tmp_path / "data")
     (data / "participant_groups.csv").write_text(groups_csv, encoding="utf-8")
     return data
 
 
 def test_groups_table_is_read_only_when_asked_for(tmp_path) -> None:
-    first = load_data("../shared/spec/example").participants["participant_id"].iloc[0]
+    first = load_data(EXAMPLE).participants["participant_id"].iloc[0]
     data = _folder(tmp_path, f"participant_id,age_band,gender\n{first},55+,female\n")
     assert load_data(data).participant_groups.empty  # the engine's default read leaves it out
     groups = load_data(data, tables=("participants", "participant_groups")).participant_groups
@@ -136,7 +139,7 @@ def test_groups_table_is_read_only_when_asked_for(tmp_path) -> None:
 
 
 def test_bad_group_rows_name_file_row_and_column(tmp_path) -> None:
-    first = load_data("../shared/spec/example").participants["participant_id"].iloc[0]
+    first = load_data(EXAMPLE).participants["participant_id"].iloc[0]
     data = _folder(tmp_path, f"participant_id,age_band\n{first},55+\nnobody,<25\n")
     with pytest.raises(ContractError, match=r"participant_groups.csv row 2, column participant_id: unknown participant"):
         load_data(data, tables=("participants", "participant_groups"))
