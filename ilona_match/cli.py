@@ -11,13 +11,15 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from ilona_match.config import ConfigError, Settings, load_settings
 from ilona_match.contract import ContractError, load_data, validate_data, write_rejects
+from ilona_match.matching.executor import WorkerLost
 
 if TYPE_CHECKING:
     from ilona_match.learning.evaluation import EvaluationResult
@@ -171,6 +173,12 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.serving.nightly import allocation_summary, run_nightly
 
     wanted = _read_participant_list(args.participants) if args.participants is not None else None
+    chosen = {name: value for name, value in (("executor", args.executor), ("scheduler", args.scheduler),
+                                              ("dask_workers", args.workers)) if value is not None}
+    if args.scheduler and not args.executor:
+        chosen["executor"] = "dask"
+    if chosen:
+        settings = _with_batch(settings, chosen)
     with tqdm(unit="participant", desc="batch", disable=args.quiet) as bar:
         outputs = run_nightly(settings, args.data, args.as_of, args.out, participant_ids=wanted, model=args.model,
                               k=args.k, rejects=args.rejects, reports=not args.no_reports,
@@ -186,6 +194,15 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"coach reports -> {outputs.reports}")
     print(f"published to {outputs.database_url}")
     return 0
+
+
+def _with_batch(settings: Settings, updates: dict[str, Any]) -> Settings:
+    """The settings with command-line batch options, checked like the config file's."""
+    try:
+        batch = type(settings.batch).model_validate({**settings.batch.model_dump(), **updates})
+    except ValidationError as error:
+        raise UsageError(f"batch options: {error.errors()[0]['msg']}") from None
+    return settings.model_copy(update={"batch": batch})
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -384,6 +401,11 @@ def _build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--k", type=_positive_int, help="recommendations per participant (default: settings.batch.k)")
     bt.add_argument("--rejects", type=Path, help="rejected input rows go here (default: OUT's name + .rejects.csv)")
     bt.add_argument("--no-reports", action="store_true", help="skip the coach reports (HTML)")
+    bt.add_argument("--executor", choices=("local", "dask"),
+                    help="where chunks are scored (default: settings.batch.executor); dask without --scheduler "
+                    "starts a LocalCluster here")
+    bt.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
+    bt.add_argument("--workers", type=_positive_int, help="worker processes of the LocalCluster (default: settings.batch.dask_workers)")
     bt.set_defaults(handler=_cmd_batch)
 
     au = commands.add_parser("audit", parents=[common], help="the fairness audit of a run, by group (docs/fairness.md)")
@@ -450,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
         return handler(args, settings)
     except (ContractError, ConfigError, UsageError, LookupError, ValueError, FileNotFoundError, FileExistsError,
-            ImportError) as exc:
+            ImportError, ConnectionError, WorkerLost) as exc:
         if args.debug:
             raise
         print(f"ilona-match {args.command}: {_one_line(exc)}", file=sys.stderr)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -81,10 +81,28 @@ class BatchSettings(_Section):
     )
     exposure_per_opening: float = Field(3.0, gt=0, description="cap: a vacancy with n openings goes to at most c*n people")
     candidate_pool: int = Field(50, gt=0, description="ranked candidates per participant the allocation chooses from")
+    executor: Literal["local", "dask"] = Field(
+        "local", description="local: every chunk in this process; dask: chunks on the workers of a Dask cluster "
+        "(the one at batch.scheduler, or a LocalCluster of batch.dask_workers processes started for the run)",
+    )
+    scheduler: str | None = Field(None, description="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    dask_workers: int = Field(2, gt=0, description="worker processes of the LocalCluster started when no scheduler is given")
+    partitions: int | None = Field(
+        None, gt=0, description="Dask tasks the chunks are grouped into (default: one per chunk)")
+    worker_cache_dir: str | None = Field(
+        None, description="embedding cache folder every worker of a remote cluster can reach (default: each "
+        "worker's own folder; a LocalCluster uses the work folder's cache)",
+    )
     pool_memory_mb: float = Field(
         2048, ge=0, description="memory the allocation pool may keep for its candidates' features; chunks beyond it "
         "keep (participant, vacancy, score) alone and their chosen rows are scored again (bounded memory, slower)",
     )
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> BatchSettings:
+        if self.scheduler and self.executor != "dask":
+            raise ValueError(f"batch.scheduler ({self.scheduler}) needs batch.executor: dask")
+        return self
 
     @field_validator("allocation", mode="before")
     @classmethod

@@ -61,6 +61,11 @@ class ExcludedPairs:
     def __len__(self) -> int:
         return len(self.participant_ids)
 
+    def among(self, participant_ids: pd.Series | np.ndarray) -> ExcludedPairs:
+        """Only the pairs of these participants (what one chunk of a run needs to carry)."""
+        mine = np.isin(self.participant_ids, np.asarray(participant_ids, dtype=object))
+        return ExcludedPairs(self.participant_ids[mine], self.vacancy_ids[mine], self.reasons[mine])
+
     def keys(self, participant_index: pd.Index, vacancy_index: pd.Index) -> np.ndarray:
         """Sorted ``participant position * len(vacancy_index) + vacancy position`` of the pairs among
         these participants and vacancies (the others cannot be proposed here anyway)."""

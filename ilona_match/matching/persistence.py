@@ -10,16 +10,25 @@ A saved pipeline is a folder::
     calibration.json     the calibrator's parameters and reliability; absent when no window calibrated it
 
 Everything is data (JSON, NPZ, LightGBM text), so loading a file cannot run code. Embeddings and
-retrieval indexes are not saved: they are recomputed (or read from the embedding cache) from the
-vacancies of each run. Loading checks that this install has the same taxonomy, the same feature
+retrieval indexes are not part of a model: they are recomputed (or read from the embedding cache) from
+the vacancies of each run. One run's prepared vacancy side (profiles, vectors, FAISS indexes) can be
+written too (``save_vacancy_state``), so that workers of a distributed run load it instead of
+preparing it again::
+
+    vacancy_state.json   manifest: how each profile field is stored, SHA-256 of every other file
+    arrays.npz           numeric arrays and the parts of sparse matrices (allow_pickle=False)
+    values.json          string arrays, text lists and counts
+    retriever/           the FAISS indexes (faiss.write_index) and the rows they cover Loading checks that this install has the same taxonomy, the same feature
 set and a locally loadable embedder with the same model id, because vectors and features from
 another version would silently change every score.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import typing
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -27,17 +36,21 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
+from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ilona_match import __version__
 from ilona_match.matching.calibration import Calibrator
 from ilona_match.matching.features import FEATURE_NAMES
-from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, VacancyState
+from ilona_match.matching.profiles import VacancyProfiles
 from ilona_match.matching.ranker import LambdaRanker
+from ilona_match.matching.retrieval import CandidateRetriever
 from ilona_match.text.lexical import LexicalEncoder
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST_FILE", "load_pipeline", "save_pipeline"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST_FILE", "load_pipeline", "load_vacancy_state", "save_pipeline",
+           "save_vacancy_state"]
 
 FORMAT = "ilona-match/pipeline"
 FORMAT_VERSION = 2  # 2: listed ESCO URIs and codes enter the texts as labels, so a version-1 model read other texts
@@ -49,6 +62,11 @@ _CALIBRATION_FILE = "calibration.json"
 _VECTORIZERS = ("words", "chars")
 # the one callable the LexicalEncoder uses as an analyzer, stored by name
 _ANALYZERS: dict[str, Any] = {"str.split": str.split}
+_STATE_FORMAT = "ilona-match/vacancy-state"
+_STATE_MANIFEST = "vacancy_state.json"
+_STATE_ARRAYS = "arrays.npz"
+_STATE_VALUES = "values.json"
+_STATE_RETRIEVER = "retriever"
 
 
 def _sha256(path: Path) -> str:
@@ -63,8 +81,7 @@ def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
 def _vectorizer_params(vectorizer: TfidfVectorizer) -> dict[str, Any]:
     """The constructor parameters as JSON values (analyzer callables by name, dtype by its name)."""
     params = vectorizer.get_params()
-    if params.pop("vocabulary") is not None:
-        raise ValueError("a TfidfVectorizer built with a fixed vocabulary parameter is not supported")
+    params.pop("vocabulary")  # the terms are saved from vocabulary_ (a loaded pipeline's is fixed: it saves again)
     analyzer = params["analyzer"]
     if callable(analyzer):
         names = [name for name, known in _ANALYZERS.items() if known is analyzer]
@@ -237,3 +254,110 @@ def load_pipeline(directory: str | Path, cache_dir: str | Path | None = None) ->
     pipeline.as_of_ = as_of
     pipeline.training_summary_ = summary
     return pipeline
+
+
+def _store_fields(obj: Any, prefix: str, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> dict[str, str]:
+    """Each dataclass field of ``obj`` into ``arrays`` (numeric, sparse parts) or ``values`` (JSON);
+    returns how each was stored, so loading rebuilds the same types."""
+    kinds: dict[str, str] = {}
+    for field in dataclasses.fields(obj):
+        name, value = f"{prefix}{field.name}", getattr(obj, field.name)
+        if dataclasses.is_dataclass(value):
+            kinds[name] = "dataclass"
+            kinds.update(_store_fields(value, f"{name}.", arrays, values))
+        elif sparse.issparse(value):
+            csr = sparse.csr_matrix(value)
+            arrays.update({f"{name}.data": csr.data, f"{name}.indices": csr.indices, f"{name}.indptr": csr.indptr,
+                           f"{name}.shape": np.asarray(csr.shape, np.int64)})
+            kinds[name] = "csr"
+        elif isinstance(value, np.ndarray) and value.dtype != object:
+            arrays[name] = value
+            kinds[name] = "array"
+        elif isinstance(value, np.ndarray):
+            values[name] = value.tolist()
+            kinds[name] = "object_array"
+        elif isinstance(value, list) and value and isinstance(value[0], tuple):
+            values[name] = [list(item) for item in value]
+            kinds[name] = "tuple_list"
+        elif isinstance(value, list | int | float | str):
+            values[name] = value
+            kinds[name] = "value"
+        else:
+            raise TypeError(f"cannot store field {name} of type {type(value).__name__}")
+    return kinds
+
+
+def _restored_fields(cls: type, prefix: str, kinds: Mapping[str, str], arrays: Any, values: Mapping[str, Any]) -> Any:
+    restored: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        name = f"{prefix}{field.name}"
+        kind = kinds[name]
+        if kind == "dataclass":
+            restored[field.name] = _restored_fields(hints[field.name], f"{name}.", kinds, arrays, values)
+        elif kind == "csr":
+            parts = (arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"])
+            restored[field.name] = sparse.csr_matrix(parts, shape=tuple(arrays[f"{name}.shape"]))
+        elif kind == "array":
+            restored[field.name] = arrays[name]
+        elif kind == "object_array":
+            column = np.empty(len(values[name]), dtype=object)
+            column[:] = values[name]
+            restored[field.name] = column
+        elif kind == "tuple_list":
+            restored[field.name] = [tuple(item) for item in values[name]]
+        else:
+            restored[field.name] = values[name]
+    return cls(**restored)
+
+
+def save_vacancy_state(state: VacancyState, directory: str | Path) -> Path:
+    """Write one run's prepared vacancy side into ``directory`` (created, empty): what a worker of a
+    distributed run loads once instead of profiling, embedding and indexing the vacancies again."""
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise FileExistsError(f"{directory} already exists and is not an empty directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {"dense": state.dense, "concept": state.concept}
+    values: dict[str, Any] = {}
+    kinds = _store_fields(state.jobs, "jobs.", arrays, values)
+    lexical = sparse.csr_matrix(state.lexical)
+    arrays.update({"lexical.data": lexical.data, "lexical.indices": lexical.indices, "lexical.indptr": lexical.indptr,
+                   "lexical.shape": np.asarray(lexical.shape, np.int64)})
+    np.savez(directory / _STATE_ARRAYS, **arrays)
+    (directory / _STATE_VALUES).write_text(json.dumps(values), encoding="utf-8")
+    state.retriever.save(directory / _STATE_RETRIEVER)
+    files = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+    _write_json(directory / _STATE_MANIFEST, {
+        "format": _STATE_FORMAT, "format_version": 1, "ilona_match_version": __version__,
+        "retrieval": state.retriever.config.model_dump(mode="json"),
+        "index": state.retriever.index_config.model_dump(mode="json"),
+        "fields": kinds, "files": {name: _sha256(directory / name) for name in files},
+    })
+    return directory
+
+
+def load_vacancy_state(directory: str | Path) -> VacancyState:
+    """Read a vacancy side written by ``save_vacancy_state``, after checking every file's SHA-256."""
+    from ilona_match.matching.index import IndexConfig
+    from ilona_match.matching.retrieval import RetrievalConfig
+
+    directory = Path(directory)
+    manifest = _read_json(directory / _STATE_MANIFEST)
+    if manifest.get("format") != _STATE_FORMAT or manifest.get("format_version") != 1:
+        raise ValueError(f"{directory / _STATE_MANIFEST} is not a version-1 {_STATE_FORMAT} manifest")
+    for name, digest in manifest["files"].items():
+        path = directory / name
+        if not path.is_file():
+            raise FileNotFoundError(f"saved vacancy state is incomplete: {path} is missing")
+        if _sha256(path) != digest:
+            raise ValueError(f"{path} is corrupt: its SHA-256 differs from the one in {_STATE_MANIFEST}")
+    values = json.loads((directory / _STATE_VALUES).read_text(encoding="utf-8"))
+    with np.load(directory / _STATE_ARRAYS, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    jobs = _restored_fields(VacancyProfiles, "jobs.", manifest["fields"], arrays, values)
+    lexical = sparse.csr_matrix((arrays["lexical.data"], arrays["lexical.indices"], arrays["lexical.indptr"]),
+                                shape=tuple(arrays["lexical.shape"]))
+    retriever = CandidateRetriever.load(directory / _STATE_RETRIEVER, RetrievalConfig.model_validate(manifest["retrieval"]),
+                                        IndexConfig.model_validate(manifest["index"]), jobs, lexical)
+    return VacancyState(jobs, arrays["dense"], arrays["concept"], lexical, retriever)

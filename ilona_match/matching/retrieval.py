@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -137,6 +138,11 @@ def _index_with_vectors(vectors: np.ndarray, config: IndexConfig) -> tuple[Vecto
     return VectorIndex(config).fit(np.ascontiguousarray(vectors[rows])), rows
 
 
+def _concept_rows(jobs: VacancyProfiles) -> sparse.csr_matrix:
+    """The concept channel's vacancy rows: wanted skills, and occupations weighted 3."""
+    return sparse.hstack([jobs.wanted_skills, jobs.occupations * 3.0], format="csr")
+
+
 @dataclass(frozen=True)
 class _OpenVacancies:
     """The sparse channels of one set of open vacancies as inverted indexes (terms x open vacancies)."""
@@ -160,10 +166,41 @@ class CandidateRetriever:
         self.dense_index_, self.dense_rows_ = _index_with_vectors(vectors.vacancy_dense, self.index_config)
         self.concept_index_, self.concept_rows_ = _index_with_vectors(vectors.vacancy_concept, self.index_config)
         self.lexical_ = vectors.vacancy_lexical
-        self.concepts_ = sparse.hstack([jobs.wanted_skills, jobs.occupations * 3.0], format="csr")
+        self.concepts_ = _concept_rows(jobs)
         self.n_vacancies_ = len(jobs)
         self._open: _OpenVacancies | None = None
         return self
+
+    def save(self, directory: Path) -> None:
+        """Write the fitted FAISS indexes (``VectorIndex.save``: FAISS's own format) and the rows they
+        cover into ``directory``; the sparse channels are the vacancies' own rows, saved with them."""
+        if not hasattr(self, "dense_index_"):
+            raise NotFittedError("CandidateRetriever is not fitted: call fit(jobs, vectors) first")
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, index, rows in (("dense", self.dense_index_, self.dense_rows_),
+                                  ("concept", self.concept_index_, self.concept_rows_)):
+            np.save(directory / f"{name}_rows.npy", rows, allow_pickle=False)
+            if index is not None:
+                index.save(directory / name)
+
+    @classmethod
+    def load(cls, directory: Path, config: RetrievalConfig, index_config: IndexConfig, jobs: VacancyProfiles,
+             lexical: sparse.csr_matrix) -> CandidateRetriever:
+        """A retriever written by ``save``, over the same vacancies (``jobs``) and lexical rows: the
+        indexes are read back, never rebuilt (an HNSW graph built again may differ)."""
+        retriever = cls(config, index_config)
+        for name in ("dense", "concept"):
+            rows = np.load(directory / f"{name}_rows.npy", allow_pickle=False)
+            index = VectorIndex.load(directory / name) if (directory / name).is_dir() else None
+            if index is not None and index.n_ != len(rows):
+                raise ValueError(f"{directory / name} holds {index.n_} vectors, {name}_rows.npy {len(rows)}")
+            setattr(retriever, f"{name}_index_", index)
+            setattr(retriever, f"{name}_rows_", rows)
+        retriever.lexical_ = lexical
+        retriever.concepts_ = _concept_rows(jobs)
+        retriever.n_vacancies_ = len(jobs)
+        retriever._open = None
+        return retriever
 
     def retrieve(
         self, people: ParticipantProfiles, jobs: VacancyProfiles, vectors: TextVectors, as_of: date,

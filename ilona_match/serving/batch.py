@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 from ilona_match.contract.constraints import VacancyDemands, open_on
 from ilona_match.contract.exclusion import ExcludedPairs
 from ilona_match.contract.output import RECOMMENDATION_COLUMNS, RECOMMENDATIONS_SCHEMA
+from ilona_match.matching.executor import Executor, LocalExecutor
 from ilona_match.matching.features import CandidatePairs
 from ilona_match.matching.pipeline import (
     MatchingPipeline,
@@ -65,6 +66,55 @@ class ServedLists:
     allocation: Allocation | None = None
 
 
+@dataclass(frozen=True)
+class _ChunkTask:
+    """One chunk's work, computed wherever the executor runs it (module docstring of matching.executor)."""
+
+    participants: pd.DataFrame
+    as_of: date
+    k: int
+    exclude: ExcludedPairs | None
+    use_ranker: bool
+    calibrated: bool
+    candidate_pool: int = 0  # > 0: the chunk's candidate pool for the allocation
+    keep_features: bool = False  # with the pool, its candidates' features too (in this process only)
+    pairs: CandidatePairs | None = None  # chosen pairs to score again and explain, at ``rank``
+    rank: np.ndarray | None = None
+
+
+def _explained(pipeline: MatchingPipeline, state: VacancyState, chosen: Scored, task: _ChunkTask,
+               rank: np.ndarray | None = None) -> tuple[pd.DataFrame, list[Explanation]]:
+    top = top_n(chosen, state, task.k, rank)
+    top["p_outcome"] = pipeline.chance(top["score"].to_numpy()) if task.calibrated else np.nan
+    explained = explain_top(pipeline, chosen, state, top, use_ranker=task.use_ranker)
+    top["reasons"] = ["|".join(e.reasons) for e in explained]
+    return top, explained
+
+
+def _chunk_lists(pipeline: MatchingPipeline, state: VacancyState, task: _ChunkTask) -> tuple[pd.DataFrame, list[Explanation]]:
+    """A chunk's plain top k, explained (no allocation)."""
+    scored = pipeline.score_candidates(task.participants, state, task.as_of, use_ranker=task.use_ranker,
+                                       exclude=task.exclude)
+    return _explained(pipeline, state, scored, task)
+
+
+def _chunk_pool(pipeline: MatchingPipeline, state: VacancyState, task: _ChunkTask) -> tuple[PoolChunk, Scored | None]:
+    """A chunk's top ``candidate_pool`` candidates per person for the allocation (and their features,
+    when this process keeps them for the explanations)."""
+    scored = pipeline.score_candidates(task.participants, state, task.as_of, use_ranker=task.use_ranker,
+                                       exclude=task.exclude)
+    pool = scored.take(ranked_rows(scored, state, task.candidate_pool)[0])
+    chunk = PoolChunk.from_scored(pool, pipeline.chance(pool.scores) if task.calibrated else None)
+    return chunk, pool if task.keep_features else None
+
+
+def _chunk_chosen(pipeline: MatchingPipeline, state: VacancyState, task: _ChunkTask) -> tuple[pd.DataFrame, list[Explanation]]:
+    """The allocation's chosen pairs of a chunk, scored again (same features and scores) and explained."""
+    assert task.pairs is not None
+    scored = pipeline.score_pairs(task.participants, state, task.pairs, task.as_of, use_ranker=task.use_ranker)
+    return _explained(pipeline, state, scored, task, task.rank)
+
+
 def serve_lists(
     pipeline: MatchingPipeline,
     participants: pd.DataFrame,
@@ -79,21 +129,24 @@ def serve_lists(
     chunk_size: int = 2000,
     progress: Callable[[int], None] | None = None,
     use_ranker: bool = True,
+    executor: Executor | None = None,
 ) -> ServedLists:
     """The one serving path of the nightly batch, the Python API, the MLflow model and the HTTP API:
     vacancies open on ``as_of`` that break no hard constraint, minus the pairs already acted on
     (``exclude``, from ``exclusion.acted_pairs``), ranked, cut to k (after the allocation across
     everyone in the call, when one is given), with reasons.
 
+    Participants are scored in chunks of ``chunk_size`` by ``executor`` (``matching.executor``: here
+    by default, or on a Dask cluster); the chunks are the same with any executor, so is the output.
     Without ``allocation`` each chunk is cut to its top k and explained at once, so memory grows
     with the recommendations only. With it, each participant's top ``candidate_pool`` candidates
     are kept from every chunk and one allocation across the whole call caps how many people each
     vacancy goes to (``allocation.k`` is replaced by ``k``); only the chosen rows are explained. The
     placements objective needs calibrated chances: a model without a calibration serves plain top k.
-    A chunk's pool keeps its candidates' features while the kept ones fit in ``pool_memory_mb``;
-    beyond that it keeps (participant, vacancy, score) alone, 16 bytes a row, and its chosen rows
-    are scored again after the allocation (the same features and scores, at the cost of building
-    the chunk's profiles and vectors twice). The output is the same either way.
+    In this process a chunk's pool keeps its candidates' features while the kept ones fit in
+    ``pool_memory_mb``; beyond that (and always on a cluster) it keeps (participant, vacancy, score)
+    alone, 16 bytes a row, and its chosen rows are scored again after the allocation (the same
+    features and scores, at the cost of building the chunk's profiles and vectors twice).
     ``use_ranker=False`` ranks with the documented prior alone (the no-ranker baseline).
     """
     if k < 1:
@@ -104,57 +157,58 @@ def serve_lists(
         raise ValueError(f"candidate_pool must be at least k={k}, got {candidate_pool}")
     if pool_memory_mb < 0:
         raise ValueError(f"pool_memory_mb must be at least 0, got {pool_memory_mb}")
-    firsts = range(0, len(participants), chunk_size)  # each chunk's first participant position
-
-    def chunk_at(first: int) -> pd.DataFrame:
-        return participants.iloc[first:first + chunk_size].reset_index(drop=True)
-
-    parts: list[pd.DataFrame] = []
-    explanations: list[Explanation] = []
-
+    executor = executor or LocalExecutor()
+    here = isinstance(executor, LocalExecutor)
     # the calibrator maps the shipped model's scores
     calibrated = (use_ranker or pipeline.ranker_ is None) and getattr(pipeline, "calibrator_", None) is not None
     if allocation is not None and allocation.objective == "placements" and not calibrated:
         allocation = None  # expected placements need chances: without them, each person's plain top k
-
-    def explain(chosen: Scored, rank: np.ndarray | None = None) -> None:
-        top = top_n(chosen, state, k, rank)
-        top["p_outcome"] = pipeline.chance(top["score"].to_numpy()) if calibrated else np.nan
-        explained = explain_top(pipeline, chosen, state, top, use_ranker=use_ranker)
-        top["reasons"] = ["|".join(e.reasons) for e in explained]
-        parts.append(top)
-        explanations.extend(explained)
-
-    pools: list[PoolChunk] = []
-    kept: list[Scored | None] = []
-    budget = pool_memory_mb * 2**20
-    for first in firsts:
-        chunk = chunk_at(first)
-        scored = pipeline.score_candidates(chunk, state, as_of, use_ranker=use_ranker, exclude=exclude)
-        if allocation is None:
-            explain(scored)
-        else:
-            pool = scored.take(ranked_rows(scored, state, candidate_pool)[0])
-            pools.append(PoolChunk.from_scored(pool, pipeline.chance(pool.scores) if calibrated else None))
-            size = _feature_bytes(pool)
-            kept.append(pool if size <= budget else None)
-            budget -= size if size <= budget else 0
-        if progress is not None:
-            progress(len(chunk))
+    firsts = range(0, len(participants), chunk_size)  # each chunk's first participant position
+    tasks = [
+        _ChunkTask(participants.iloc[first:first + chunk_size].reset_index(drop=True), as_of, k,
+                   None if exclude is None else exclude.among(participants["participant_id"].iloc[first:first + chunk_size]),
+                   use_ranker, calibrated, candidate_pool=0 if allocation is None else candidate_pool,
+                   keep_features=here and pool_memory_mb > 0)
+        for first in firsts
+    ]
+    explained: dict[int, tuple[pd.DataFrame, list[Explanation]]] = {}
     allocated = None
-    if allocation is not None:
-        candidates = CandidatePool.from_chunks(pools, state)
-        sizes = [len(pool) for pool in pools]
-        pools.clear()  # the allocation's own copy holds the rows now: one copy less at its memory peak
-        allocated = allocate(candidates, allocation.model_copy(update={"k": k}))
-        starts = np.cumsum([0, *sizes])
-        for i, (first, full, (rows, rank)) in enumerate(zip(firsts, kept, allocated.chosen_rows(sizes))):
-            if full is not None:
-                explain(full.take(rows), rank)
-            else:  # features not kept: score the chosen rows again
-                at = starts[i] + rows
-                pairs = CandidatePairs(candidates.participant[at] - first, candidates.vacancy[at])
-                explain(pipeline.score_pairs(chunk_at(first), state, pairs, as_of, use_ranker=use_ranker), rank)
+    with executor.session(pipeline, state) as session:
+        if allocation is None:
+            for i, lists in session.map(_chunk_lists, tasks):
+                explained[i] = lists
+                if progress is not None:
+                    progress(len(tasks[i].participants))
+        else:
+            pools: list[PoolChunk | None] = [None] * len(tasks)
+            kept: dict[int, Scored] = {}
+            budget = pool_memory_mb * 2**20
+            for i, (pool_chunk, features) in session.map(_chunk_pool, tasks):
+                pools[i] = pool_chunk
+                size = 0 if features is None else _feature_bytes(features)
+                if features is not None and size <= budget:
+                    kept[i] = features
+                    budget -= size
+                if progress is not None:
+                    progress(len(tasks[i].participants))
+            candidates = CandidatePool.from_chunks([pool for pool in pools if pool is not None], state)
+            sizes = [len(pool) for pool in pools if pool is not None]
+            pools.clear()  # the allocation's own copy holds the rows now: one copy less at its memory peak
+            allocated = allocate(candidates, allocation.model_copy(update={"k": k}))
+            starts = np.cumsum([0, *sizes])
+            again: dict[int, _ChunkTask] = {}
+            for i, (rows, rank) in enumerate(allocated.chosen_rows(sizes)):
+                if i in kept:
+                    explained[i] = _explained(pipeline, state, kept.pop(i).take(rows), tasks[i], rank)
+                else:  # features not kept: score the chosen rows again
+                    at = starts[i] + rows
+                    pairs = CandidatePairs(candidates.participant[at] - firsts[i], candidates.vacancy[at])
+                    again[i] = replace(tasks[i], pairs=pairs, rank=rank)
+            order = sorted(again)
+            for j, lists in session.map(_chunk_chosen, [again[i] for i in order]):
+                explained[order[j]] = lists
+    parts = [explained[i][0] for i in range(len(tasks))]
+    explanations = [e for i in range(len(tasks)) for e in explained[i][1]]
     columns = ["participant_id", "coach_id", "rank", "vacancy_id", "score", "p_outcome", "to_check", "reasons"]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return ServedLists(frame, tuple(explanations), allocated)
@@ -175,6 +229,7 @@ def run_batch(
     pool_memory_mb: float = 2048,
     exclude: ExcludedPairs | None = None,
     use_ranker: bool = True,
+    executor: Executor | None = None,
 ) -> BatchResult:
     """``serve_lists`` for a whole run, in the contract's recommendations form (RECOMMENDATION_COLUMNS),
     with a run id derived from the model version, date, k, options and input ids."""
@@ -186,7 +241,7 @@ def run_batch(
     run_id = run_id_for(model_version, as_of, k, participants["participant_id"], vacancy_ids, variant)
     served = serve_lists(pipeline, participants, state, as_of, k=k, exclude=exclude, allocation=allocation,
                          candidate_pool=candidate_pool, pool_memory_mb=pool_memory_mb, chunk_size=chunk_size,
-                         progress=progress, use_ranker=use_ranker)
+                         progress=progress, use_ranker=use_ranker, executor=executor)
     return BatchResult(_contract_form(served.frame, run_id, as_of, model_version), served.explanations,
                        served.allocation)
 

@@ -13,6 +13,7 @@ records the run: model version, data fingerprint, config hash and every list's i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -24,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from ilona_match.config import Settings
+from ilona_match.config import EMBEDDING_CACHE_DIR, Settings
 from ilona_match.contract import ContractError, find_table, load_data, write_rejects, write_table
 from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.contract.events import combine_events
@@ -32,6 +33,7 @@ from ilona_match.contract.exclusion import acted_pairs
 from ilona_match.contract.output import PATHWAY_COLUMNS
 from ilona_match.learning.audit import AuditInputs, AuditReport, audit_run
 from ilona_match.learning.tracking import fingerprint_files
+from ilona_match.matching.executor import DaskExecutor, Executor, LocalExecutor, make_executor
 from ilona_match.pathways.tables import PathwayInputs
 from ilona_match.serving.allocation import Allocation, AllocationConfig
 from ilona_match.serving.batch import run_batch
@@ -150,8 +152,11 @@ def run_nightly(
     reports: bool = True,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
 ) -> NightlyOutputs:
-    """The whole nightly run (module docstring). ``on_start`` receives the number of participants."""
+    """The whole nightly run (module docstring). ``on_start`` receives the number of participants.
+    Chunks are scored by ``executor`` when one is given (already started), else by the one
+    ``settings.batch`` names (started and closed here)."""
     from ilona_match.learning.tracking import load_champion
     from ilona_match.serving.report import render_coach_reports
 
@@ -178,10 +183,11 @@ def run_nightly(
                                    exposure_per_opening=settings.batch.exposure_per_opening,
                                    relevance_weight=settings.batch.relevance_weight)
                   if settings.batch.allocation != "none" else None)
-    result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
-                       chunk_size=settings.batch.chunk_size, progress=progress, allocation=allocation,
-                       candidate_pool=settings.batch.candidate_pool, pool_memory_mb=settings.batch.pool_memory_mb,
-                       exclude=exclude)
+    with contextlib.nullcontext(executor) if executor is not None else executor_for(settings) as running:
+        result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
+                           chunk_size=settings.batch.chunk_size, progress=progress, allocation=allocation,
+                           candidate_pool=settings.batch.candidate_pool, pool_memory_mb=settings.batch.pool_memory_mb,
+                           exclude=exclude, executor=running)
     frame = result.frame
     checked = _check_constraints(frame, participants, bundle.vacancies, as_of)
     run_id = str(frame["run_id"].iloc[0]) if len(frame) else f"run-{as_of:%Y%m%d}-empty"
@@ -227,6 +233,15 @@ def run_nightly(
     )
     store.publish(frame, log, paths, audit=None if audit is None else audit.to_json())  # the commit point
     return NightlyOutputs(log, out, rejects_path, reports_path, store.url, paths_path)
+
+
+def executor_for(settings: Settings) -> LocalExecutor | DaskExecutor:
+    """The executor ``settings.batch`` names, to use as a context manager. A LocalCluster's workers
+    share the work folder's embedding cache; a remote cluster's use ``batch.worker_cache_dir``."""
+    batch = settings.batch
+    cache = batch.worker_cache_dir if batch.scheduler else Path(settings.workdir) / EMBEDDING_CACHE_DIR
+    return make_executor(batch.executor, batch.scheduler, workers=batch.dask_workers, partitions=batch.partitions,
+                         cache_dir=cache)
 
 
 def config_hash(settings: Settings) -> str:
