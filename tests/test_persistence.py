@@ -16,7 +16,14 @@ from sklearn.exceptions import NotFittedError
 
 from ilona_match.contract import load_data
 from ilona_match.matching.features import FEATURE_NAMES
-from ilona_match.matching.persistence import MANIFEST_FILE, load_pipeline, save_pipeline
+from ilona_match.matching.index import IndexConfig
+from ilona_match.matching.persistence import (
+    MANIFEST_FILE,
+    load_pipeline,
+    load_vacancy_state,
+    save_pipeline,
+    save_vacancy_state,
+)
 from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, TrainingConfig
 from ilona_match.matching.ranker import RankerConfig
 from ilona_match.synthetic import generate_world
@@ -203,3 +210,69 @@ def test_embedder_not_available_locally(saved: Path, tmp_path: Path) -> None:
     _edit_manifest(broken, config=config)
     with pytest.raises(ValueError, match="embedding model cannot be loaded here"):
         load_pipeline(broken)
+
+
+def test_vacancy_side_round_trips_through_files(fitted: MatchingPipeline, world: World, tmp_path: Path) -> None:
+    """What a Dask worker loads instead of profiling, embedding and indexing the vacancies again:
+    the same lists, byte for byte, from FAISS's own index files and no pickle."""
+    state = fitted.prepare_vacancies(world.vacancies)
+    folder = save_vacancy_state(state, tmp_path / "vacancies")
+    loaded = load_vacancy_state(folder)
+    assert (folder / "retriever" / "dense" / "index.faiss").is_file()
+    assert not any(p.suffix == ".pkl" for p in folder.rglob("*"))
+    original = fitted.recommend(world.participants, state, AS_OF, k=10)
+    again = fitted.recommend(world.participants, loaded, AS_OF, k=10)
+    assert len(original) > 0
+    assert again.to_csv(index=False) == original.to_csv(index=False)
+    np.testing.assert_array_equal(loaded.jobs.ids, state.jobs.ids)
+    assert loaded.jobs.isco_groups == state.jobs.isco_groups
+    assert (loaded.jobs.required_skills != state.jobs.required_skills).nnz == 0
+    with pytest.raises(FileExistsError, match="not an empty directory"):
+        save_vacancy_state(state, folder)
+
+
+def test_vacancy_side_keeps_an_hnsw_graph_as_built(fitted: MatchingPipeline, world: World, tmp_path: Path) -> None:
+    """An HNSW graph built again may differ; the saved one is read back and searches the same."""
+    from ilona_match.matching.pipeline import VacancyState
+    from ilona_match.matching.retrieval import CandidateRetriever
+
+    state = fitted.prepare_vacancies(world.vacancies)
+    people = fitted_people(fitted, world)
+    vectors = fitted._vectors(people, state)  # noqa: SLF001
+    retriever = CandidateRetriever(fitted.config.retrieval, IndexConfig(exact_below=10)).fit(state.jobs, vectors)
+    assert retriever.dense_index_.kind_ == "hnsw"
+    hnsw = VacancyState(state.jobs, state.dense, state.concept, state.lexical, retriever)
+    loaded = load_vacancy_state(save_vacancy_state(hnsw, tmp_path / "hnsw"))
+    assert loaded.retriever.dense_index_.kind_ == "hnsw"
+    before = retriever.retrieve(people, state.jobs, vectors, AS_OF)
+    after = loaded.retriever.retrieve(people, loaded.jobs, fitted._vectors(people, loaded), AS_OF)  # noqa: SLF001
+    np.testing.assert_array_equal(after.pairs.participant, before.pairs.participant)
+    np.testing.assert_array_equal(after.pairs.vacancy, before.pairs.vacancy)
+
+
+def fitted_people(pipeline: MatchingPipeline, world: World):  # noqa: ANN201
+    from ilona_match.matching.profiles import build_participants
+
+    return build_participants(world.participants, pipeline.taxonomy, pipeline.extract_mentions(), pipeline.linker)
+
+
+def test_damaged_vacancy_side_is_refused(fitted: MatchingPipeline, world: World, tmp_path: Path) -> None:
+    folder = save_vacancy_state(fitted.prepare_vacancies(world.vacancies), tmp_path / "vacancies")
+    with (folder / "values.json").open("a", encoding="utf-8") as file:
+        file.write(" ")
+    with pytest.raises(ValueError, match=r"values.json is corrupt"):
+        load_vacancy_state(folder)
+    (folder / "arrays.npz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"arrays.npz is missing"):
+        load_vacancy_state(folder)
+
+
+def test_a_loaded_pipeline_saves_again_unchanged(saved: Path, tmp_path: Path) -> None:
+    """Shipping a served model to workers saves the loaded pipeline again: the same files result."""
+    again = save_pipeline(load_pipeline(saved), tmp_path / "again")
+    for name in ("lexical.json", "ranker/model.txt"):
+        assert (again / name).read_bytes() == (saved / name).read_bytes(), name
+    with np.load(again / "lexical_idf.npz") as new, np.load(saved / "lexical_idf.npz") as old:
+        assert sorted(new.files) == sorted(old.files)
+        for name in old.files:
+            np.testing.assert_array_equal(new[name], old[name])

@@ -223,7 +223,7 @@ class DaskExecutor:
                        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
             with dask.config.set(environ):
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
+                                             dashboard_address=":0")  # any free port: no clash with another cluster
             self.client = Client(self._cluster)
         return self
 
