@@ -55,8 +55,15 @@ def run(served_world, tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskExecutor]:
-    with DaskExecutor(workers=2, cache_dir=tmp_path_factory.mktemp("worker-cache")) as executor:
+def worker_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workers' embedding cache, cold for the first run: the same texts are encoded in the same
+    chunks there as here, so what they cache is what a cold run computes."""
+    return tmp_path_factory.mktemp("worker-cache")
+
+
+@pytest.fixture(scope="module")
+def cluster(worker_cache: Path) -> Iterator[DaskExecutor]:
+    with DaskExecutor(workers=2, cache_dir=worker_cache) as executor:
         assert len(executor.client.scheduler_info()["workers"]) == 2
         yield executor
 
@@ -84,8 +91,8 @@ def _killer(executor: DaskExecutor) -> tuple[Callable[[int], None], list[int]]:
     return progress, killed
 
 
-def test_a_worker_killed_mid_run_loses_and_duplicates_no_one(run: Run, tmp_path: Path) -> None:
-    with DaskExecutor(workers=2, cache_dir=tmp_path / "cache") as executor:
+def test_a_worker_killed_mid_run_loses_and_duplicates_no_one(run: Run, worker_cache: Path) -> None:
+    with DaskExecutor(workers=2, cache_dir=worker_cache) as executor:
         progress, killed = _killer(executor)
         table = _table(run, "placements", executor=executor, progress=progress)
         assert killed, "no worker had work left to kill"
