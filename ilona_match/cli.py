@@ -118,7 +118,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.training import train
 
-    result = train(args.data, as_of=args.as_of, config=settings)
+    result = train(args.data, as_of=args.as_of, config=_executor_options(args, settings))
     if result.evaluation is not None:
         print(_window_line(result.evaluation_result))
         print(result.evaluation.round(4).to_string())
@@ -173,12 +173,7 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.serving.nightly import allocation_summary, run_nightly
 
     wanted = _read_participant_list(args.participants) if args.participants is not None else None
-    chosen = {name: value for name, value in (("executor", args.executor), ("scheduler", args.scheduler),
-                                              ("dask_workers", args.workers)) if value is not None}
-    if args.scheduler and not args.executor:
-        chosen["executor"] = "dask"
-    if chosen:
-        settings = _with_batch(settings, chosen)
+    settings = _executor_options(args, settings)
     with tqdm(unit="participant", desc="batch", disable=args.quiet) as bar:
         outputs = run_nightly(settings, args.data, args.as_of, args.out, participant_ids=wanted, model=args.model,
                               k=args.k, rejects=args.rejects, reports=not args.no_reports,
@@ -194,6 +189,15 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"coach reports -> {outputs.reports}")
     print(f"published to {outputs.database_url}")
     return 0
+
+
+def _executor_options(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with --executor, --scheduler and --workers, checked like the config file's."""
+    chosen = {name: value for name, value in (("executor", args.executor), ("scheduler", args.scheduler),
+                                              ("dask_workers", args.workers)) if value is not None}
+    if args.scheduler and not args.executor:
+        chosen["executor"] = "dask"
+    return _with_batch(settings, chosen) if chosen else settings
 
 
 def _with_batch(settings: Settings, updates: dict[str, Any]) -> Settings:
@@ -343,6 +347,15 @@ def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _executor_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--executor", choices=("local", "dask"),
+                        help=f"where {what} (default: settings.batch.executor); dask without --scheduler starts a "
+                        "LocalCluster here")
+    parser.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
+    parser.add_argument("--workers", type=_positive_int,
+                        help="worker processes of the LocalCluster (default: settings.batch.dask_workers)")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="YAML settings file (default: built-in defaults)")
@@ -385,6 +398,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tr = commands.add_parser("train", parents=[common], help="train, evaluate, log to MLflow and register a model")
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--as-of", type=_iso_date, help=AS_OF_HELP)
+    _executor_arguments(tr, "training rows are computed")
     tr.set_defaults(handler=_cmd_train)
 
     ev = commands.add_parser("evaluate", parents=[common], help="time-split evaluation beside baselines")
@@ -401,11 +415,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--k", type=_positive_int, help="recommendations per participant (default: settings.batch.k)")
     bt.add_argument("--rejects", type=Path, help="rejected input rows go here (default: OUT's name + .rejects.csv)")
     bt.add_argument("--no-reports", action="store_true", help="skip the coach reports (HTML)")
-    bt.add_argument("--executor", choices=("local", "dask"),
-                    help="where chunks are scored (default: settings.batch.executor); dask without --scheduler "
-                    "starts a LocalCluster here")
-    bt.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
-    bt.add_argument("--workers", type=_positive_int, help="worker processes of the LocalCluster (default: settings.batch.dask_workers)")
+    _executor_arguments(bt, "participants are scored")
     bt.set_defaults(handler=_cmd_batch)
 
     au = commands.add_parser("audit", parents=[common], help="the fairness audit of a run, by group (docs/fairness.md)")

@@ -23,6 +23,7 @@ breaks the thresholds of ``settings.audit`` and says which group and metric.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -46,9 +47,11 @@ from ilona_match.learning.evaluation import (
 )
 from ilona_match.learning.metrics import expected_placements
 from ilona_match.learning.model_selection import judge
+from ilona_match.matching.executor import Executor
 from ilona_match.matching.pipeline import MatchingPipeline
 from ilona_match.serving.allocation import AllocationConfig
 from ilona_match.serving.batch import serve_lists
+from ilona_match.serving.nightly import executor_for
 
 __all__ = ["SHIPPED", "TrainResult", "audit_lists", "default_as_of", "evaluate", "outcome_history", "train"]
 
@@ -196,8 +199,11 @@ def train(
     data_dir: str | Path,
     as_of: date | None = None,
     config: str | Path | Settings | None = None,
+    executor: Executor | None = None,
 ) -> TrainResult:
-    """Fit, judge, choose, log to MLflow and register (see module docstring)."""
+    """Fit, judge, choose, log to MLflow and register (see module docstring). The training rows are
+    computed by ``executor`` when one is given (already started), else by the one ``batch.executor``
+    names (a Dask cluster computes them block by block; the rows are the same)."""
     from ilona_match.learning.tracking import current_champion, fingerprint_files, log_training_run
 
     settings = _settings(config)
@@ -207,7 +213,8 @@ def train(
     as_of = as_of or default_as_of(events)
     horizon = settings.evaluation.horizon_days
     split = as_of - timedelta(days=horizon)
-    pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split)
+    with contextlib.nullcontext(executor) if executor is not None else executor_for(settings) as running:
+        pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split, running)
     pipeline.training_summary_["feedback_events"] = history.from_feedback
     if not events.empty:
         pipeline.training_summary_["history_from"] = events["event_date"].min().date().isoformat()

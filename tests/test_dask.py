@@ -12,14 +12,17 @@ from datetime import date
 from pathlib import Path
 
 import dask
+import numpy as np
 import pandas as pd
 import pytest
 
 from ilona_match.cli import main
 from ilona_match.contract import DataBundle, load_data
+from ilona_match.contract.events import strongest_outcomes
 from ilona_match.learning.tracking import load_champion
 from ilona_match.matching.executor import DaskExecutor, WorkerLost, make_executor
-from ilona_match.matching.pipeline import MatchingPipeline
+from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, TrainingConfig
+from ilona_match.matching.ranker import RankerConfig
 from ilona_match.serving.allocation import AllocationConfig
 from ilona_match.serving.batch import run_batch
 from ilona_match.serving.nightly import run_nightly
@@ -150,3 +153,26 @@ def test_bad_executor_options_are_refused(served_world, tmp_path: Path, capsys: 
                  "--executor", "local", "--scheduler", "tcp://127.0.0.1:1"])
     assert code == 1
     assert "needs batch.executor: dask" in capsys.readouterr().err
+
+
+def test_training_rows_are_the_same_on_the_cluster(run: Run, cluster: DaskExecutor, tmp_path: Path) -> None:
+    """Training-data preparation on the workers, block by block: the same rows (negatives included)
+    and the same model as in this process."""
+    config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=20),
+                            training=TrainingConfig(block_size=70, negatives_per_participant=3))
+    data, as_of = run.data, run.as_of
+    cluster.cache_dir = str(tmp_path / "workers")  # cold, like this process's
+    here = MatchingPipeline(config, cache_dir=tmp_path / "here").fit(data.participants, data.vacancies, data.outcomes, as_of)
+    there = MatchingPipeline(config, cache_dir=tmp_path / "there").fit(data.participants, data.vacancies, data.outcomes,
+                                                                       as_of, executor=cluster)
+    assert here.ranker_ is not None and there.ranker_ is not None
+    assert there.ranker_.booster_.model_to_string() == here.ranker_.booster_.model_to_string()
+    known = data.vacancies[data.vacancies["published_at"] < pd.Timestamp(as_of)]
+    pairs = strongest_outcomes(data.outcomes[data.outcomes["event_date"] < pd.Timestamp(as_of)])
+    pairs = pairs[pairs["vacancy_id"].isin(known["vacancy_id"])]
+    rows_here = here.training_examples(data.participants, known, pairs)
+    rows_there = here.training_examples(data.participants, known, pairs, executor=cluster)
+    assert len(np.unique(rows_here.participant)) > 2 * 70  # several blocks
+    assert (rows_here.grade == 0).sum() > (pairs["grade"] == 0).sum()  # negatives were drawn
+    for name in ("matrix", "grade", "participant", "day", "weight", "participant_ids", "vacancy_ids"):
+        np.testing.assert_array_equal(getattr(rows_there, name), getattr(rows_here, name), err_msg=name)

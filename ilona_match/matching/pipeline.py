@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,8 @@ class TrainingConfig(BaseModel):
         30, ge=0, description="pairs first logged this close to as-of with no success yet are left out: their outcome "
         "is not known yet")
     min_training_pairs: int = Field(30, ge=1, description="fewer logged pairs: serve the prior alone")
+    block_size: int = Field(2000, gt=0, description="people whose training rows are computed together (the unit "
+                            "an executor distributes)")
 
 
 class PipelineConfig(BaseModel):
@@ -251,7 +254,7 @@ class MatchingPipeline:
 
     # ----------------------------------------------------------------------------------- training
     def fit(self, participants: pd.DataFrame, vacancies: pd.DataFrame, outcomes: pd.DataFrame,
-            as_of: date) -> MatchingPipeline:
+            as_of: date, executor: BlockExecutor | None = None) -> MatchingPipeline:
         """Learn from outcomes dated before ``as_of`` (vacancies published before it).
 
         Each logged pair is one training row computed as of the day the pair entered the log (its
@@ -280,7 +283,7 @@ class MatchingPipeline:
         if len(pairs) < training.min_training_pairs or pairs["grade"].nunique() < 2:
             self.training_summary_["ranker"] = "prior only (too few outcomes)"
             return self
-        examples = self.training_examples(participants, known_vacancies, pairs)
+        examples = self.training_examples(participants, known_vacancies, pairs, executor)
         cut = np.datetime64(as_of - timedelta(days=training.validation_days), "D")
         valid = examples.day >= cut
         if valid.all() or examples.grade[~valid].max(initial=0) == 0:
@@ -299,56 +302,42 @@ class MatchingPipeline:
         return self
 
     def training_examples(self, participants: pd.DataFrame, vacancies: pd.DataFrame,
-                          pairs: pd.DataFrame) -> TrainingExamples:
+                          pairs: pd.DataFrame, executor: BlockExecutor | None = None) -> TrainingExamples:
         """The rows the ranker learns from: each logged pair (``strongest_outcomes`` form) as of the day
         it entered the log, plus ``training.negatives_per_participant`` retrieved never-logged vacancies,
         each as of one of its person's logged days (among the vacancies open that day); one query per
         participant. ``vacancies`` are the ones known on the cut-off day. Needs the text channels
-        (called from ``fit``, or on a fitted pipeline to inspect what it learned from)."""
+        (called from ``fit``, or on a fitted pipeline to inspect what it learned from).
+
+        People are taken in blocks of ``training.block_size`` (profiles, vectors, negatives and features
+        of a block together), computed here or by ``executor`` (``matching.executor``: the workers of a
+        Dask cluster); the blocks are the same either way, so are the rows."""
         people_frame = participants[participants["participant_id"].isin(pairs["participant_id"])].reset_index(drop=True)
         state = self.prepare_vacancies(vacancies.reset_index(drop=True))
-        people = build_participants(people_frame, self.taxonomy, self.extract_mentions(), self.linker)
-        vectors = self._vectors(people, state)
-        p_pos = pd.Series(np.arange(len(people)), index=people.ids)
+        p_pos = pd.Series(np.arange(len(people_frame)), index=people_frame["participant_id"].to_numpy())
         logged = pairs[pairs["participant_id"].isin(p_pos.index)]
         p = p_pos[logged["participant_id"]].to_numpy()
         v = state.jobs.id_index.get_indexer(logged["vacancy_id"])
         day = logged["first_date"].to_numpy(dtype="datetime64[D]")
         grade = logged["grade"].to_numpy()
-        weight = np.ones(len(p))
-        training = self.config.training
-        if training.negatives_per_participant:
-            neg_p, neg_v, neg_day = [], [], []
-            for query_day in np.unique(day):  # one retrieval per distinct logged day, for the people logged then
-                block = np.unique(p[day == query_day])
-                got = state.retriever.retrieve(people.take(block), state.jobs, _subset_vectors(vectors, block),
-                                               pd.Timestamp(query_day).date())
-                neg_p.append(block[got.pairs.participant])
-                neg_v.append(got.pairs.vacancy)
-                neg_day.append(np.full(len(got.pairs), query_day))
-            cand_p, cand_v, cand_day = np.concatenate(neg_p), np.concatenate(neg_v), np.concatenate(neg_day)
-            width = len(state.jobs)
-            fresh = ~np.isin(cand_p * width + cand_v, p * width + v)  # never a pair the log holds
-            cand_p, cand_v, cand_day = cand_p[fresh], cand_v[fresh], cand_day[fresh]
-            rng = np.random.default_rng(self.config.ranker.seed)
-            order = rng.permutation(len(cand_p))
-            cand_p, cand_v, cand_day = cand_p[order], cand_v[order], cand_day[order]
-            _, first = np.unique(cand_p * width + cand_v, return_index=True)  # a vacancy once per person
-            once = np.zeros(len(cand_p), bool)
-            once[first] = True
-            cand_p, cand_v, cand_day = cand_p[once], cand_v[once], cand_day[once]
-            keep = _first_n_per_group(cand_p, training.negatives_per_participant)
-            p = np.concatenate([p, cand_p[keep]])
-            v = np.concatenate([v, cand_v[keep]])
-            day = np.concatenate([day, cand_day[keep]])
-            grade = np.concatenate([grade, np.zeros(keep.sum(), dtype=grade.dtype)])
-            weight = np.concatenate([weight, np.full(keep.sum(), training.negative_weight)])
-        order = np.lexsort((v, day, p))
-        p, v, day, grade, weight = p[order], v[order], day[order], grade[order], weight[order]
-        features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day)
-        return TrainingExamples(features.matrix, grade.astype(np.int32), p, day, weight, people.ids[p],
-                                state.jobs.ids[v])
-
+        size = self.config.training.block_size
+        blocks = []
+        for number, first in enumerate(range(0, len(people_frame), size)):
+            mine = (p >= first) & (p < first + size)
+            blocks.append(_ExampleBlock(people_frame.iloc[first:first + size].reset_index(drop=True), first, number,
+                                        p[mine] - first, v[mine], day[mine], grade[mine]))
+        if executor is None:
+            parts = [_block_examples(self, state, block) for block in blocks]
+        else:
+            with executor.session(self, state) as session:
+                done = dict(session.map(_block_examples, blocks))
+            parts = [done[i] for i in range(len(blocks))]
+        if not parts:
+            return TrainingExamples(np.empty((0, len(FEATURE_NAMES))), np.empty(0, np.int32), np.empty(0, np.int64),
+                                    np.empty(0, "datetime64[D]"), np.empty(0), np.empty(0, object), np.empty(0, object))
+        return TrainingExamples(*(np.concatenate([getattr(part, name) for part in parts])
+                                  for name in ("matrix", "grade", "participant", "day", "weight", "participant_ids",
+                                               "vacancy_ids")))
 
 def _vacancy_texts(vacancies: pd.DataFrame) -> list[str]:
     return [f"{t}. {d}" for t, d in zip(vacancies["title"].fillna(""), vacancies["description"].fillna(""))]
@@ -388,6 +377,66 @@ class TrainingExamples:
         participant = self.participant[mask]
         _, sizes = np.unique(participant, return_counts=True)
         return self.matrix[mask], self.grade[mask], sizes, self.weight[mask]
+
+
+@dataclass(frozen=True)
+class _ExampleBlock:
+    """One block of people and their logged pairs (positions within the block)."""
+
+    people: pd.DataFrame
+    first: int  # position of the block's first person among everyone's
+    number: int  # the block's number: seeds its negatives, so they do not depend on where it is computed
+    p: np.ndarray
+    v: np.ndarray
+    day: np.ndarray
+    grade: np.ndarray
+
+
+def _block_examples(pipeline: MatchingPipeline, state: VacancyState, block: _ExampleBlock) -> TrainingExamples:
+    """A block's training rows (``MatchingPipeline.training_examples``), queries numbered among everyone's."""
+    people = build_participants(block.people, pipeline.taxonomy, pipeline.extract_mentions(), pipeline.linker)
+    vectors = pipeline._vectors(people, state)
+    p, v, day, grade = block.p, block.v, block.day, block.grade
+    weight = np.ones(len(p))
+    training = pipeline.config.training
+    if training.negatives_per_participant and len(p):
+        neg_p, neg_v, neg_day = [], [], []
+        for query_day in np.unique(day):  # one retrieval per distinct logged day, for the people logged then
+            chosen = np.unique(p[day == query_day])
+            got = state.retriever.retrieve(people.take(chosen), state.jobs, _subset_vectors(vectors, chosen),
+                                           pd.Timestamp(query_day).date())
+            neg_p.append(chosen[got.pairs.participant])
+            neg_v.append(got.pairs.vacancy)
+            neg_day.append(np.full(len(got.pairs), query_day))
+        cand_p, cand_v, cand_day = np.concatenate(neg_p), np.concatenate(neg_v), np.concatenate(neg_day)
+        width = len(state.jobs)
+        fresh = ~np.isin(cand_p * width + cand_v, p * width + v)  # never a pair the log holds
+        cand_p, cand_v, cand_day = cand_p[fresh], cand_v[fresh], cand_day[fresh]
+        rng = np.random.default_rng([pipeline.config.ranker.seed, block.number])
+        order = rng.permutation(len(cand_p))
+        cand_p, cand_v, cand_day = cand_p[order], cand_v[order], cand_day[order]
+        _, first = np.unique(cand_p * width + cand_v, return_index=True)  # a vacancy once per person
+        once = np.zeros(len(cand_p), bool)
+        once[first] = True
+        cand_p, cand_v, cand_day = cand_p[once], cand_v[once], cand_day[once]
+        keep = _first_n_per_group(cand_p, training.negatives_per_participant)
+        p = np.concatenate([p, cand_p[keep]])
+        v = np.concatenate([v, cand_v[keep]])
+        day = np.concatenate([day, cand_day[keep]])
+        grade = np.concatenate([grade, np.zeros(keep.sum(), dtype=grade.dtype)])
+        weight = np.concatenate([weight, np.full(keep.sum(), training.negative_weight)])
+    order = np.lexsort((v, day, p))
+    p, v, day, grade, weight = p[order], v[order], day[order], grade[order], weight[order]
+    features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day)
+    return TrainingExamples(features.matrix, grade.astype(np.int32), p + block.first, day, weight, people.ids[p],
+                            state.jobs.ids[v])
+
+
+class BlockExecutor(Protocol):
+    """What ``training_examples`` needs of an executor (``matching.executor``): a session over this
+    pipeline and vacancy side whose ``map(fn, tasks)`` yields ``(i, fn(pipeline, state, tasks[i]))``."""
+
+    def session(self, pipeline: MatchingPipeline, state: VacancyState) -> Any: ...
 
 
 def ranked_rows(scored: Scored, state: VacancyState, k: int) -> tuple[np.ndarray, np.ndarray]:
