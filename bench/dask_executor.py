@@ -16,7 +16,6 @@ scoring_s        from the first chunk sent to the last chunk's pool back (worker
 allocate_explain_s  the allocation on the client, then the chosen rows scored again and explained
                  (on the workers with Dask; kept features are reused with the local executor)
 total_s          the whole run_batch, and whether its table is byte-identical to the local one
-worker_peak_rss_mb  each worker process's peak resident memory
 
 Prints one JSON line per executor.
 """
@@ -93,10 +92,9 @@ def main() -> None:
         with DaskExecutor(workers=workers, cache_dir=args.cache) as executor:
             figures, table = run(executor, model, args.cache, bundle.participants, vacancies, as_of, args.k,
                                  args.chunk_size)
-            rss = executor.client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         emit({"executor": "dask", "workers": workers, **figures,
               "identical_to_local": None if local is None else table == local,
-              "worker_peak_rss_mb": sorted(round(v) for v in rss.values()), "client_peak_rss_mb": _peak_rss_mb(),
+              "client_peak_rss_mb": _peak_rss_mb(),
               **facts})
 
 
