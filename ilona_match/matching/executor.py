@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
 
 from ilona_match.matching.persistence import (
     load_pipeline,
@@ -41,8 +41,6 @@ from ilona_match.matching.pipeline import MatchingPipeline, VacancyState
 
 __all__ = ["ChunkSession", "DaskExecutor", "Executor", "LocalExecutor", "WorkerLost", "make_executor"]
 
-Task = TypeVar("Task")
-Result = TypeVar("Result")
 ChunkFn = Callable[[MatchingPipeline, VacancyState, Any], Any]
 _PLUGIN_PREFIX = "ilona-match-scoring-"
 
@@ -61,8 +59,6 @@ class ChunkSession(Protocol):
 
 
 class Executor(Protocol):
-    name: str
-
     def session(self, pipeline: MatchingPipeline, state: VacancyState) -> Any:
         """A context manager giving a ``ChunkSession`` over this pipeline and vacancy side."""
         ...
@@ -79,8 +75,6 @@ class _LocalSession:
 
 class LocalExecutor:
     """Every chunk in this process, in order (the default). A context manager like ``DaskExecutor``."""
-
-    name = "local"
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -194,8 +188,6 @@ class DaskExecutor:
     ``cache_dir``: the embedding cache the workers use, a folder they can all reach (the work folder's
     on a local cluster); without it each worker keeps one in its own folder.
     Use it as a context manager: the client (and a local cluster) close on exit."""
-
-    name = "dask"
 
     def __init__(self, scheduler: str | None = None, *, workers: int = 2, partitions: int | None = None,
                  cache_dir: str | Path | None = None) -> None:

@@ -166,7 +166,8 @@ def serve_lists(
     firsts = range(0, len(participants), chunk_size)  # each chunk's first participant position
     tasks = [
         _ChunkTask(participants.iloc[first:first + chunk_size].reset_index(drop=True), as_of, k,
-                   None if exclude is None else exclude.among(participants["participant_id"].iloc[first:first + chunk_size]),
+                   exclude if exclude is None or here  # a task shipped elsewhere carries its own pairs only
+                   else exclude.among(participants["participant_id"].iloc[first:first + chunk_size]),
                    use_ranker, calibrated, candidate_pool=0 if allocation is None else candidate_pool,
                    keep_features=here and pool_memory_mb > 0)
         for first in firsts
