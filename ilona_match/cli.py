@@ -67,6 +67,16 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.synthetic import generate_world
 
     hire_bias = tuple(args.hire_bias or ())
+    if args.views_only and args.family != "taste":
+        raise ValueError("--views-only applies to --family taste")
+    if args.family == "taste":
+        from ilona_match.synthetic.taste import generate_taste_world
+
+        if hire_bias:
+            raise ValueError("--hire-bias applies to the coach and market families")
+        print(generate_taste_world(args.out, participants=args.participants, vacancies=args.vacancies, seed=args.seed,
+                                   fmt=args.format, views_only=args.views_only).describe())
+        return 0
     if args.family == "market":
         from ilona_match.synthetic.market import generate_market_world
 
@@ -134,8 +144,14 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from ilona_match.training import evaluate, placements_line
+    from ilona_match.training import evaluate, leave_last_out, placements_line
 
+    if args.leave_last_out:
+        held = leave_last_out(args.data, as_of=args.as_of, config=settings)
+        print(f"leave-last-out: {int(held.table['judged'].iloc[0])} people whose last interaction entered the log "
+              f"in [{held.split}, {held.end}); {held.set_aside} set aside (closed that day or breaking a hard constraint)")
+        print(held.table[["hit@10", "ndcg@10"]].round(4).to_string())
+        return 0
     result = evaluate(args.data, as_of=args.as_of, config=settings)
     print(_window_line(result))
     print(result.table.round(4).to_string())
@@ -382,9 +398,12 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--format", choices=("csv", "parquet"), default="csv")
     gen.add_argument("--other-languages", type=float, default=1.0,
                      help="scale of the Swedish and English text shares (0.1 = almost all Finnish)")
-    gen.add_argument("--family", choices=("coach", "market"), default="coach",
+    gen.add_argument("--family", choices=("coach", "market", "taste"), default="coach",
                      help="coach: coaches' logs, hiring a weighted sum of known facts; market: hiring by thresholds "
-                          "and competition, a job board's log, records as people write them")
+                          "and competition, a job board's log, records as people write them; taste: a hidden taste "
+                          "per person drives views, applications and hires")
+    gen.add_argument("--views-only", action="store_true",
+                     help="taste family: keep only the viewed events (a job board's click log)")
     gen.add_argument("--hire-bias", type=_hire_bias_rule, action="append", metavar="COLUMN=VALUE:FACTOR",
                      help="plant a hiring bias for a fairness audit: employers hire people of the group FACTOR "
                           "(0-1] times as often, e.g. age_band=55+:0.5 (repeatable; columns of participant_groups)")
@@ -404,6 +423,9 @@ def _build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("evaluate", parents=[common], help="time-split evaluation beside baselines")
     ev.add_argument("--data", type=Path, required=True)
     ev.add_argument("--as-of", type=_iso_date, help=AS_OF_HELP)
+    ev.add_argument("--leave-last-out", action="store_true",
+                    help="rank each person's last interaction of the window instead (Hit@10, NDCG@10), with the "
+                         "engine's channel ablations and popularity, local popularity and TF-IDF baselines")
     ev.set_defaults(handler=_cmd_evaluate)
 
     bt = commands.add_parser("batch", parents=[common], help="the nightly job: recommendations for every participant")

@@ -45,8 +45,13 @@ from ilona_match.learning.evaluation import (
     evaluate_systems,
     score_pipeline,
 )
+from ilona_match.learning.leave_last_out import (
+    LeaveLastOutResult,
+    evaluate_leave_last_out,
+    per_participant_ndcg,
+)
 from ilona_match.learning.metrics import expected_placements
-from ilona_match.learning.model_selection import judge
+from ilona_match.learning.model_selection import compare, judge
 from ilona_match.matching.executor import Executor
 from ilona_match.matching.pipeline import MatchingPipeline
 from ilona_match.serving.allocation import AllocationConfig
@@ -126,6 +131,21 @@ def evaluate(
                    placements=placements, audit=audit)
 
 
+def leave_last_out(data_dir: str | Path | DataBundle, as_of: date | None = None,
+                   config: str | Path | Settings | None = None) -> LeaveLastOutResult:
+    """Fit on the log before ``as_of - horizon`` and rank each person's last interaction of the window
+    (``learning.leave_last_out``) with the engine, its channel ablations and the baselines."""
+    settings = _settings(config)
+    bundle = data_dir if isinstance(data_dir, DataBundle) else load_data(
+        data_dir, tables=ALL_TABLES, max_text_chars=settings.contract.max_text_chars)
+    events = outcome_history(bundle, settings).events
+    as_of = as_of or default_as_of(events)
+    split = as_of - timedelta(days=settings.evaluation.horizon_days)
+    pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split)
+    return evaluate_leave_last_out(pipeline, bundle.participants, bundle.vacancies, events, split, as_of,
+                                   settings.exclusion, settings.matching.history.window_days)
+
+
 def audit_lists(bundle: DataBundle, lists: pd.DataFrame | None, events: pd.DataFrame, day: date, settings: Settings,
                 ndcg: pd.Series | None = None, run: str = "") -> AuditReport | None:
     """The fairness audit (``learning.audit``) of the lists served on ``day``, when the data folder has a
@@ -154,7 +174,8 @@ def placements_on(pipeline: MatchingPipeline, bundle: DataBundle, events: pd.Dat
     (what the fairness audit judges). Empty and None without a calibration."""
     if getattr(pipeline, "calibrator_", None) is None or bundle.participants.empty:
         return {}, None
-    state = pipeline.prepare_vacancies(bundle.vacancies.reset_index(drop=True))
+    state = pipeline.prepare_vacancies(bundle.vacancies.reset_index(drop=True)).with_history(
+        pipeline.prepare_history(events, bundle.vacancies, day, bundle.participants))
     exclude = acted_pairs(events, day, settings.exclusion)
     objective = "cap" if settings.batch.allocation == "cap" else "placements"
     served = serve_lists(pipeline, bundle.participants, state, day, k=settings.batch.k, exclude=exclude,
@@ -186,11 +207,37 @@ def _choose_ranker(pipeline: MatchingPipeline, result: EvaluationResult | None, 
         judged = judge(result.met_per_participant[FULL_PIPELINE], result.met_per_participant[NO_RANKER],
                        result.per_query[FULL_PIPELINE], result.per_query[NO_RANKER],
                        settings.evaluation.min_gain, settings.evaluation.bootstrap_rounds,
-                       learned_who_is_shown=settings.matching.training.negatives_per_participant > 0)
+                       learned_who_is_shown=pipeline.training_summary_.get("negatives_per_participant", 0) > 0)
         if judged.better:
             return f"trained ranker: {judged.text}"
         pipeline.ranker_ = None
         verdict = f"prior: {judged.text}"
+    pipeline.training_summary_["ranker"] = verdict
+    return verdict
+
+
+def _choose_by_last_interactions(pipeline: MatchingPipeline, bundle: DataBundle, events: pd.DataFrame, split: date,
+                                 as_of: date, settings: Settings) -> str:
+    """A log with no success has no window of successes to judge on: keep a ranker trained on weak
+    grades only when it finds the last interactions of the window (``learning.leave_last_out``) better
+    than no ranker, with a 95 % bootstrap interval over participants above ``min_gain``."""
+    try:
+        held = evaluate_leave_last_out(pipeline, bundle.participants, bundle.vacancies, events, split, as_of,
+                                       settings.exclusion, settings.matching.history.window_days,
+                                       engines=(FULL_PIPELINE, NO_RANKER), baselines=False)
+    except ValueError as exc:  # no last interaction in the window
+        pipeline.ranker_ = None
+        verdict = f"prior: no held-out window to show that the trained ranker beats no ranker ({exc})"
+    else:
+        ndcg = per_participant_ndcg(held.ranks)
+        on_last = compare(ndcg[FULL_PIPELINE], ndcg[NO_RANKER], settings.evaluation.min_gain,
+                          settings.evaluation.bootstrap_rounds)
+        text = (f"on the last interactions held out NDCG@10 {on_last.gain:+.4f} (95% interval {on_last.low:+.4f} .. "
+                f"{on_last.high:+.4f}, {on_last.participants} participants)")
+        if on_last.better:
+            return f"trained ranker: the trained ranker beats no ranker; {text}"
+        pipeline.ranker_ = None
+        verdict = f"prior: the trained ranker does not beat no ranker; {text}"
     pipeline.training_summary_["ranker"] = verdict
     return verdict
 
@@ -223,7 +270,10 @@ def train(
             pipeline, bundle.participants, bundle.vacancies, events, split, horizon_days=horizon, k=settings.evaluation.k)
     except NoHeldOutData:
         result = None
-    ranker = _choose_ranker(pipeline, result, settings)
+    if result is None and pipeline.ranker_ is not None and pipeline.training_summary_.get("grades", "").startswith("weak"):
+        ranker = _choose_by_last_interactions(pipeline, bundle, events, split, as_of, settings)
+    else:
+        ranker = _choose_ranker(pipeline, result, settings)
     pipeline.calibrator_ = calibrate(pipeline, bundle.participants, bundle.vacancies, events, split, as_of)
     if pipeline.calibrator_ is not None:
         reliability = pipeline.calibrator_.reliability_
@@ -253,7 +303,7 @@ def train(
                          settings.evaluation.min_gain, settings.evaluation.bootstrap_rounds,
                          ("this model", f"champion version {champion[1]}"),
                          learned_who_is_shown=pipeline.ranker_ is not None
-                         and settings.matching.training.negatives_per_participant > 0)
+                         and pipeline.training_summary_.get("negatives_per_participant", 0) > 0)
         promoted, reason = decision.better, decision.text
     if promoted and audit is not None and audit.violations and settings.audit.block_promotion:
         more = f" (and {len(audit.violations) - 1} more: `ilona-match audit`)" if len(audit.violations) > 1 else ""

@@ -125,7 +125,14 @@ def test_training_rows_are_computed_as_of_the_day_each_pair_was_met(world) -> No
                          "day": examples.day.astype("datetime64[ns]"),
                          "age": examples.matrix[:, FEATURE_NAMES.index("vacancy_age_days")],
                          "grade": examples.grade})
-    assert len(rows) == len(pairs)  # by default no never-logged rows: a vacancy nobody showed is no evidence
+    # by default no never-logged rows (a vacancy nobody showed is no evidence), and no pair a list may never
+    # show: one that breaks a hard constraint of the person
+    people = bundle.participants.reset_index(drop=True)
+    p = pd.Index(people["participant_id"]).get_indexer(pairs["participant_id"])
+    v = pd.Index(known["vacancy_id"]).get_indexer(pairs["vacancy_id"])
+    listable = feasible(ParticipantLimits.from_frame(people), VacancyDemands.from_frame(known), p, v)
+    assert 0 < listable.sum() < len(pairs) and len(rows) == listable.sum()
+    pairs = pairs[listable]
     merged = rows.merge(pairs, on=["participant_id", "vacancy_id"], validate="one_to_one")
     assert (merged["day"] == merged["first_date"]).all() and (merged["grade_x"] == merged["grade_y"]).all()
     published = known.set_index("vacancy_id")["published_at"].reindex(merged["vacancy_id"]).to_numpy()
@@ -140,7 +147,7 @@ def test_training_rows_are_computed_as_of_the_day_each_pair_was_met(world) -> No
     more = sampled.training_examples(bundle.participants, known, pairs)
     extra = pd.DataFrame({"participant_id": more.participant_ids, "vacancy_id": more.vacancy_ids,
                           "day": more.day.astype("datetime64[ns]"), "grade": more.grade, "weight": more.weight})
-    extra = extra.merge(pairs[["participant_id", "vacancy_id"]], how="left", indicator=True)
+    extra = extra.merge(strongest_outcomes(history)[["participant_id", "vacancy_id"]], how="left", indicator=True)
     extra = extra[extra["_merge"] == "left_only"]
     assert len(extra) > 0 and (extra["grade"] == 0).all()
     logged_days = merged.groupby("participant_id")["day"].apply(set)

@@ -170,7 +170,8 @@ def score_pipeline(pipeline: MatchingPipeline, participants: pd.DataFrame, vacan
     window = held_out(outcomes, vacancies, split, end)
     _check_judged(window)
     vacancies = vacancies.reset_index(drop=True)
-    state = pipeline.prepare_vacancies(vacancies)
+    state = pipeline.prepare_vacancies(vacancies).with_history(
+        pipeline.prepare_history(outcomes, vacancies, end, participants))
     parts = []
     for day in window.days:
         people, leave_out = window.on(day)
@@ -219,7 +220,8 @@ def evaluate_systems(
     window = held_out(outcomes, vacancies, split, end)
     _check_judged(window)
     vacancies = vacancies.reset_index(drop=True)
-    state = pipeline.prepare_vacancies(vacancies)
+    state = pipeline.prepare_vacancies(vacancies).with_history(
+        pipeline.prepare_history(outcomes, vacancies, end, participants))
     tfidf = text_baseline(vacancies, state.jobs.texts, split)
     vacancy_tfidf = tfidf.transform(state.jobs.texts)
     history = strongest_outcomes(outcomes[outcomes["event_date"] < pd.Timestamp(split)])
@@ -300,7 +302,7 @@ def _met_rows(pipeline: MatchingPipeline, state: VacancyState, participants: pd.
         return None
     p, v, day, pairs = p[keep], v[keep], day[keep], pairs[keep]
     vectors = pipeline._vectors(people, state)
-    features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day)
+    features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day, state.history)
     return _MetRows(pairs[["participant_id", "vacancy_id", "grade"]].reset_index(drop=True), people, vectors, features)
 
 
@@ -309,7 +311,8 @@ def calibrate(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies:
     """The pipeline's scores of every new pair people met in [split, end), as of the day met, mapped to
     whether the pair reached a success by ``end`` (``matching.calibration``); None when the window holds
     too few pairs or no success."""
-    state = pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
+    state = pipeline.prepare_vacancies(vacancies.reset_index(drop=True)).with_history(
+        pipeline.prepare_history(outcomes, vacancies, end, participants))
     met = _met_rows(pipeline, state, participants, outcomes, split, end, judged_only=False)
     if met is None:
         return None

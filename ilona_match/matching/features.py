@@ -18,6 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from ilona_match.contract.constraints import to_check_mask
+from ilona_match.matching.history import HISTORY_FEATURES, InteractionHistory
 from ilona_match.matching.profiles import ParticipantProfiles, VacancyProfiles
 
 __all__ = ["CATEGORICAL", "FEATURE_NAMES", "MONOTONE", "CandidatePairs", "PairFeatures", "TextVectors", "compute_features",
@@ -56,6 +57,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "vacancy_age_days",
     "days_to_close",
     "openings",
+    *HISTORY_FEATURES,  # what the person and people like them engaged with (matching.history)
 )
 CATEGORICAL: tuple[str, ...] = ("employer_type",)
 # Directions known from the domain; LightGBM keeps them (1 up, -1 down), others are free.
@@ -197,9 +199,11 @@ def compute_features(
     pairs: CandidatePairs,
     vectors: TextVectors,
     as_of: date | np.ndarray,
+    history: InteractionHistory | None = None,
 ) -> PairFeatures:
     """All FEATURE_NAMES for every pair, as of ``as_of`` (vacancy age, days to close): one date,
-    or one datetime64 per pair when training pairs were seen on different days."""
+    or one datetime64 per pair when training pairs were seen on different days. The history
+    features read only ``history``'s events before each pair's day (all missing without a history)."""
     p, v = pairs.participant, pairs.vacancy
     columns: dict[str, np.ndarray] = {}
     columns["dense_text"] = _rowwise_dot(vectors.participant_dense, vectors.vacancy_dense, p, v)
@@ -263,6 +267,11 @@ def compute_features(
     closes = jobs.demands.closes[v]
     columns["days_to_close"] = np.where(np.isnat(closes), np.nan, (closes - day).astype(np.float32)).astype(np.float32)
     columns["openings"] = jobs.openings[v].astype(np.float32)
+    if history is None:
+        columns.update({name: np.full(len(p), np.nan, np.float32) for name in HISTORY_FEATURES})
+    else:
+        columns.update(history.features(people.ids, people.municipality, jobs.ids, vectors.vacancy_dense,
+                                        vectors.vacancy_concept, p, v, as_of))
 
     matrix = np.column_stack([columns[name] for name in FEATURE_NAMES]).astype(np.float32)
     return PairFeatures(pairs=pairs, matrix=matrix, to_check=to_check)

@@ -43,6 +43,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from ilona_match import __version__
 from ilona_match.matching.calibration import Calibrator
 from ilona_match.matching.features import FEATURE_NAMES
+from ilona_match.matching.history import InteractionHistory
 from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, VacancyState
 from ilona_match.matching.profiles import VacancyProfiles
 from ilona_match.matching.ranker import LambdaRanker
@@ -67,6 +68,7 @@ _STATE_MANIFEST = "vacancy_state.json"
 _STATE_ARRAYS = "arrays.npz"
 _STATE_VALUES = "values.json"
 _STATE_RETRIEVER = "retriever"
+_STATE_HISTORY = "history"
 
 
 def _sha256(path: Path) -> str:
@@ -327,6 +329,8 @@ def save_vacancy_state(state: VacancyState, directory: str | Path) -> Path:
     np.savez(directory / _STATE_ARRAYS, **arrays)
     (directory / _STATE_VALUES).write_text(json.dumps(values), encoding="utf-8")
     state.retriever.save(directory / _STATE_RETRIEVER)
+    if state.history is not None:
+        state.history.save(directory / _STATE_HISTORY)
     files = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
     _write_json(directory / _STATE_MANIFEST, {
         "format": _STATE_FORMAT, "format_version": 1, "ilona_match_version": __version__,
@@ -360,4 +364,5 @@ def load_vacancy_state(directory: str | Path) -> VacancyState:
                                 shape=tuple(arrays["lexical.shape"]))
     retriever = CandidateRetriever.load(directory / _STATE_RETRIEVER, RetrievalConfig.model_validate(manifest["retrieval"]),
                                         IndexConfig.model_validate(manifest["index"]), jobs, lexical)
-    return VacancyState(jobs, arrays["dense"], arrays["concept"], lexical, retriever)
+    history = InteractionHistory.load(directory / _STATE_HISTORY) if (directory / _STATE_HISTORY).is_dir() else None
+    return VacancyState(jobs, arrays["dense"], arrays["concept"], lexical, retriever, history)

@@ -8,21 +8,22 @@ participants over the vacancies open on a date. Everything it learns is saved wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
 from ilona_match.contract import LANGUAGES
 from ilona_match.contract.constraints import CHECK_ITEMS, feasible, to_check_items
-from ilona_match.contract.events import strongest_outcomes
+from ilona_match.contract.events import MAX_GRADE, strongest_outcomes
 from ilona_match.contract.exclusion import ExcludedPairs
+from ilona_match.contract.spec import EVENTS
 from ilona_match.matching.calibration import CalibrationConfig, Calibrator
 from ilona_match.matching.features import (
     FEATURE_NAMES,
@@ -31,6 +32,7 @@ from ilona_match.matching.features import (
     TextVectors,
     compute_features,
 )
+from ilona_match.matching.history import HistoryConfig, HistoryItems, InteractionHistory
 from ilona_match.matching.index import IndexConfig
 from ilona_match.matching.profiles import (
     ParticipantProfiles,
@@ -67,6 +69,29 @@ class TrainingConfig(BaseModel):
     min_training_pairs: int = Field(30, ge=1, description="fewer logged pairs: serve the prior alone")
     block_size: int = Field(2000, gt=0, description="people whose training rows are computed together (the unit "
                             "an executor distributes)")
+    weak_grades: dict[str, int] = Field(
+        default_factory=lambda: {"viewed": 1, "applied": 1, "rejected": 1},
+        description="grades of weaker events when the training log holds no success at all (a feed of views or "
+        "clicks only): they become weak positives; any interview, work trial or hire in the log and only "
+        "the success grades count")
+    listable_only: bool = Field(True, description="learn only from logged pairs a list may show: a pair that breaks "
+                                "a hard constraint of the person (a job board blind to work capacity logs such views) "
+                                "is never a candidate, and learning from it teaches what is never served")
+    implicit_feedback: Literal["when_no_success", "always"] = Field(
+        "always", description="when weaker events count as weak positives (weak_grades): only when the "
+        "log holds no success, or always, with successes weighing 1 + their grade")
+    weak_negatives: int = Field(20, ge=0, description="never-logged vacancies per person added as grade 0 when "
+                                "learning from weak grades (at least negatives_per_participant)")
+
+    @field_validator("weak_grades")
+    @classmethod
+    def _weak_events(cls, grades: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(grades) - set(EVENTS))
+        if unknown:
+            raise ValueError(f"unknown events {unknown} in weak_grades (expected some of {', '.join(EVENTS)})")
+        if any(g < 0 or g > MAX_GRADE for g in grades.values()):
+            raise ValueError(f"weak_grades must lie in 0..{MAX_GRADE}")
+        return grades
 
 
 class PipelineConfig(BaseModel):
@@ -82,6 +107,7 @@ class PipelineConfig(BaseModel):
     calibration: CalibrationConfig = CalibrationConfig()
     lexical_char_weight: float = Field(0.5, ge=0, le=1)
     linker: LinkerConfig = LinkerConfig()
+    history: HistoryConfig = HistoryConfig()
 
 
 @dataclass(frozen=True)
@@ -93,6 +119,11 @@ class VacancyState:
     concept: np.ndarray
     lexical: object  # scipy CSR
     retriever: CandidateRetriever
+    history: InteractionHistory | None = None  # the run's interaction history (``prepare_history``)
+
+    def with_history(self, history: InteractionHistory | None) -> VacancyState:
+        """The same vacancy side with the run's interaction history."""
+        return replace(self, history=history)
 
 
 @dataclass(frozen=True)
@@ -194,6 +225,36 @@ class MatchingPipeline:
         retriever = CandidateRetriever(self.config.retrieval, self.config.index).fit(jobs, vectors)
         return VacancyState(jobs, dense, concept, lexical, retriever)
 
+    def prepare_history(self, events: pd.DataFrame, vacancies: pd.DataFrame, as_of: date,
+                        participants: pd.DataFrame | None = None) -> InteractionHistory | None:
+        """The interaction history of the outcome ``events`` dated before ``as_of`` (None when switched
+        off or when there is none). ``vacancies``: every vacancy the events may name, closed ones too
+        (their texts form the history profiles); ``participants``: their municipalities count local
+        engagement."""
+        if not self.config.history.enabled or events is None or events.empty:
+            return None
+        before = events[events["event_date"] < pd.Timestamp(as_of)]
+        if "vacancy_id" in before:
+            before = before[before["vacancy_id"].notna()]
+        items = vacancies.drop_duplicates("vacancy_id").reset_index(drop=True)
+        engaged = items["vacancy_id"].isin(before["vacancy_id"]).to_numpy()
+        if before.empty or not engaged.any():
+            return None
+        jobs = build_vacancies(items[engaged].reset_index(drop=True), self.taxonomy, self.extract_mentions(), self.linker)
+        dense_part, concept_part = self._dense(jobs.texts, "passage"), self._dense(jobs.concept_texts, "passage")
+        dense = np.zeros((len(items), dense_part.shape[1]), np.float32)
+        concept = np.zeros((len(items), concept_part.shape[1]), np.float32)
+        dense[engaged], concept[engaged] = dense_part, concept_part
+        towns = None
+        if participants is not None and "municipality" in participants:
+            towns = participants.drop_duplicates("participant_id").set_index("participant_id")["municipality"]
+        employer = items["employer_id"] if "employer_id" in items else pd.Series([""] * len(items))
+        sector = items["sector"] if "sector" in items else pd.Series([""] * len(items))
+        history_items = HistoryItems(items["vacancy_id"].astype(str).to_numpy(object),
+                                     sector.fillna("").astype(str).to_numpy(object),
+                                     employer.fillna("").astype(str).to_numpy(object), dense, concept)
+        return InteractionHistory(self.config.history).fit(before, history_items, towns)
+
     def _vectors(self, people: ParticipantProfiles, state: VacancyState) -> TextVectors:
         return TextVectors(
             self._dense(people.texts, "query"), state.dense,
@@ -209,8 +270,8 @@ class MatchingPipeline:
         people = build_participants(participants, self.taxonomy, self.extract_mentions(), self.linker)
         vectors = self._vectors(people, state)
         excluded = None if exclude is None else exclude.keys(pd.Index(people.ids), state.jobs.id_index)
-        retrieved = state.retriever.retrieve(people, state.jobs, vectors, as_of, excluded)
-        features = compute_features(people, state.jobs, retrieved.pairs, vectors, as_of)
+        retrieved = state.retriever.retrieve(people, state.jobs, vectors, as_of, excluded, state.history)
+        features = compute_features(people, state.jobs, retrieved.pairs, vectors, as_of, state.history)
         scores = self.predict(features.matrix) if use_ranker else prior_score(features.matrix, FEATURE_NAMES)
         return Scored(people, features, np.asarray(scores, dtype=np.float64), retrieved.proposed_by)
 
@@ -223,7 +284,7 @@ class MatchingPipeline:
         if not feasible(people.limits, state.jobs.demands, pairs.participant, pairs.vacancy, as_of).all():
             raise ValueError(f"a pair to score is not open on {as_of} or breaks a hard constraint")
         vectors = self._vectors(people, state)
-        features = compute_features(people, state.jobs, pairs, vectors, as_of)
+        features = compute_features(people, state.jobs, pairs, vectors, as_of, state.history)
         scores = self.predict(features.matrix) if use_ranker else prior_score(features.matrix, FEATURE_NAMES)
         return Scored(people, features, np.asarray(scores, dtype=np.float64), {})
 
@@ -275,15 +336,26 @@ class MatchingPipeline:
         history = outcomes[outcomes["event_date"] < pd.Timestamp(as_of)]
         pairs = strongest_outcomes(history)
         pairs = pairs[pairs["vacancy_id"].isin(known_vacancies["vacancy_id"])]
+        no_success = len(pairs) > 0 and pairs["grade"].max() == 0
+        weak = no_success or (len(pairs) > 0 and training.implicit_feedback == "always")
+        if weak:  # views, clicks and applications are weak positives (always, or as no success is known)
+            weak_grade = pairs["event"].map(training.weak_grades).fillna(0).astype(np.int32)
+            pairs = pairs.assign(grade=np.maximum(pairs["grade"], weak_grade), weight=1.0 + pairs["grade"])
         recent = pairs["first_date"] >= pd.Timestamp(as_of - timedelta(days=training.maturity_days))
         immature = recent & (pairs["grade"] == 0)
         pairs = pairs[~immature]
         self.training_summary_ = {"logged_pairs": len(pairs), "positive_pairs": int((pairs["grade"] > 0).sum()),
-                                  "immature_pairs_left_out": int(immature.sum())}
-        if len(pairs) < training.min_training_pairs or pairs["grade"].nunique() < 2:
+                                  "immature_pairs_left_out": int(immature.sum()),
+                                  "grades": ("weak (no success in the log)" if no_success else
+                                             "weak and successes" if weak else "successes")}
+        nothing_to_learn = not (pairs["grade"] > 0).any() if weak else pairs["grade"].nunique() < 2
+        if len(pairs) < training.min_training_pairs or nothing_to_learn:
             self.training_summary_["ranker"] = "prior only (too few outcomes)"
             return self
-        examples = self.training_examples(participants, known_vacancies, pairs, executor)
+        negatives = max(training.negatives_per_participant, training.weak_negatives if weak else 0)
+        self.training_summary_["negatives_per_participant"] = negatives
+        interactions = self.prepare_history(history, known_vacancies, as_of, participants)
+        examples = self.training_examples(participants, known_vacancies, pairs, executor, interactions, negatives)
         cut = np.datetime64(as_of - timedelta(days=training.validation_days), "D")
         valid = examples.day >= cut
         if valid.all() or examples.grade[~valid].max(initial=0) == 0:
@@ -302,7 +374,8 @@ class MatchingPipeline:
         return self
 
     def training_examples(self, participants: pd.DataFrame, vacancies: pd.DataFrame,
-                          pairs: pd.DataFrame, executor: BlockExecutor | None = None) -> TrainingExamples:
+                          pairs: pd.DataFrame, executor: BlockExecutor | None = None,
+                          history: InteractionHistory | None = None, negatives: int | None = None) -> TrainingExamples:
         """The rows the ranker learns from: each logged pair (``strongest_outcomes`` form) as of the day
         it entered the log, plus ``training.negatives_per_participant`` retrieved never-logged vacancies,
         each as of one of its person's logged days (among the vacancies open that day); one query per
@@ -311,21 +384,25 @@ class MatchingPipeline:
 
         People are taken in blocks of ``training.block_size`` (profiles, vectors, negatives and features
         of a block together), computed here or by ``executor`` (``matching.executor``: the workers of a
-        Dask cluster); the blocks are the same either way, so are the rows."""
+        Dask cluster); the blocks are the same either way, so are the rows. ``history``: the interaction
+        history of the training events (each row reads only its events before the row's day);
+        ``negatives``: never-logged rows per person (default ``training.negatives_per_participant``)."""
         people_frame = participants[participants["participant_id"].isin(pairs["participant_id"])].reset_index(drop=True)
-        state = self.prepare_vacancies(vacancies.reset_index(drop=True))
+        state = self.prepare_vacancies(vacancies.reset_index(drop=True)).with_history(history)
+        negatives = self.config.training.negatives_per_participant if negatives is None else negatives
         p_pos = pd.Series(np.arange(len(people_frame)), index=people_frame["participant_id"].to_numpy())
         logged = pairs[pairs["participant_id"].isin(p_pos.index)]
         p = p_pos[logged["participant_id"]].to_numpy()
         v = state.jobs.id_index.get_indexer(logged["vacancy_id"])
         day = logged["first_date"].to_numpy(dtype="datetime64[D]")
         grade = logged["grade"].to_numpy()
+        row_weight = logged["weight"].to_numpy(np.float64) if "weight" in logged else np.ones(len(logged))
         size = self.config.training.block_size
         blocks = []
         for number, first in enumerate(range(0, len(people_frame), size)):
             mine = (p >= first) & (p < first + size)
             blocks.append(_ExampleBlock(people_frame.iloc[first:first + size].reset_index(drop=True), first, number,
-                                        p[mine] - first, v[mine], day[mine], grade[mine]))
+                                        p[mine] - first, v[mine], day[mine], grade[mine], row_weight[mine], negatives))
         if executor is None:
             parts = [_block_examples(self, state, block) for block in blocks]
         else:
@@ -390,6 +467,8 @@ class _ExampleBlock:
     v: np.ndarray
     day: np.ndarray
     grade: np.ndarray
+    weight: np.ndarray  # training weight of each logged row
+    negatives: int  # never-logged rows per person
 
 
 def _block_examples(pipeline: MatchingPipeline, state: VacancyState, block: _ExampleBlock) -> TrainingExamples:
@@ -397,14 +476,17 @@ def _block_examples(pipeline: MatchingPipeline, state: VacancyState, block: _Exa
     people = build_participants(block.people, pipeline.taxonomy, pipeline.extract_mentions(), pipeline.linker)
     vectors = pipeline._vectors(people, state)
     p, v, day, grade = block.p, block.v, block.day, block.grade
-    weight = np.ones(len(p))
+    weight = block.weight
     training = pipeline.config.training
-    if training.negatives_per_participant and len(p):
+    if training.listable_only:
+        ok = feasible(people.limits, state.jobs.demands, p, v)
+        p, v, day, grade, weight = p[ok], v[ok], day[ok], grade[ok], weight[ok]
+    if block.negatives and len(p):
         neg_p, neg_v, neg_day = [], [], []
         for query_day in np.unique(day):  # one retrieval per distinct logged day, for the people logged then
             chosen = np.unique(p[day == query_day])
             got = state.retriever.retrieve(people.take(chosen), state.jobs, _subset_vectors(vectors, chosen),
-                                           pd.Timestamp(query_day).date())
+                                           pd.Timestamp(query_day).date(), history=state.history)
             neg_p.append(chosen[got.pairs.participant])
             neg_v.append(got.pairs.vacancy)
             neg_day.append(np.full(len(got.pairs), query_day))
@@ -419,7 +501,7 @@ def _block_examples(pipeline: MatchingPipeline, state: VacancyState, block: _Exa
         once = np.zeros(len(cand_p), bool)
         once[first] = True
         cand_p, cand_v, cand_day = cand_p[once], cand_v[once], cand_day[once]
-        keep = _first_n_per_group(cand_p, training.negatives_per_participant)
+        keep = _first_n_per_group(cand_p, block.negatives)
         p = np.concatenate([p, cand_p[keep]])
         v = np.concatenate([v, cand_v[keep]])
         day = np.concatenate([day, cand_day[keep]])
@@ -427,7 +509,7 @@ def _block_examples(pipeline: MatchingPipeline, state: VacancyState, block: _Exa
         weight = np.concatenate([weight, np.full(keep.sum(), training.negative_weight)])
     order = np.lexsort((v, day, p))
     p, v, day, grade, weight = p[order], v[order], day[order], grade[order], weight[order]
-    features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day)
+    features = compute_features(people, state.jobs, CandidatePairs(p, v), vectors, day, state.history)
     return TrainingExamples(features.matrix, grade.astype(np.int32), p + block.first, day, weight, people.ids[p],
                             state.jobs.ids[v])
 

@@ -56,7 +56,7 @@ PRIOR_TERMS: dict[str, tuple[float, float, float, float]] = {
     "lexical": (0.5, 0.0, 0.0, 1.0),
     "distance_ratio": (-0.5, 1.0, 0.0, 3.0),
     "sector_preferred": (0.5, 0.5, 0.0, 1.0),
-}
+}  # the history features are not in it: what people look at is learned from their logs, not assumed a success
 
 _MODEL_FILE = "model.txt"
 _SIDECAR_FILE = "ranker.json"

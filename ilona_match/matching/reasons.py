@@ -47,6 +47,11 @@ REASON_TEXT: dict[str, dict[str, str]] = {
     "language_fit": {"fi": "Puhut työssä tarvittavia kieliä", "sv": "Du talar de språk som behövs", "en": "You speak the languages the job needs"},
     "vacancy_age_days": {"fi": "Paikka on avattu äskettäin", "sv": "Platsen har nyss öppnats", "en": "The opening is recent"},
     "openings": {"fi": "Paikkoja on useita", "sv": "Det finns flera platser", "en": "There are several openings"},
+    "history_similarity": {"fi": "Työ muistuttaa paikkoja, joista olet ollut kiinnostunut", "sv": "Jobbet liknar platser du har visat intresse för", "en": "The job is like ones you have shown interest in"},
+    "history_concept_similarity": {"fi": "Työ muistuttaa paikkoja, joista olet ollut kiinnostunut", "sv": "Jobbet liknar platser du har visat intresse för", "en": "The job is like ones you have shown interest in"},
+    "history_sector_share": {"fi": "Olet ollut kiinnostunut tämän alan paikoista", "sv": "Du har visat intresse för platser inom branschen", "en": "You have shown interest in jobs in this sector"},
+    "history_employer_share": {"fi": "Olet ollut kiinnostunut tämän työnantajan paikoista", "sv": "Du har visat intresse för den här arbetsgivarens platser", "en": "You have shown interest in this employer's jobs"},
+    "co_interaction": {"fi": "Samoista paikoista kiinnostuneet ovat katsoneet tätä", "sv": "Personer med liknande intressen har tittat på den här", "en": "People with interests like yours looked at this one"},
 }
 # feature -> (comparison, threshold): the pair's value must satisfy it for the reason to be told
 # (a missing value never does). Text similarities are cosines; 0.35 (dense) and 0.10 (lexical) sit
@@ -74,6 +79,11 @@ REASON_SUPPORT: dict[str, tuple[str, float]] = {
     "language_fit": (">=", 1.0),  # every language the job needs
     "vacancy_age_days": ("<=", 14.0),
     "openings": (">=", 2.0),
+    "history_similarity": (">=", 0.5),  # closer to the person's history profile than unrelated ads reach
+    "history_concept_similarity": (">=", 0.5),
+    "history_sector_share": (">=", 0.5),  # at least half of what the person engaged with
+    "history_employer_share": (">", 0.0),
+    "co_interaction": (">", 0.0),
 }
 
 
@@ -100,7 +110,8 @@ CHECK_TEXT: dict[str, dict[str, str]] = {
 _MISSING = {"fi": "Puuttuvia taitoja: {skills}", "sv": "Färdigheter som saknas: {skills}", "en": "Missing skills: {skills}"}
 # features whose contribution is about the same thing: only the strongest of a family is told
 _FAMILY = {"dense_concept": "dense_text", "hours_share": "hours_margin", "distance_km": "distance_ratio",
-           "same_municipality": "distance_ratio", "isco2_match": "isco4_match"}
+           "same_municipality": "distance_ratio", "isco2_match": "isco4_match",
+           "history_concept_similarity": "history_similarity"}
 
 
 _FEATURE_POSITION = {name: i for i, name in enumerate(FEATURE_NAMES)}

@@ -3,7 +3,10 @@ cannot take, and an exhaustive fill guarantees ``min_feasible`` candidates whene
 feasible vacancies are open.
 
 Channels: ``dense_text`` and ``dense_concept`` (FAISS inner product on normalised embeddings),
-``lexical`` (stemmed / n-gram TF-IDF) and ``concepts`` (shared ESCO skills and occupations).
+``lexical`` (stemmed / n-gram TF-IDF), ``concepts`` (shared ESCO skills and occupations), and from
+the interaction history (``matching.history``, when the run has one) ``history`` (the dense index
+searched with the person's history profile) and ``collaborative`` (what people with overlapping
+histories engaged with) and ``popular`` (what people of the same municipality engaged with lately).
 Each fetches ``per_channel`` vacancies among those open on the as-of date; the union is filtered.
 """
 
@@ -23,13 +26,15 @@ from sparse_dot_topn import sp_matmul_topn
 
 from ilona_match.contract.constraints import feasible, open_on
 from ilona_match.matching.features import CandidatePairs, TextVectors
+from ilona_match.matching.history import InteractionHistory
 from ilona_match.matching.index import IndexConfig, VectorIndex
 from ilona_match.matching.profiles import ParticipantProfiles, VacancyProfiles
 
 __all__ = ["CHANNELS", "CandidateRetriever", "RetrievalConfig", "Retrieved"]
 
-Channel = Literal["dense_text", "dense_concept", "lexical", "concepts"]
-CHANNELS: tuple[Channel, ...] = ("dense_text", "dense_concept", "lexical", "concepts")
+Channel = Literal["dense_text", "dense_concept", "lexical", "concepts", "history", "collaborative", "popular"]
+CHANNELS: tuple[Channel, ...] = ("dense_text", "dense_concept", "lexical", "concepts", "history", "collaborative",
+                                 "popular")
 
 
 class RetrievalConfig(BaseModel):
@@ -204,12 +209,13 @@ class CandidateRetriever:
 
     def retrieve(
         self, people: ParticipantProfiles, jobs: VacancyProfiles, vectors: TextVectors, as_of: date,
-        excluded: np.ndarray | None = None,
+        excluded: np.ndarray | None = None, history: InteractionHistory | None = None,
     ) -> Retrieved:
         """Feasible candidates for every participant among the vacancies open on ``as_of``.
 
         ``excluded``: sorted keys ``participant position * len(jobs) + vacancy position`` of pairs
-        never to propose (``exclusion.ExcludedPairs.keys``); the fill looks further for them."""
+        never to propose (``exclusion.ExcludedPairs.keys``); the fill looks further for them.
+        ``history``: the run's interaction history (the history channels propose nothing without one)."""
         if not hasattr(self, "dense_index_"):
             raise NotFittedError("CandidateRetriever is not fitted: call fit(jobs, vectors) first")
         if len(jobs) != self.n_vacancies_:
@@ -220,10 +226,26 @@ class CandidateRetriever:
         n = len(people)
         if len(open_positions) and n:
             for channel in self.config.channels:
-                if channel in ("dense_text", "dense_concept"):
-                    text = channel == "dense_text"
+                if channel == "popular":
+                    if history is not None and history.config.enabled:
+                        rows, local = history.popular(people.municipality, as_of, jobs.ids[open_positions],
+                                                      history.config.popular_candidates)
+                        proposals[channel] = (rows, open_positions[local])
+                    continue
+                if channel == "collaborative":
+                    if history is not None and history.config.enabled:
+                        rows, local = history.collaborative(people.ids, as_of, vectors.vacancy_dense[open_positions], k)
+                        proposals[channel] = (rows, open_positions[local])
+                    continue
+                if channel in ("dense_text", "dense_concept", "history"):
+                    text = channel != "dense_concept"
                     index, indexed = (self.dense_index_, self.dense_rows_) if text else (self.concept_index_, self.concept_rows_)
-                    queries = vectors.participant_dense if text else vectors.participant_concept
+                    if channel == "history":
+                        if history is None or not history.config.enabled:
+                            continue
+                        queries = history.profiles(people.ids, as_of)[0]
+                    else:
+                        queries = vectors.participant_dense if text else vectors.participant_concept
                     usable = np.abs(queries).sum(axis=1) > 0
                     # the index holds only the vacancies with a vector (a text, or a concept); search the open ones
                     allowed = np.searchsorted(indexed, open_positions)

@@ -392,7 +392,7 @@ def _load_matcher(settings: Settings, as_of: date, store: ResultStore) -> Matche
         events = pd.concat([events, records_to_frame("outcomes", feedback.drop(columns="received_at").to_dict("records"))],
                            ignore_index=True)
     matcher = Matcher.load(workdir=settings.workdir, vacancies=open_now, as_of=as_of, outcomes=events,
-                           exclusion=settings.exclusion, pathways=settings.pathways)
+                           exclusion=settings.exclusion, pathways=settings.pathways, history_vacancies=vacancies)
     if "services" in tables:
         matcher.use_services(bundle.services, bundle.service_outcomes, vacancies=vacancies)
     return matcher

@@ -23,6 +23,7 @@ from ilona_match.contract.exclusion import ExcludedPairs
 from ilona_match.contract.output import RECOMMENDATION_COLUMNS, RECOMMENDATIONS_SCHEMA
 from ilona_match.matching.executor import Executor, LocalExecutor
 from ilona_match.matching.features import CandidatePairs
+from ilona_match.matching.history import InteractionHistory
 from ilona_match.matching.pipeline import (
     MatchingPipeline,
     Scored,
@@ -231,10 +232,14 @@ def run_batch(
     exclude: ExcludedPairs | None = None,
     use_ranker: bool = True,
     executor: Executor | None = None,
+    history: InteractionHistory | None = None,
 ) -> BatchResult:
     """``serve_lists`` for a whole run, in the contract's recommendations form (RECOMMENDATION_COLUMNS),
-    with a run id derived from the model version, date, k, options and input ids."""
+    with a run id derived from the model version, date, k, options and input ids. ``history``: the
+    run's interaction history (``MatchingPipeline.prepare_history``), for its channels and features."""
     state = vacancies if isinstance(vacancies, VacancyState) else _prepare_open(pipeline, vacancies, as_of)
+    if history is not None:
+        state = state.with_history(history)
     vacancy_ids = pd.Series(state.jobs.ids) if isinstance(vacancies, VacancyState) else vacancies["vacancy_id"]
     variant = "" if allocation is None else f"{allocation.exposure_per_opening}:{allocation.method}:{candidate_pool}"
     if not use_ranker:

@@ -67,6 +67,7 @@ class Matcher:
         self._events = pd.DataFrame({name: pd.Series(dtype="datetime64[ns]" if name == "event_date" else object)
                                      for name in _EVENT_COLUMNS})
         self._excluded = ExcludedPairs.none()
+        self._history_vacancies: pd.DataFrame | None = None
 
     @classmethod
     def load(
@@ -79,14 +80,17 @@ class Matcher:
         outcomes: pd.DataFrame | None = None,
         exclusion: ExclusionConfig | None = None,
         pathways: PathwayConfig | None = None,
+        history_vacancies: pd.DataFrame | None = None,
     ) -> Matcher:
-        """The registered champion (default), a ``models:/`` URI, or a saved pipeline folder."""
+        """The registered champion (default), a ``models:/`` URI, or a saved pipeline folder.
+        ``history_vacancies``: every vacancy the outcome events may name (closed ones too), whose
+        texts form people's history profiles; default ``vacancies``."""
         from ilona_match.learning.tracking import load_champion
 
         pipeline, version = load_champion(workdir, None if model is None else str(model))
         matcher = cls(pipeline, version, exclusion, pathways)
         if outcomes is not None:
-            matcher.use_history(outcomes)
+            matcher.use_history(outcomes, history_vacancies)
         if vacancies is not None:
             matcher.use_vacancies(vacancies, as_of or date.today())
         return matcher
@@ -97,15 +101,17 @@ class Matcher:
         self._state = self.pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
         self._vacancies = vacancies.reset_index(drop=True)
         self._as_of = as_of
-        self._pathway_inputs = None
-        self._excluded = acted_pairs(self._events, as_of, self.exclusion)
+        self._refresh()
         self._warm_up()
         return self
 
-    def use_history(self, events: pd.DataFrame) -> Matcher:
+    def use_history(self, events: pd.DataFrame, vacancies: pd.DataFrame | None = None) -> Matcher:
         """The outcome events (contract outcomes form: the table plus stored feedback) that say which
-        pairs a person has already acted on; they replace any the matcher had."""
+        pairs a person has already acted on and form the interaction history; they replace any the
+        matcher had. ``vacancies``: every vacancy they may name (default: the served ones)."""
         self._events = events[_EVENT_COLUMNS].reset_index(drop=True)
+        if vacancies is not None:
+            self._history_vacancies = vacancies.reset_index(drop=True)
         self._refresh()
         return self
 
@@ -116,8 +122,10 @@ class Matcher:
         return self
 
     def _refresh(self) -> None:
-        if self._as_of is not None:
+        if self._as_of is not None and self._state is not None:
             self._excluded = acted_pairs(self._events, self._as_of, self.exclusion)
+            known = self._history_vacancies if self._history_vacancies is not None else self._vacancies
+            self._state = self._state.with_history(self.pipeline.prepare_history(self._events, known, self._as_of))
         self._pathway_inputs = None  # hires count toward local demand
 
     def use_services(self, services: pd.DataFrame, service_outcomes: pd.DataFrame | None = None,
@@ -196,8 +204,10 @@ class Matcher:
         """The recommendations table (contract form) for many participants, leaving out the pairs the
         known events say are done."""
         exclude = acted_pairs(self._events, as_of, self.exclusion)
+        known = self._history_vacancies if self._history_vacancies is not None else vacancies
+        history = self.pipeline.prepare_history(self._events, pd.concat([known, vacancies]), as_of, participants)
         return run_batch(self.pipeline, participants, vacancies, as_of, k=k, model_version=self.model_version,
-                         exclude=exclude).frame
+                         exclude=exclude, history=history).frame
 
     def explain(self, participant: Mapping[str, Any] | pd.DataFrame, vacancy_id: str) -> Explanation:
         """Why ``vacancy_id`` ranks where it does for this participant (data and ``.text``).

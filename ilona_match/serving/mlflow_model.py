@@ -71,5 +71,6 @@ class MatchingModel(mlflow.pyfunc.PythonModel):
         except ContractError:  # a folder of vacancies alone: no pair is known to be done
             bundle = load_data(options.vacancies_path, tables=("vacancies",))
         exclude = acted_pairs(bundle.outcomes, options.as_of)
+        history = self.pipeline.prepare_history(bundle.outcomes, bundle.vacancies, options.as_of)
         return run_batch(self.pipeline, participants, bundle.vacancies, options.as_of, k=options.k,
-                         exclude=exclude).frame
+                         exclude=exclude, history=history).frame

@@ -176,6 +176,7 @@ def run_nightly(
             raise ValueError(f"{len(unknown)} unknown participant_id(s) in the participant list, first {unknown[0]!r}")
         participants = participants[participants["participant_id"].isin(set(participant_ids))].reset_index(drop=True)
     pipeline, version = load_champion(settings.workdir, model)
+    interactions = pipeline.prepare_history(history.events, bundle.vacancies, as_of, bundle.participants)
     if on_start is not None:
         on_start(len(participants))
     k = k or settings.batch.k
@@ -187,7 +188,7 @@ def run_nightly(
         result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
                            chunk_size=settings.batch.chunk_size, progress=progress, allocation=allocation,
                            candidate_pool=settings.batch.candidate_pool, pool_memory_mb=settings.batch.pool_memory_mb,
-                           exclude=exclude, executor=running)
+                           exclude=exclude, executor=running, history=interactions)
     frame = result.frame
     checked = _check_constraints(frame, participants, bundle.vacancies, as_of)
     run_id = str(frame["run_id"].iloc[0]) if len(frame) else f"run-{as_of:%Y%m%d}-empty"
