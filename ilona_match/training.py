@@ -108,13 +108,10 @@ def _pipeline(settings: Settings) -> MatchingPipeline:
     return MatchingPipeline(settings.matching, cache_dir=Path(settings.workdir) / EMBEDDING_CACHE_DIR)
 
 
-def evaluate(
-    data_dir: str | Path | DataBundle,
-    as_of: date | None = None,
-    config: str | Path | Settings | None = None,
-) -> EvaluationResult:
-    """Fit on the outcomes before ``as_of - horizon`` and compare the pipeline with the baselines on
-    the held-out window up to ``as_of`` (module docstring)."""
+def _fitted_before_window(data_dir: str | Path | DataBundle, as_of: date | None,
+                          config: str | Path | Settings | None) -> tuple[Settings, DataBundle, pd.DataFrame, date, date,
+                                                                        MatchingPipeline]:
+    """The settings, data, events, as-of, split and the pipeline fitted on the log before the split."""
     settings = _settings(config)
     bundle = data_dir if isinstance(data_dir, DataBundle) else load_data(
         data_dir, tables=ALL_TABLES, max_text_chars=settings.contract.max_text_chars)
@@ -122,6 +119,17 @@ def evaluate(
     as_of = as_of or default_as_of(events)
     split = as_of - timedelta(days=settings.evaluation.horizon_days)
     pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split)
+    return settings, bundle, events, as_of, split, pipeline
+
+
+def evaluate(
+    data_dir: str | Path | DataBundle,
+    as_of: date | None = None,
+    config: str | Path | Settings | None = None,
+) -> EvaluationResult:
+    """Fit on the outcomes before ``as_of - horizon`` and compare the pipeline with the baselines on
+    the held-out window up to ``as_of`` (module docstring)."""
+    settings, bundle, events, as_of, split, pipeline = _fitted_before_window(data_dir, as_of, config)
     result = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, events, split,
                               horizon_days=settings.evaluation.horizon_days, k=settings.evaluation.k)
     pipeline.calibrator_ = calibrate(pipeline, bundle.participants, bundle.vacancies, events, split, as_of)
@@ -135,13 +143,7 @@ def leave_last_out(data_dir: str | Path | DataBundle, as_of: date | None = None,
                    config: str | Path | Settings | None = None) -> LeaveLastOutResult:
     """Fit on the log before ``as_of - horizon`` and rank each person's last interaction of the window
     (``learning.leave_last_out``) with the engine, its channel ablations and the baselines."""
-    settings = _settings(config)
-    bundle = data_dir if isinstance(data_dir, DataBundle) else load_data(
-        data_dir, tables=ALL_TABLES, max_text_chars=settings.contract.max_text_chars)
-    events = outcome_history(bundle, settings).events
-    as_of = as_of or default_as_of(events)
-    split = as_of - timedelta(days=settings.evaluation.horizon_days)
-    pipeline = _pipeline(settings).fit(bundle.participants, bundle.vacancies, events, split)
+    settings, bundle, events, as_of, split, pipeline = _fitted_before_window(data_dir, as_of, config)
     return evaluate_leave_last_out(pipeline, bundle.participants, bundle.vacancies, events, split, as_of,
                                    settings.exclusion, settings.matching.history.window_days)
 

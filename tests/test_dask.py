@@ -159,7 +159,7 @@ def test_training_rows_are_the_same_on_the_cluster(run: Run, cluster: DaskExecut
     """Training-data preparation on the workers, block by block: the same rows (negatives included)
     and the same model as in this process."""
     config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=20),
-                            training=TrainingConfig(block_size=70, negatives_per_participant=3))
+                            training=TrainingConfig(block_size=40, negatives_per_participant=3))
     data, as_of = run.data, run.as_of
     cluster.cache_dir = str(tmp_path / "workers")  # cold, like this process's
     here = MatchingPipeline(config, cache_dir=tmp_path / "here").fit(data.participants, data.vacancies, data.outcomes, as_of)
@@ -172,7 +172,7 @@ def test_training_rows_are_the_same_on_the_cluster(run: Run, cluster: DaskExecut
     pairs = pairs[pairs["vacancy_id"].isin(known["vacancy_id"])]
     rows_here = here.training_examples(data.participants, known, pairs)
     rows_there = here.training_examples(data.participants, known, pairs, executor=cluster)
-    assert len(np.unique(rows_here.participant)) > 2 * 70  # several blocks
+    assert len(np.unique(rows_here.participant)) > 2 * 40  # several blocks
     assert (rows_here.grade == 0).sum() > (pairs["grade"] == 0).sum()  # negatives were drawn
     for name in ("matrix", "grade", "participant", "day", "weight", "participant_ids", "vacancy_ids"):
         np.testing.assert_array_equal(getattr(rows_there, name), getattr(rows_here, name), err_msg=name)

@@ -201,3 +201,19 @@ def test_train_judges_a_views_only_ranker_on_the_last_interactions(taste, tmp_pa
     result = train(data_dir, as_of=end, config=settings)
     assert result.promoted  # the first model
     assert result.ranker.startswith("trained ranker: the trained ranker beats no ranker; on the last interactions"), result.ranker
+
+
+def test_the_command_line_generates_a_taste_world_and_evaluates_leaving_the_last_out(taste, tmp_path, monkeypatch,
+                                                                                     capsys) -> None:
+    from ilona_match.cli import main
+
+    assert main(["generate", "--out", str(tmp_path / "w"), "--participants", "20", "--views-only"]) == 1
+    assert "--views-only applies to --family taste" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ILONA_MATCH_MATCHING__RANKER__N_ESTIMATORS", "60")
+    *_, data_dir = taste
+    assert main(["evaluate", "--data", str(data_dir), "--leave-last-out"]) == 0
+    out = capsys.readouterr().out
+    assert "people whose last interaction entered the log" in out
+    for system in ("full pipeline", "without popular channel", "local popularity", "tf-idf + filters"):
+        assert system in out

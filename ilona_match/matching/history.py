@@ -36,7 +36,8 @@ from sparse_dot_topn import sp_matmul_topn
 
 from ilona_match.contract.spec import EVENTS
 
-__all__ = ["DEFAULT_EVENT_WEIGHTS", "HISTORY_FEATURES", "HistoryConfig", "HistoryItems", "InteractionHistory"]
+__all__ = ["DEFAULT_EVENT_WEIGHTS", "HISTORY_FEATURES", "HistoryConfig", "HistoryItems", "InteractionHistory",
+           "check_event_values"]
 
 # How much an event says about what a person wants. Declining says "not this": it weighs nothing.
 # A rejection follows an application: the person wanted the job.
@@ -81,12 +82,17 @@ class HistoryConfig(BaseModel):
     @field_validator("event_weights")
     @classmethod
     def _known_events(cls, weights: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(weights) - set(EVENTS))
-        if unknown:
-            raise ValueError(f"unknown events {unknown} in event_weights (expected some of {', '.join(EVENTS)})")
-        if any(w < 0 for w in weights.values()):
-            raise ValueError("event_weights must not be negative")
+        check_event_values(weights, "event_weights", 0.0, float("inf"))
         return {**DEFAULT_EVENT_WEIGHTS, **weights}
+
+
+def check_event_values(values: dict[str, float] | dict[str, int], field: str, low: float, high: float) -> None:
+    """Raise unless every key of ``values`` is an outcome event and every value lies in [low, high]."""
+    unknown = sorted(set(values) - set(EVENTS))
+    if unknown:
+        raise ValueError(f"unknown events {unknown} in {field} (expected some of {', '.join(EVENTS)})")
+    if any(not low <= value <= high for value in values.values()):
+        raise ValueError(f"{field} must lie in {low:g}..{high:g}")
 
 
 @dataclass(frozen=True)

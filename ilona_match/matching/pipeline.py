@@ -23,7 +23,6 @@ from ilona_match.contract import LANGUAGES
 from ilona_match.contract.constraints import CHECK_ITEMS, feasible, to_check_items
 from ilona_match.contract.events import MAX_GRADE, strongest_outcomes
 from ilona_match.contract.exclusion import ExcludedPairs
-from ilona_match.contract.spec import EVENTS
 from ilona_match.matching.calibration import CalibrationConfig, Calibrator
 from ilona_match.matching.features import (
     FEATURE_NAMES,
@@ -32,7 +31,7 @@ from ilona_match.matching.features import (
     TextVectors,
     compute_features,
 )
-from ilona_match.matching.history import HistoryConfig, HistoryItems, InteractionHistory
+from ilona_match.matching.history import HistoryConfig, HistoryItems, InteractionHistory, check_event_values
 from ilona_match.matching.index import IndexConfig
 from ilona_match.matching.profiles import (
     ParticipantProfiles,
@@ -70,27 +69,23 @@ class TrainingConfig(BaseModel):
     block_size: int = Field(2000, gt=0, description="people whose training rows are computed together (the unit "
                             "an executor distributes)")
     weak_grades: dict[str, int] = Field(
-        default_factory=lambda: {"viewed": 1, "applied": 1, "rejected": 1},
-        description="grades of weaker events when the training log holds no success at all (a feed of views or "
-        "clicks only): they become weak positives; any interview, work trial or hire in the log and only "
-        "the success grades count")
+        default_factory=lambda: {"viewed": 1, "applied": 1},
+        description="grades of weaker events when they count (implicit_feedback): what people looked at and "
+        "applied to are weak positives; a rejection is no success and stays 0")
     listable_only: bool = Field(True, description="learn only from logged pairs a list may show: a pair that breaks "
                                 "a hard constraint of the person (a job board blind to work capacity logs such views) "
                                 "is never a candidate, and learning from it teaches what is never served")
-    implicit_feedback: Literal["when_no_success", "always"] = Field(
-        "always", description="when weaker events count as weak positives (weak_grades): only when the "
-        "log holds no success, or always, with successes weighing 1 + their grade")
-    weak_negatives: int = Field(20, ge=0, description="never-logged vacancies per person added as grade 0 when "
+    implicit_feedback: Literal["when_no_success", "people_without_success", "always", "never"] = Field(
+        "when_no_success", description="whose weaker events count as weak positives (weak_grades): everyone's when "
+        "the log holds no success at all (a feed of views or clicks), the people's with no success in the "
+        "log, everyone's (successes then weigh 1 + their grade), or no one's")
+    weak_negatives: int = Field(20, ge=0, description="never-logged vacancies added as grade 0 for each person "
                                 "learning from weak grades (at least negatives_per_participant)")
 
     @field_validator("weak_grades")
     @classmethod
     def _weak_events(cls, grades: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(grades) - set(EVENTS))
-        if unknown:
-            raise ValueError(f"unknown events {unknown} in weak_grades (expected some of {', '.join(EVENTS)})")
-        if any(g < 0 or g > MAX_GRADE for g in grades.values()):
-            raise ValueError(f"weak_grades must lie in 0..{MAX_GRADE}")
+        check_event_values(grades, "weak_grades", 0, MAX_GRADE)
         return grades
 
 
@@ -336,24 +331,32 @@ class MatchingPipeline:
         history = outcomes[outcomes["event_date"] < pd.Timestamp(as_of)]
         pairs = strongest_outcomes(history)
         pairs = pairs[pairs["vacancy_id"].isin(known_vacancies["vacancy_id"])]
-        no_success = len(pairs) > 0 and pairs["grade"].max() == 0
-        weak = no_success or (len(pairs) > 0 and training.implicit_feedback == "always")
-        if weak:  # views, clicks and applications are weak positives (always, or as no success is known)
-            weak_grade = pairs["event"].map(training.weak_grades).fillna(0).astype(np.int32)
-            pairs = pairs.assign(grade=np.maximum(pairs["grade"], weak_grade), weight=1.0 + pairs["grade"])
+        succeeded = pairs.groupby("participant_id")["grade"].transform("max").to_numpy() > 0
+        mode = training.implicit_feedback
+        weak_person = (np.full(len(pairs), mode == "always" or (mode == "when_no_success" and not succeeded.any()))
+                       | ((mode == "people_without_success") & ~succeeded))
+        if weak_person.any():  # what these people looked at and applied to are weak positives
+            weak_grade = pairs["event"].map(training.weak_grades).fillna(0).astype(np.int32).to_numpy()
+            pairs = pairs.assign(grade=np.where(weak_person, np.maximum(pairs["grade"], weak_grade), pairs["grade"]),
+                                 weight=np.where(weak_person, 1.0 + pairs["grade"], 1.0))
+        weak = bool(weak_person.any())
+        no_success = len(pairs) > 0 and not succeeded.any()
         recent = pairs["first_date"] >= pd.Timestamp(as_of - timedelta(days=training.maturity_days))
         immature = recent & (pairs["grade"] == 0)
         pairs = pairs[~immature]
         self.training_summary_ = {"logged_pairs": len(pairs), "positive_pairs": int((pairs["grade"] > 0).sum()),
                                   "immature_pairs_left_out": int(immature.sum()),
                                   "grades": ("weak (no success in the log)" if no_success else
-                                             "weak and successes" if weak else "successes")}
+                                             f"successes, weak for {pairs.loc[weak_person[~immature], 'participant_id'].nunique()} "
+                                             "people without one" if weak else "successes")}
         nothing_to_learn = not (pairs["grade"] > 0).any() if weak else pairs["grade"].nunique() < 2
         if len(pairs) < training.min_training_pairs or nothing_to_learn:
             self.training_summary_["ranker"] = "prior only (too few outcomes)"
             return self
-        negatives = max(training.negatives_per_participant, training.weak_negatives if weak else 0)
-        self.training_summary_["negatives_per_participant"] = negatives
+        learners = pairs.loc[weak_person[~immature], "participant_id"].unique()
+        negatives = pd.Series(max(training.negatives_per_participant, training.weak_negatives), index=learners)
+        self.training_summary_["negatives_per_participant"] = int(max(training.negatives_per_participant,
+                                                                      negatives.max() if len(negatives) else 0))
         interactions = self.prepare_history(history, known_vacancies, as_of, participants)
         examples = self.training_examples(participants, known_vacancies, pairs, executor, interactions, negatives)
         cut = np.datetime64(as_of - timedelta(days=training.validation_days), "D")
@@ -375,7 +378,8 @@ class MatchingPipeline:
 
     def training_examples(self, participants: pd.DataFrame, vacancies: pd.DataFrame,
                           pairs: pd.DataFrame, executor: BlockExecutor | None = None,
-                          history: InteractionHistory | None = None, negatives: int | None = None) -> TrainingExamples:
+                          history: InteractionHistory | None = None,
+                          negatives: pd.Series | None = None) -> TrainingExamples:
         """The rows the ranker learns from: each logged pair (``strongest_outcomes`` form) as of the day
         it entered the log, plus ``training.negatives_per_participant`` retrieved never-logged vacancies,
         each as of one of its person's logged days (among the vacancies open that day); one query per
@@ -386,10 +390,12 @@ class MatchingPipeline:
         of a block together), computed here or by ``executor`` (``matching.executor``: the workers of a
         Dask cluster); the blocks are the same either way, so are the rows. ``history``: the interaction
         history of the training events (each row reads only its events before the row's day);
-        ``negatives``: never-logged rows per person (default ``training.negatives_per_participant``)."""
+        ``negatives``: never-logged rows by participant id (others: ``training.negatives_per_participant``)."""
         people_frame = participants[participants["participant_id"].isin(pairs["participant_id"])].reset_index(drop=True)
         state = self.prepare_vacancies(vacancies.reset_index(drop=True)).with_history(history)
-        negatives = self.config.training.negatives_per_participant if negatives is None else negatives
+        base = self.config.training.negatives_per_participant
+        per_person = (np.full(len(people_frame), base, np.int64) if negatives is None else np.maximum(
+            negatives.reindex(people_frame["participant_id"]).fillna(base).to_numpy(np.int64), base))
         p_pos = pd.Series(np.arange(len(people_frame)), index=people_frame["participant_id"].to_numpy())
         logged = pairs[pairs["participant_id"].isin(p_pos.index)]
         p = p_pos[logged["participant_id"]].to_numpy()
@@ -402,7 +408,8 @@ class MatchingPipeline:
         for number, first in enumerate(range(0, len(people_frame), size)):
             mine = (p >= first) & (p < first + size)
             blocks.append(_ExampleBlock(people_frame.iloc[first:first + size].reset_index(drop=True), first, number,
-                                        p[mine] - first, v[mine], day[mine], grade[mine], row_weight[mine], negatives))
+                                        p[mine] - first, v[mine], day[mine], grade[mine], row_weight[mine],
+                                        per_person[first:first + size]))
         if executor is None:
             parts = [_block_examples(self, state, block) for block in blocks]
         else:
@@ -427,8 +434,9 @@ def _subset_vectors(vectors: TextVectors, rows: np.ndarray) -> TextVectors:
     )
 
 
-def _first_n_per_group(groups: np.ndarray, n: int) -> np.ndarray:
-    """Mask keeping the first ``n`` rows of each group value, in the current order."""
+def _first_n_per_group(groups: np.ndarray, n: int | np.ndarray) -> np.ndarray:
+    """Mask keeping the first ``n`` rows of each group value, in the current order (``n``: one number,
+    or one per row: its group's)."""
     order = np.argsort(groups, kind="stable")
     sorted_groups = groups[order]
     start = np.searchsorted(sorted_groups, sorted_groups)
@@ -468,7 +476,7 @@ class _ExampleBlock:
     day: np.ndarray
     grade: np.ndarray
     weight: np.ndarray  # training weight of each logged row
-    negatives: int  # never-logged rows per person
+    negatives: np.ndarray  # never-logged rows per person of the block
 
 
 def _block_examples(pipeline: MatchingPipeline, state: VacancyState, block: _ExampleBlock) -> TrainingExamples:
@@ -481,10 +489,12 @@ def _block_examples(pipeline: MatchingPipeline, state: VacancyState, block: _Exa
     if training.listable_only:
         ok = feasible(people.limits, state.jobs.demands, p, v)
         p, v, day, grade, weight = p[ok], v[ok], day[ok], grade[ok], weight[ok]
-    if block.negatives and len(p):
+    if len(p) and (block.negatives[p] > 0).any():
         neg_p, neg_v, neg_day = [], [], []
         for query_day in np.unique(day):  # one retrieval per distinct logged day, for the people logged then
-            chosen = np.unique(p[day == query_day])
+            chosen = np.unique(p[(day == query_day) & (block.negatives[p] > 0)])
+            if len(chosen) == 0:
+                continue
             got = state.retriever.retrieve(people.take(chosen), state.jobs, _subset_vectors(vectors, chosen),
                                            pd.Timestamp(query_day).date(), history=state.history)
             neg_p.append(chosen[got.pairs.participant])
@@ -501,7 +511,7 @@ def _block_examples(pipeline: MatchingPipeline, state: VacancyState, block: _Exa
         once = np.zeros(len(cand_p), bool)
         once[first] = True
         cand_p, cand_v, cand_day = cand_p[once], cand_v[once], cand_day[once]
-        keep = _first_n_per_group(cand_p, block.negatives)
+        keep = _first_n_per_group(cand_p, block.negatives[cand_p])
         p = np.concatenate([p, cand_p[keep]])
         v = np.concatenate([v, cand_v[keep]])
         day = np.concatenate([day, cand_day[keep]])
