@@ -24,6 +24,7 @@ breaks the thresholds of ``settings.audit`` and says which group and metric.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -46,7 +47,9 @@ from ilona_match.learning.evaluation import (
     score_pipeline,
 )
 from ilona_match.learning.leave_last_out import (
+    ENGINE_VARIANTS,
     LeaveLastOutResult,
+    PairScorer,
     evaluate_leave_last_out,
     per_participant_ndcg,
 )
@@ -140,12 +143,15 @@ def evaluate(
 
 
 def leave_last_out(data_dir: str | Path | DataBundle, as_of: date | None = None,
-                   config: str | Path | Settings | None = None) -> LeaveLastOutResult:
+                   config: str | Path | Settings | None = None, engines: tuple[str, ...] = tuple(ENGINE_VARIANTS),
+                   scorers: Mapping[str, PairScorer] | None = None) -> LeaveLastOutResult:
     """Fit on the log before ``as_of - horizon`` and rank each person's last interaction of the window
-    (``learning.leave_last_out``) with the engine, its channel ablations and the baselines."""
+    (``learning.leave_last_out``) with the engine, its channel ablations (``engines``), the baselines
+    and any further ``scorers``."""
     settings, bundle, events, as_of, split, pipeline = _fitted_before_window(data_dir, as_of, config)
     return evaluate_leave_last_out(pipeline, bundle.participants, bundle.vacancies, events, split, as_of,
-                                   settings.exclusion, settings.matching.history.window_days)
+                                   settings.exclusion, settings.matching.history.window_days, engines=engines,
+                                   scorers=scorers)
 
 
 def audit_lists(bundle: DataBundle, lists: pd.DataFrame | None, events: pd.DataFrame, day: date, settings: Settings,

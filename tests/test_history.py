@@ -20,7 +20,7 @@ from ilona_match.matching.history import HISTORY_FEATURES, HistoryConfig, Histor
 from ilona_match.matching.persistence import load_vacancy_state, save_vacancy_state
 from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, TrainingConfig
 from ilona_match.matching.ranker import RankerConfig
-from ilona_match.synthetic.taste import TasteConfig, generate_taste_world, taste_truth
+from ilona_match.synthetic.taste import TasteConfig, TasteOracle, generate_taste_world, taste_truth
 from ilona_match.training import train
 
 DAY0 = date(2026, 1, 1)
@@ -190,6 +190,27 @@ def test_leave_last_out_ranks_the_held_out_view_better_than_the_baselines(taste)
     best_baseline = table.loc[["popularity", "local popularity", "tf-idf + filters"], "hit@10"].max()
     assert table.loc["full pipeline", "hit@10"] > best_baseline
     assert table.loc["full pipeline", "hit@10"] > table.loc["without the interaction channels", "hit@10"]
+
+
+def test_further_scorers_rank_the_same_candidates_and_the_hidden_appeal_beats_local_popularity(taste) -> None:
+    """A scorer that knows the held-out vacancy ranks it first for everyone; the taste world's hidden
+    appeal finds more held-out views than local popularity; unknown ids and other folders raise."""
+    bundle, pipeline, split, end, data_dir = taste
+    held = last_interactions(bundle.outcomes, split, end).set_index("participant_id")["vacancy_id"]
+
+    def knows(participant_ids: np.ndarray, vacancy_ids: np.ndarray, day: date) -> np.ndarray:
+        return (held.reindex(participant_ids).to_numpy() == vacancy_ids).astype(float)
+
+    oracle = TasteOracle.from_folder(data_dir)
+    result = evaluate_leave_last_out(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, split, end,
+                                     engines=(), scorers={"knows": knows, "hidden appeal": oracle})
+    table = result.table
+    assert table.loc["knows", "hit@10"] == 1.0 and table.loc["knows", "ndcg@10"] == 1.0
+    assert table.loc["hidden appeal", "hit@10"] > table.loc["local popularity", "hit@10"]
+    with pytest.raises(KeyError, match="ids not in this taste world: P9999999"):
+        oracle(np.array(["P9999999"], object), bundle.vacancies["vacancy_id"].to_numpy()[:1])
+    with pytest.raises(ValueError, match="not a taste world's file"):
+        TasteOracle.from_folder(data_dir.parent)
 
 
 def test_train_judges_a_views_only_ranker_on_the_last_interactions(taste, tmp_path) -> None:

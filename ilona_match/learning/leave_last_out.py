@@ -25,21 +25,27 @@ Hit@10: the held-out vacancy is in the top 10; NDCG@10 is 1 / log2(1 + rank) whe
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ilona_match.contract.constraints import feasible, open_on
 from ilona_match.contract.events import strongest_outcomes
 from ilona_match.contract.exclusion import ExclusionConfig, acted_pairs
 from ilona_match.learning.evaluation import FULL_PIPELINE, NO_RANKER, text_baseline
 from ilona_match.matching.pipeline import MatchingPipeline, VacancyState
-from ilona_match.matching.profiles import build_participants
+from ilona_match.matching.profiles import ParticipantProfiles, build_participants
 
-__all__ = ["ENGINE_VARIANTS", "LeaveLastOutResult", "evaluate_leave_last_out", "last_interactions",
+__all__ = ["ENGINE_VARIANTS", "LeaveLastOutResult", "PairScorer", "evaluate_leave_last_out", "last_interactions",
            "per_participant_ndcg"]
+
+# an extra system: (participant ids, vacancy ids, day) of the candidate pairs -> a score per pair, higher first
+PairScorer = Callable[[np.ndarray, np.ndarray, date], np.ndarray]
 
 _K = 10
 _LISTABLE = "_judged"  # every judged person, whatever the systems listed
@@ -102,9 +108,11 @@ def _rank_of(order_ids: np.ndarray, scores: np.ndarray, target: str) -> float:
 def evaluate_leave_last_out(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies: pd.DataFrame,
                             outcomes: pd.DataFrame, split: date, end: date, exclusion: ExclusionConfig | None = None,
                             window_days: int = 28, engines: tuple[str, ...] = tuple(ENGINE_VARIANTS),
-                            baselines: bool = True) -> LeaveLastOutResult:
+                            baselines: bool = True, scorers: Mapping[str, PairScorer] | None = None
+                            ) -> LeaveLastOutResult:
     """Every system's rank of each held-out last interaction in [split, end) (module docstring);
-    ``engines``: the engine variants to run (``ENGINE_VARIANTS``), ``baselines``: whether to run those."""
+    ``engines``: the engine variants to run (``ENGINE_VARIANTS``), ``baselines``: whether to run those;
+    ``scorers``: further systems ranking the same candidate pairs (e.g. a synthetic world's hidden truth)."""
     unknown = sorted(set(engines) - set(ENGINE_VARIANTS))
     if unknown:
         raise ValueError(f"unknown engine variants {unknown}: use some of {', '.join(ENGINE_VARIANTS)}")
@@ -146,19 +154,14 @@ def evaluate_leave_last_out(pipeline: MatchingPipeline, participants: pd.DataFra
         ok = feasible(people.limits, state.jobs.demands, p, v, day)
         ok &= ~np.isin(p * len(state.jobs) + v, exclude.keys(pd.Index(people.ids), state.jobs.id_index))
         p, v = p[ok], v[ok]
-        if not baselines:
+        extra = {name: scorer(people.ids[p], state.jobs.ids[v], day) for name, scorer in (scorers or {}).items()}
+        if not baselines and not extra:
             continue
-        recent = engaged[(engaged["event_date"] < pd.Timestamp(day))
-                         & (engaged["event_date"] >= pd.Timestamp(day - timedelta(days=window_days)))]
-        popularity = recent.groupby("vacancy_id").size().reindex(state.jobs.ids).fillna(0).to_numpy()
-        local = recent.groupby(["town", "vacancy_id"]).size()
-        person_town = people.municipality[p]
-        local_score = local.reindex(pd.MultiIndex.from_arrays([person_town, state.jobs.ids[v]])).fillna(0).to_numpy()
-        text = np.asarray(tfidf.transform(people.texts)[p].multiply(vacancy_tfidf[v]).sum(axis=1)).ravel()
-        baselines = {"popularity": popularity[v], "local popularity": local_score + popularity[v] / (1 + popularity.max()),
-                     "tf-idf + filters": text}
+        systems = dict(extra)
+        if baselines:
+            systems.update(_baseline_scores(engaged, people, state, p, v, day, window_days, tfidf, vacancy_tfidf))
         ids = state.jobs.ids[v].astype(str)
-        for name, score in baselines.items():
+        for name, score in systems.items():
             got = ranks.setdefault(name, {})
             for i, pid in enumerate(people.ids):
                 mine = p == i
@@ -170,6 +173,21 @@ def evaluate_leave_last_out(pipeline: MatchingPipeline, participants: pd.DataFra
     ndcg = per_participant_ndcg(table_ranks).mean()
     table = pd.DataFrame({"hit@10": hit, "ndcg@10": ndcg, "judged": len(table_ranks)})
     return LeaveLastOutResult(table, table_ranks, split, end, len(set_aside))
+
+
+def _baseline_scores(engaged: pd.DataFrame, people: ParticipantProfiles, state: VacancyState, p: np.ndarray,
+                     v: np.ndarray, day: date, window_days: int, tfidf: TfidfVectorizer,
+                     vacancy_tfidf: sparse.csr_matrix) -> dict[str, np.ndarray]:
+    """Popularity, local popularity and TF-IDF + filters scores of the candidate pairs (module docstring)."""
+    recent = engaged[(engaged["event_date"] < pd.Timestamp(day))
+                     & (engaged["event_date"] >= pd.Timestamp(day - timedelta(days=window_days)))]
+    popularity = recent.groupby("vacancy_id").size().reindex(state.jobs.ids).fillna(0).to_numpy()
+    local = recent.groupby(["town", "vacancy_id"]).size()
+    person_town = people.municipality[p]
+    local_score = local.reindex(pd.MultiIndex.from_arrays([person_town, state.jobs.ids[v]])).fillna(0).to_numpy()
+    text = np.asarray(tfidf.transform(people.texts)[p].multiply(vacancy_tfidf[v]).sum(axis=1)).ravel()
+    return {"popularity": popularity[v], "local popularity": local_score + popularity[v] / (1 + popularity.max()),
+            "tf-idf + filters": text}
 
 
 def per_participant_ndcg(ranks: pd.Series) -> pd.Series:

@@ -8,10 +8,11 @@ hidden process of its own, written without looking at the engine's features:
   character from its occupation (a random code per catalogue occupation, unrelated to the sector
   and to the person's history), its employer type, its hours and a workplace trait nobody writes
   down. Taste is the inner product; it drives what a person looks at, applies to and accepts.
-- **A job board every week**: an active person browses with chance 0.7, is shown 40 open vacancies
-  near them (or remote) at random, and views the one to three with the highest appeal (taste, a
-  pull toward their past field, distance, noise) when it clears a bar. The board is blind to work
-  capacity. Views are logged as ``viewed``.
+- **A job board every week**: an active person browses with chance 0.7, is shown 40 of the region's
+  open vacancies at random, and views, among those near them (or remote), the one to three with the
+  highest appeal (taste, a pull toward their past field, distance, noise) when it clears a bar
+  (``board_appeal`` is the appeal before the noise). The board is blind to work capacity. Views are
+  logged as ``viewed``.
 - **Applications and hiring**: a view becomes an application with a chance that grows with taste
   and with how many of the required skills the person really has (much lower when the job breaks a
   true limit); the employer interviews and hires on skills, taste (motivation shows) and the true
@@ -23,11 +24,13 @@ hidden process of its own, written without looking at the engine's features:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from ilona_match.synthetic.arrays import haversine_km, sigmoid
@@ -38,7 +41,8 @@ from ilona_match.synthetic.market.world import Market, MarketConfig
 from ilona_match.synthetic.output import FORMATS, TableWriter
 from ilona_match.synthetic.truth import start_world_folder
 
-__all__ = ["TasteConfig", "TasteSummary", "TasteTruth", "generate_taste_world", "taste_truth"]
+__all__ = ["TasteConfig", "TasteOracle", "TasteSummary", "TasteTruth", "board_appeal", "generate_taste_world",
+           "taste_truth"]
 
 DIMENSIONS = 6
 SHOWN, BROWSE, VIEW_BAR = 40, 0.7, 0.0
@@ -116,6 +120,45 @@ def _skill_share(market: Market, p: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.where(count > 0, held.sum(axis=1) / np.maximum(count, 1), 1.0)
 
 
+def board_appeal(market: Market, truth: TasteTruth, p: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """What draws person ``p`` to vacancy ``v`` on the board, before the noise: taste, a pull toward
+    their past field, distance; -inf where the vacancy is neither near nor remote for them."""
+    people, jobs = market.people, market.jobs
+    distance = haversine_km(people.lat[p], people.lon[p], jobs.lat[v], jobs.lon[v])
+    near = (distance <= 1.5 * people.commute_km[p]) | (jobs.remote[v] & people.remote_ok[p])
+    appeal = truth.appeal(p, v) + 0.8 * (jobs.sector[v] == people.sector[p]) - 0.5 * distance / people.commute_km[p]
+    return np.where(near, appeal, -np.inf)
+
+
+class TasteOracle:
+    """The hidden appeal of pairs of a written taste world, by id: a ceiling for any system that ranks
+    what a person views next (``learning.leave_last_out`` scorer; higher is likelier)."""
+
+    def __init__(self, config: TasteConfig) -> None:
+        self.config = config
+        self._market = Market.draw(config.market())
+        self._truth = _truth(config, self._market)
+        self._people = pd.Index(np.asarray(self._market.people.ids.to_pylist(), dtype=object))
+        self._jobs = pd.Index(np.asarray(self._market.jobs.ids.to_pylist(), dtype=object))
+
+    @classmethod
+    def from_folder(cls, data_dir: str | Path) -> TasteOracle:
+        """The oracle of the taste world written to ``data_dir`` (its ``world.json``)."""
+        path = Path(data_dir) / "world.json"
+        spec = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if spec.get("family") != "taste":
+            raise ValueError(f"{path}: not a taste world's file (family {spec.get('family')!r})")
+        raw = spec["config"]
+        return cls(TasteConfig(**{**raw, "start": date.fromisoformat(raw["start"])}))
+
+    def __call__(self, participant_ids: np.ndarray, vacancy_ids: np.ndarray, day: date | None = None) -> np.ndarray:
+        p, v = self._people.get_indexer(participant_ids), self._jobs.get_indexer(vacancy_ids)
+        if (p < 0).any() or (v < 0).any():
+            raise KeyError("ids not in this taste world: " + ", ".join(
+                map(str, [*np.asarray(participant_ids)[p < 0][:3], *np.asarray(vacancy_ids)[v < 0][:3]])))
+        return board_appeal(self._market, self._truth, p, v)
+
+
 def simulate(config: TasteConfig, market: Market, truth: TasteTruth) -> tuple[np.ndarray, ...]:
     """The logged history: person, vacancy, event (index in EVENTS) and day arrays."""
     rng = _stream(config.seed, 1)
@@ -123,7 +166,6 @@ def simulate(config: TasteConfig, market: Market, truth: TasteTruth) -> tuple[np
     n = len(people)
     first = (config.start - _EPOCH).days
     hired_until = np.full(n, np.iinfo(np.int64).max)
-    past_sector = people.sector
     log: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]] = []
     for week_start in range(first, first + config.days - 7, 7):
         open_now = np.flatnonzero((jobs.published <= week_start) & (week_start < jobs.closes))
@@ -134,11 +176,7 @@ def simulate(config: TasteConfig, market: Market, truth: TasteTruth) -> tuple[np
         shown = open_now[rng.integers(0, len(open_now), (len(active), SHOWN))]
         p = np.repeat(active, SHOWN)
         v = shown.ravel()
-        distance = haversine_km(people.lat[p], people.lon[p], jobs.lat[v], jobs.lon[v])
-        near = (distance <= 1.5 * people.commute_km[p]) | (jobs.remote[v] & people.remote_ok[p])
-        appeal = (truth.appeal(p, v) + 0.8 * (jobs.sector[v] == past_sector[p])
-                  - 0.5 * distance / people.commute_km[p] + rng.gumbel(size=len(p)) * 0.7)
-        appeal = np.where(near, appeal, -np.inf).reshape(len(active), SHOWN)
+        appeal = (board_appeal(market, truth, p, v) + rng.gumbel(size=len(p)) * 0.7).reshape(len(active), SHOWN)
         wanted = np.minimum(1 + rng.poisson(0.8, len(active)), 3)
         order = np.argsort(-appeal, axis=1)
         rank = np.empty_like(order)
