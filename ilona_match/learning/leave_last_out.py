@@ -122,8 +122,9 @@ def evaluate_leave_last_out(pipeline: MatchingPipeline, participants: pd.DataFra
     vacancies = vacancies.reset_index(drop=True)
     known = outcomes[outcomes["event_date"] < pd.Timestamp(end)]
     state = pipeline.prepare_vacancies(vacancies).with_history(pipeline.prepare_history(known, vacancies, end, participants))
-    tfidf = text_baseline(vacancies, state.jobs.texts, split)
-    vacancy_tfidf = tfidf.transform(state.jobs.texts)
+    if baselines:  # fitted only when the baselines run (train's judgement runs the engines alone)
+        tfidf = text_baseline(vacancies, state.jobs.texts, split)
+        vacancy_tfidf = tfidf.transform(state.jobs.texts)
     towns = participants.set_index("participant_id")["municipality"] if "municipality" in participants else None
     engaged = known[known["vacancy_id"].notna()] if "vacancy_id" in known else known
     engaged = engaged.assign(town=(towns.reindex(engaged["participant_id"]).fillna("").str.casefold().to_numpy()
@@ -148,16 +149,15 @@ def evaluate_leave_last_out(pipeline: MatchingPipeline, participants: pd.DataFra
         held_v = state.jobs.id_index.get_indexer(target.reindex(people.ids).to_numpy())
         listable = (held_v >= 0) & feasible(people.limits, state.jobs.demands, held_p, np.maximum(held_v, 0), day)
         set_aside.update(people.ids[~listable].tolist())
+        if not baselines and not scorers:  # the engines alone (train's judgement): no candidate pairs needed
+            continue
         open_positions = np.flatnonzero(open_on(state.jobs.demands, day))
         p = np.repeat(np.arange(len(people)), len(open_positions))
         v = np.tile(open_positions, len(people))
         ok = feasible(people.limits, state.jobs.demands, p, v, day)
         ok &= ~np.isin(p * len(state.jobs) + v, exclude.keys(pd.Index(people.ids), state.jobs.id_index))
         p, v = p[ok], v[ok]
-        extra = {name: scorer(people.ids[p], state.jobs.ids[v], day) for name, scorer in (scorers or {}).items()}
-        if not baselines and not extra:
-            continue
-        systems = dict(extra)
+        systems = {name: scorer(people.ids[p], state.jobs.ids[v], day) for name, scorer in (scorers or {}).items()}
         if baselines:
             systems.update(_baseline_scores(engaged, people, state, p, v, day, window_days, tfidf, vacancy_tfidf))
         ids = state.jobs.ids[v].astype(str)
