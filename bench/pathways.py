@@ -10,16 +10,21 @@ outcome). Each participant's top-1 route is scored by its hidden gain: the chanc
 following the route minus the chance before (``ServiceTruth.route_gain``). The same is done for
 two baselines drawn from the same steps the person could take (``PathwayInputs.steps_open_to``:
 hard constraints, seats, dates, reach): the most popular one (most people started it before AS_OF)
-and a random one; and for the best single step by hidden gain (an oracle, for scale).
+and a random one; and for the best single step by hidden gain (an oracle, for scale), also chosen
+blind to the providers (every provider's hidden quality and drop-out rate set to the same value, the
+choice scored with the real gain): what the hidden state of the people and the market allows without
+knowing which providers are good.
 
 One JSON line: mean hidden gain per system over the people with a route, the engine over each
-baseline, the share of people without any fitting open vacancy who got a route whenever a step was
+baseline, the kinds of the engine's first steps and each kind's mean hidden gain over the (person, step)
+pairs a person could take, the engine's two-step top routes against each of their steps alone, the share of people without any fitting open vacancy who got a route whenever a step was
 open to them, the number of steps that break a hard limit (must be 0), and the seconds each part took.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -30,7 +35,7 @@ from _report import emit
 from ilona_match.contract import load_data
 from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
 from ilona_match.pathways.tables import PathwayInputs
-from ilona_match.synthetic.services import load_service_truth
+from ilona_match.synthetic.services import ServiceTruth, load_service_truth
 from ilona_match.text.taxonomy import Taxonomy
 from ilona_match.training import default_as_of
 
@@ -89,12 +94,33 @@ def main() -> None:
         "popular": truth.route_gain(ids, popular, as_of),
         "random": truth.route_gain(ids, random_pick, as_of),
     }
-    best = np.zeros(len(judged))
-    for j in range(len(service_ids)):  # the oracle: each person's best single step they could take
+    # the oracles: each person's best single step they could take, by its hidden gain; and the same
+    # choice made blind to the providers (every provider's hidden quality 1 and drop-out base the mean),
+    # scored with the real gain: how much of the oracle's edge is knowing the providers
+    blind = ServiceTruth(truth.world, dataclasses.replace(
+        truth.services, quality=np.ones_like(truth.services.quality),
+        dropout=np.full_like(truth.services.dropout, truth.services.dropout.mean())))
+    best, best_blind, blind_pick = np.zeros(len(judged)), np.full(len(judged), -1.0), np.zeros(len(judged))
+    kinds = bundle.services["kind"].to_numpy(dtype=object)
+    by_kind: dict[str, list[float]] = {}
+    for j in range(len(service_ids)):
         rows = np.flatnonzero(can_take[judged, j])
         if len(rows):
-            best[rows] = np.maximum(best[rows], truth.route_gain(ids[rows], [(service_ids[j],)] * len(rows), as_of))
+            steps = [(service_ids[j],)] * len(rows)
+            real = truth.route_gain(ids[rows], steps, as_of)
+            by_kind.setdefault(kinds[j], []).extend(real.tolist())
+            best[rows] = np.maximum(best[rows], real)
+            guess = blind.route_gain(ids[rows], steps, as_of)
+            better = guess > best_blind[rows]
+            best_blind[rows[better]], blind_pick[rows[better]] = guess[better], real[better]
     gain["oracle"] = best
+    gain["oracle_blind_to_providers"] = blind_pick
+    # what the engine picks, and its two-step routes against each of their steps alone
+    kind_of = dict(zip(service_ids, kinds))
+    engine_steps = [tuple(top1[pid]) for pid in ids]
+    picked = pd.Series([kind_of[steps[0]] for steps in engine_steps]).value_counts(normalize=True)
+    two = [i for i, steps in enumerate(engine_steps) if len(steps) == 2]
+    alone = [truth.route_gain(ids[two], [(engine_steps[i][n],) for i in two], as_of) for n in (0, 1)] if two else []
     scored = time.perf_counter() - started
 
     # every step of every route is held to the person's hard limits
@@ -123,6 +149,14 @@ def main() -> None:
         "engine_over_popular": means["engine"] / means["popular"] if means["popular"] > 0 else float("nan"),
         "engine_over_random": means["engine"] / means["random"] if means["random"] > 0 else float("nan"),
         "engine_share_of_oracle": means["engine"] / means["oracle"] if means["oracle"] > 0 else float("nan"),
+        "engine_first_step_kinds": {kind: round(float(share), 3) for kind, share in picked.items()},
+        "mean_gain_of_a_step_by_kind": {kind: round(float(np.mean(v)), 4) for kind, v in sorted(by_kind.items())},
+        "two_step_top_routes": len(two),
+        "two_step_gain": float(gain["engine"][two].mean()) if two else float("nan"),
+        "two_step_first_alone": float(alone[0].mean()) if two else float("nan"),
+        "two_step_second_alone": float(alone[1].mean()) if two else float("nan"),
+        "two_step_hidden_completion": [round(float(truth.completion_probability(
+            ids[two], [engine_steps[i][n] for i in two]).mean()), 3) for n in (0, 1)] if two else [],
         "no_fitting_job_with_open_step": int(stranded.sum()),
         "of_them_with_route": int((stranded & served).sum()),
         "steps_breaking_a_hard_limit": breaks,
