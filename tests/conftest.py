@@ -6,6 +6,19 @@ their tests share this world instead of each training a model.
 
 from __future__ import annotations
 
+import os
+
+# Speed, set before anything loads a model or reads the settings (a developer's own values win):
+# - the embedder runs with int8 Linear layers, about twice as fast on CPU. tests/test_embedding.py
+#   tests the default float model itself; the benchmarks measure the defaults.
+# - each pytest-xdist worker, and the `ilona-match` processes it starts, gets its share of the cores,
+#   so two workers do not each run torch, LightGBM and BLAS on every core.
+os.environ.setdefault("ILONA_MATCH_MATCHING__EMBEDDER__QUANTIZE", "int8")
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_name, _threads)
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -15,9 +28,12 @@ import pytest
 
 from ilona_match.config import Settings, load_settings
 from ilona_match.synthetic import generate_world
+from ilona_match.text.embedding import EmbedderConfig
 from ilona_match.training import train
 
 SERVED_AS_OF = date(2026, 6, 1)
+# the same embedder for pipelines a test builds without the settings
+TEST_EMBEDDER = EmbedderConfig(quantize=os.environ["ILONA_MATCH_MATCHING__EMBEDDER__QUANTIZE"])
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, Trai
 from ilona_match.matching.ranker import RankerConfig
 from ilona_match.synthetic.taste import TasteConfig, TasteOracle, generate_taste_world, taste_truth
 from ilona_match.training import train
+from tests.conftest import TEST_EMBEDDER
 
 DAY0 = date(2026, 1, 1)
 
@@ -120,7 +121,7 @@ def taste(tmp_path_factory: pytest.TempPathFactory):
     bundle = load_data(root / "views")
     end = (bundle.outcomes["event_date"].max() + pd.Timedelta(days=1)).date()
     split = end - timedelta(days=60)
-    config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=80))
+    config = PipelineConfig(embedder=TEST_EMBEDDER, ranker=RankerConfig(num_threads=1, n_estimators=80))
     pipeline = MatchingPipeline(config, cache_dir=root / "cache").fit(
         bundle.participants, bundle.vacancies, bundle.outcomes, split)
     return bundle, pipeline, split, end, root / "views"

@@ -27,9 +27,10 @@ from ilona_match.matching.persistence import (
 from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig, TrainingConfig
 from ilona_match.matching.ranker import RankerConfig
 from ilona_match.synthetic import generate_world
+from tests.conftest import TEST_EMBEDDER
 
 AS_OF = date(2026, 6, 1)
-CONFIG = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=60))
+CONFIG = PipelineConfig(embedder=TEST_EMBEDDER, ranker=RankerConfig(num_threads=1, n_estimators=60))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from ilona_match.synthetic.market import generate_market_world
 from ilona_match.synthetic.truth import hidden_ndcg, judged_pairs, list_ranks, load_truth
 from ilona_match.text import embedding
 from ilona_match.text.taxonomy import Taxonomy
+from tests.conftest import TEST_EMBEDDER
 
 SPLIT = date(2026, 6, 1)
 WORLD_DATA: Path  # set by the world fixture
@@ -40,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     WORLD_DATA = root / "data"
     generate_world(root / "data", participants=700, vacancies=280, seed=101)
     bundle = load_data(root / "data")
-    config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=200))
+    config = PipelineConfig(embedder=TEST_EMBEDDER, ranker=RankerConfig(num_threads=1, n_estimators=200))
     pipeline = MatchingPipeline(config, cache_dir=root / "cache").fit(
         bundle.participants, bundle.vacancies, bundle.outcomes, SPLIT
     )
@@ -53,7 +54,7 @@ def market_world(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("market")
     generate_market_world(root / "data", participants=600, vacancies=400, seed=5)
     bundle = load_data(root / "data")
-    config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=100))
+    config = PipelineConfig(embedder=TEST_EMBEDDER, ranker=RankerConfig(num_threads=1, n_estimators=100))
     pipeline = MatchingPipeline(config, cache_dir=root / "cache").fit(
         bundle.participants, bundle.vacancies, bundle.outcomes, SPLIT)
     return bundle, pipeline, root / "data", SPLIT

@@ -20,6 +20,7 @@ from ilona_match.text.embedding import EmbeddingCache
 from ilona_match.text.lexical import LexicalEncoder
 from ilona_match.text.taxonomy import Taxonomy, mentions_in
 from ilona_match.training import default_as_of
+from tests.conftest import TEST_EMBEDDER
 
 LIMITS = {"max_hours_per_week": 30, "physical_capacity": "light"}
 PLANTED = "Hoitaja, jolla on selkäkipu ja salainen lause 5521, haluaa siivota"
@@ -35,7 +36,7 @@ def test_cached_mentions_and_lexical_rows_give_the_same_run_in_a_new_process(tmp
     generate_world(tmp_path / "data", participants=80, vacancies=40, seed=11)
     bundle = load_data(tmp_path / "data")
     as_of = default_as_of(bundle)
-    fresh = MatchingPipeline(PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=30))).fit(
+    fresh = MatchingPipeline(PipelineConfig(embedder=TEST_EMBEDDER, ranker=RankerConfig(num_threads=1, n_estimators=30))).fit(
         bundle.participants, bundle.vacancies, bundle.outcomes, as_of)
     assert fresh.analysis is None  # no cache_dir: everything computed
     save_pipeline(fresh, tmp_path / "model")

@@ -41,6 +41,7 @@ from ilona_match.serving.batch import run_batch
 from ilona_match.serving.mlflow_model import MatchingModel
 from ilona_match.synthetic import generate_world
 from ilona_match.training import SHIPPED
+from tests.conftest import TEST_EMBEDDER
 
 AS_OF = date(2026, 6, 1)
 
@@ -71,7 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     if not (base / "data" / "outcomes.csv").is_file():
         generate_world(base / "data", participants=300, vacancies=150, seed=1)
     bundle = load_data(base / "data")
-    pipeline = MatchingPipeline(PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=60)),
+    pipeline = MatchingPipeline(PipelineConfig(embedder=TEST_EMBEDDER, ranker=RankerConfig(num_threads=1, n_estimators=60)),
                                 cache_dir=base / "cache")
     pipeline.fit(bundle.participants, bundle.vacancies, bundle.outcomes, as_of=AS_OF)
     table = evaluate_systems(pipeline, bundle.participants, bundle.vacancies, bundle.outcomes, AS_OF).table
