@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["emit", "markdown_table"]
+__all__ = ["emit", "markdown_table", "setting_overrides"]
 
 
 def _plain(value: object, digits: int) -> object:
@@ -15,6 +15,18 @@ def _plain(value: object, digits: int) -> object:
     if hasattr(value, "item"):  # NumPy scalars
         return _plain(value.item(), digits)
     return value
+
+
+def setting_overrides(items: Sequence[str]) -> dict[str, str]:
+    """``--set SECTION__FIELD=VALUE`` arguments as the ``ILONA_MATCH_*`` environment variables the
+    settings read; exits naming the argument that has no ``=``."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected SECTION__FIELD=VALUE")
+        overrides[f"ILONA_MATCH_{key.upper()}"] = value
+    return overrides
 
 
 def emit(record: Mapping[str, object], digits: int = 4) -> dict[str, object]:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _report import emit
+from _report import emit, setting_overrides
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ilona_match.contract import load_data
@@ -139,11 +139,7 @@ def main() -> None:
     env.update({"ILONA_MATCH_WORKDIR": str(work), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     if args.embedder_model:
         env["ILONA_MATCH_MATCHING__EMBEDDER__MODEL"] = args.embedder_model
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            sys.exit(f"--set {item!r}: expected SECTION__FIELD=VALUE")
-        env[f"ILONA_MATCH_{key.upper()}"] = value
+    env.update(setting_overrides(args.set))
 
     bundle = load_data(data)
     as_of = (bundle.outcomes["event_date"].max() + pd.Timedelta(days=1)).date()

@@ -22,13 +22,12 @@ popularity and TF-IDF + filters.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
-import sys
 import time
 from pathlib import Path
 
-from _report import emit
+from _report import emit, setting_overrides
 
 BASELINES = ("popularity", "local popularity", "tf-idf + filters")
 ORACLE = "hidden appeal"
@@ -40,22 +39,17 @@ def main() -> None:
     parser.add_argument("--engines", choices=("all", "full", "none"), default="all")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION__FIELD=VALUE")
     args = parser.parse_args()
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or "__" not in key:
-            sys.exit(f"--set {item!r}: expected SECTION__FIELD=VALUE")
-        os.environ[f"ILONA_MATCH_{key.upper()}"] = value
+    os.environ.update(setting_overrides(args.set))
 
     from ilona_match.learning.evaluation import FULL_PIPELINE
     from ilona_match.learning.leave_last_out import ENGINE_VARIANTS
     from ilona_match.training import leave_last_out
 
     engines = {"all": tuple(ENGINE_VARIANTS), "full": (FULL_PIPELINE,), "none": ()}[args.engines]
-    world = args.data / "world.json"
-    scorers = {}
-    if world.is_file() and json.loads(world.read_text(encoding="utf-8")).get("family") == "taste":
-        from ilona_match.synthetic.taste import TasteOracle
+    from ilona_match.synthetic.taste import TasteOracle
 
+    scorers = {}
+    with contextlib.suppress(ValueError):  # not a taste world: no hidden appeal to read
         scorers[ORACLE] = TasteOracle.from_folder(args.data)
     started = time.perf_counter()
     result = leave_last_out(args.data, engines=engines, scorers=scorers)
