@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 
 # Speed, set before anything loads a model or reads the settings (a developer's own values win):
-# - the embedder runs with int8 Linear layers, about twice as fast on CPU. tests/test_embedding.py
-#   tests the default float model itself; the benchmarks measure the defaults.
+# - the embedder runs with int8 Linear layers and reads the first 64 tokens of a text (the default 256),
+#   each about twice as fast on CPU. tests/test_embedding.py tests the default float model itself; the
+#   benchmarks measure the defaults.
 # - each pytest-xdist worker, and the `ilona-match` processes it starts, gets its share of the cores,
 #   so two workers do not each run torch, LightGBM and BLAS on every core.
 os.environ.setdefault("ILONA_MATCH_MATCHING__EMBEDDER__QUANTIZE", "int8")
+os.environ.setdefault("ILONA_MATCH_MATCHING__EMBEDDER__MAX_SEQ_LENGTH", "64")
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -33,7 +35,8 @@ from ilona_match.training import train
 
 SERVED_AS_OF = date(2026, 6, 1)
 # the same embedder for pipelines a test builds without the settings
-TEST_EMBEDDER = EmbedderConfig(quantize=os.environ["ILONA_MATCH_MATCHING__EMBEDDER__QUANTIZE"])
+TEST_EMBEDDER = EmbedderConfig(quantize=os.environ["ILONA_MATCH_MATCHING__EMBEDDER__QUANTIZE"],
+                               max_seq_length=int(os.environ["ILONA_MATCH_MATCHING__EMBEDDER__MAX_SEQ_LENGTH"]))
 
 
 @dataclass(frozen=True)
@@ -65,3 +68,9 @@ def served_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWor
         result = train(data_dir, as_of=SERVED_AS_OF, config=settings)
         assert result.promoted, result.reason
         yield ServedWorld(data_dir, workdir, settings, SERVED_AS_OF, result.model_version)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests (marked ``slow``) first: the workers then share the short ones at the end
+    instead of one worker finishing a long test while the other waits."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -81,6 +81,7 @@ def test_generate_then_validate(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "must be at least 1" in bad.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = run_cli("demo", "--workdir", str(tmp_path / "work"), "--participants", "150",
                      "--vacancies", "80", "--quiet")
@@ -118,6 +119,7 @@ def test_the_demo_world_leaves_most_people_ten_fitting_open_vacancies(tmp_path: 
     assert (fitting >= 10).mean() >= 0.8
 
 
+@pytest.mark.slow
 def test_train_evaluate_batch_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data, work = tmp_path / "data", tmp_path / "work"
     assert run_cli("generate", "--out", str(data), "--participants", "250", "--vacancies", "120",

@@ -27,6 +27,7 @@ from ilona_match.serving.allocation import AllocationConfig
 from ilona_match.serving.batch import run_batch
 from ilona_match.serving.nightly import run_nightly
 from ilona_match.serving.store import ResultStore
+from tests.conftest import TEST_EMBEDDER
 
 CHUNK = 20  # 300 participants: 15 chunks, so a worker can be killed with work still to do
 
@@ -160,7 +161,8 @@ def test_training_rows_are_the_same_on_the_cluster(run: Run, cluster: DaskExecut
     and the same model as in this process."""
     # the float embedder: both sides encode cold, in different batches, and int8's activation scales depend on
     # the batch, so only the float model gives the same vectors on both sides
-    config = PipelineConfig(ranker=RankerConfig(num_threads=1, n_estimators=20),
+    config = PipelineConfig(embedder=TEST_EMBEDDER.model_copy(update={"quantize": "none"}),
+                            ranker=RankerConfig(num_threads=1, n_estimators=20),
                             training=TrainingConfig(block_size=40, negatives_per_participant=3))
     data, as_of = run.data, run.as_of
     cluster.cache_dir = str(tmp_path / "workers")  # cold, like this process's

@@ -117,6 +117,7 @@ def test_explain_prints_reasons_and_feature_contributions(served_world: ServedWo
     assert "--vacancy 'no-such-vacancy': no such vacancy_id" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bias", [(("age_band", "55+", 0.2),), ()], ids=["planted-bias", "no-bias"])
 def test_audit_reports_a_planted_hire_gap_and_no_gap_without_one(served_world: ServedWorld, tmp_path: Path,
                                                                   bias: tuple) -> None:
