@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 
 # Speed, set before anything loads a model or reads the settings (a developer's own values win):
-# - the embedder runs with int8 Linear layers and reads the first 64 tokens of a text (the default 256),
-#   each about twice as fast on CPU. tests/test_embedding.py tests the default float model itself; the
-#   benchmarks measure the defaults.
+# - the embedder runs with int8 Linear layers (about twice as fast on CPU) and reads the first 64 tokens
+#   of a text (the default 256; about three times as fast on the synthetic vacancy texts).
+#   tests/test_embedding.py tests the default float model itself; the benchmarks measure the defaults.
 # - each pytest-xdist worker, and the `ilona-match` processes it starts, gets its share of the cores,
 #   so two workers do not each run torch, LightGBM and BLAS on every core.
 os.environ.setdefault("ILONA_MATCH_MATCHING__EMBEDDER__QUANTIZE", "int8")
