@@ -499,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     args = _build_parser().parse_args(argv)
     _quiet_libraries(args.debug)
+    _collect_garbage_less_often()
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         settings = load_settings(args.config)
@@ -512,6 +513,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ilona-match {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _collect_garbage_less_often() -> None:
+    """Leave the objects of the imports out of every later garbage collection and collect the
+    youngest generation every 10,000 allocations instead of 700: a run builds hundreds of thousands
+    of small objects (the taxonomy's label indexes), and the default collector rescans them all
+    many times. A warm ``ilona-match batch`` of 120 people took 13.5 s before, 10.7 s after (means of three)."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(10_000)
 
 
 def _quiet_libraries(debug: bool) -> None:

@@ -6,6 +6,7 @@ their tests share this world instead of each training a model.
 
 from __future__ import annotations
 
+import gc
 import os
 
 # Speed, set before anything loads a model or reads the settings (a developer's own values win):
@@ -68,6 +69,13 @@ def served_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWor
         result = train(data_dir, as_of=SERVED_AS_OF, config=settings)
         assert result.promoted, result.reason
         yield ServedWorld(data_dir, workdir, settings, SERVED_AS_OF, result.model_version)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Garbage collection as the command line sets it (``cli._collect_garbage_less_often``): the
+    tests build the same large indexes, and each worker keeps its imports for the whole run."""
+    gc.freeze()
+    gc.set_threshold(10_000)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
