@@ -460,3 +460,34 @@ def test_lemma_table_of_another_lemmatiser_is_ignored(tmp_path: Path) -> None:
     text._known_lemmas.cache_clear()
     assert text._known_lemmas(path) == {}
     text._known_lemmas.cache_clear()
+
+
+def test_lemma_tries_give_simplemmas_lemmas_and_are_written_whole(tmp_path: Path) -> None:
+    """The cached tries answer as simplemma's low-memory dictionaries do; a built trie is one file (no
+    partial one left) that the next process loads instead of building it again."""
+    import random
+
+    from simplemma.strategies import LOW_MEMORY_DICTIONARY_FACTORY, DictionaryLookupStrategy
+
+    from ilona_match.text.normalise import lemma_dictionaries
+
+    tries = lemma_dictionaries(tmp_path / "tries")
+    assert tries is not LOW_MEMORY_DICTIONARY_FACTORY
+    words = random.Random(7).sample(sorted(LOW_MEMORY_DICTIONARY_FACTORY.get_dictionary("en")), 3000)
+    reference, cached = DictionaryLookupStrategy(LOW_MEMORY_DICTIONARY_FACTORY), DictionaryLookupStrategy(tries)
+    for word in [*words, "cleaners", "xqzzyv", "Nurses"]:
+        assert cached.get_lemma(word, "en") == reference.get_lemma(word, "en"), word
+    assert [path.name for path in (tmp_path / "tries").iterdir()] == ["en.dic"]
+    built = (tmp_path / "tries" / "en.dic").stat().st_mtime_ns
+    again = DictionaryLookupStrategy(lemma_dictionaries(tmp_path / "tries"))
+    assert again.get_lemma("cleaners", "en") == reference.get_lemma("cleaners", "en")
+    assert (tmp_path / "tries" / "en.dic").stat().st_mtime_ns == built
+
+
+def test_lemma_dictionaries_fall_back_when_the_cache_cannot_be_written(tmp_path: Path) -> None:
+    from simplemma.strategies import LOW_MEMORY_DICTIONARY_FACTORY
+
+    from ilona_match.text.normalise import lemma_dictionaries
+
+    (tmp_path / "a-file").write_text("not a folder")
+    assert lemma_dictionaries(tmp_path / "a-file" / "tries") is LOW_MEMORY_DICTIONARY_FACTORY
