@@ -148,6 +148,22 @@ def test_a_skill_step_then_a_workplace_step_toward_the_target(taxonomy: Taxonomy
     assert single.empty or float(two["p_gain"].iloc[0]) > float(single["p_gain"].iloc[0])
 
 
+def test_a_work_trial_opens_a_target_beyond_the_closest_occupations(taxonomy: Taxonomy, care: dict) -> None:
+    """Only the closest occupation is a target by closeness (``targets: 1``); an occupation with an open
+    job nearby that a work trial open to the person leads toward is a target too, and a course toward
+    another such occupation does not make it one."""
+    cleaner, kitchen = taxonomy.resolve("9112.1").uri, taxonomy.resolve("9412.1").uri
+    people = [_person(skills=[care["has"]])]
+    vacancies = [_vacancy("V-care", care["uri"]), _vacancy("V-clean", cleaner), _vacancy("V-kitchen", kitchen)]
+    services = [_service("S-trial", kind="work_trial", provider_type="social_enterprise", occupations_toward=[cleaner]),
+                _service("S-course", occupations_toward=[kitchen])]
+    routes = _plan(people, vacancies, services, taxonomy, config=PathwayConfig(targets=1, max_steps=1))
+    assert set(routes["target_occupation"]) == {care["uri"], cleaner}
+    trial = routes[routes["target_occupation"] == cleaner].iloc[0]
+    assert trial["steps"] == ("S-trial",) and trial["leads_to"] == ("V-clean",)
+    assert "Järjestäjä on yhteiskunnallinen yritys" in trial["reasons"]
+
+
 def test_a_hire_in_recent_months_shows_demand_in_plain_words(taxonomy: Taxonomy, care: dict) -> None:
     closed = _vacancy("V1", care["uri"], published_at="2026-05-01", closes_at="2026-06-01")
     hires = records_to_frame("outcomes", [{"participant_id": "P9", "vacancy_id": "V1", "event": "hired",

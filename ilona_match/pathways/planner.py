@@ -9,6 +9,9 @@ For each participant the planner
    for it ask (their share of those ads) — where a missing skill weighs less the more transferable it
    is (ESCO reuse level: transversal 0.5, cross-sector 0.7, sector-specific 0.85,
    occupation-specific 1), plus past work in the same ISCO-08 group;
+   the ``targets`` closest occupations are the person's targets, and so is every occupation with
+   demand that a workplace step open to them (work trial, supported employment, apprenticeship)
+   leads toward: such a step is a route into work they are not yet close to;
 3. lists the **gap**: what the work asks that the person lacks, most important first;
 4. finds **steps** the person can take (the same hard constraints as jobs, a seat left, joinable now
    and starting within ``horizon_days``, within the commuting range or remote): one step, or a
@@ -272,7 +275,11 @@ def _plan_chunk(c: _Context, chunk: np.ndarray) -> list[dict]:
             continue
         order = np.lexsort((targets.uris[candidates], -demand[candidates], -closeness[i, candidates]))
         chosen = candidates[order[:c.config.targets]]
-        routes = _routes(c, i, person, chosen, has[i], np.flatnonzero(step_ok[i]), demand)
+        open_steps = np.flatnonzero(step_ok[i])
+        workplace = open_steps[c.job_near[open_steps]]  # the occupations these lead toward are targets too
+        reached = candidates[c.leads_toward[np.ix_(workplace, candidates)].any(axis=0)]
+        chosen = np.concatenate([chosen, np.setdiff1d(reached, chosen)])
+        routes = _routes(c, i, person, chosen, has[i], open_steps, demand)
         out.extend(_rows(c, person, routes, has[i], demand_near[i], far, step_unknown[i], fits[i] & near[i],
                          open_now))
     return out
