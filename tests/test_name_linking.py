@@ -159,3 +159,13 @@ def test_by_default_only_occupation_names_are_linked(taxonomy: Taxonomy) -> None
     assert linker.link("lahihoitajaa", "occupation", "fi").accepted
     skill = linker.link("asiakaspalvelutyöskentely", "skill", "fi")
     assert (skill.concept, skill.level) == (None, "none")
+
+
+def test_names_in_languages_left_out_keep_only_their_labels(taxonomy: Taxonomy) -> None:
+    linker = NameLinker(taxonomy, LinkerConfig(embedder="none", languages=("sv",))).load()
+    assert linker.link("lahihoitajaa", "occupation", "fi").level == "none"  # a variant: not linked in Finnish
+    assert linker.link("lähihoitajana", "occupation", "fi").level == "label"  # a label still is
+    swedish = linker.link("lokalvardare", "occupation", "sv")  # a variant in a language still linked
+    assert (swedish.level, swedish.concept.uri) == ("linked", BUILDING_CLEANER)
+    with pytest.raises(ValidationError, match="languages"):
+        LinkerConfig(languages=("de",))  # type: ignore[arg-type]

