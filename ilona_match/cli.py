@@ -334,6 +334,23 @@ def _cmd_model_card(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    """A person makes a registered version the champion (e.g. one the rule or the fairness audit held
+    back, after reviewing it); recorded on the version and in the audit log."""
+    from ilona_match.learning.tracking import promote
+    from ilona_match.serving.store import AuditEntry, ResultStore
+
+    before = promote(args.version, workdir=settings.workdir, reviewer=args.reviewer, reason=args.reason)
+    store = ResultStore.from_settings(settings)
+    try:
+        store.append_audit(AuditEntry(kind="model.promotion", caller=args.reviewer, model_version=str(args.version),
+                                      served=()))
+    finally:
+        store.close()
+    print(f"version {args.version} is the champion now (before: {before or 'none'}), promoted by {args.reviewer}")
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     from ilona_match.serving.matcher import Matcher
     from ilona_match.training import default_as_of, outcome_history
@@ -449,6 +466,12 @@ def _build_parser() -> argparse.ArgumentParser:
     card.add_argument("--version", help="model version (default: the champion)")
     card.add_argument("--out", type=Path, help="file to write (default: WORKDIR/models/cards/ilona-match-vN.md)")
     card.set_defaults(handler=_cmd_model_card)
+
+    pr = commands.add_parser("promote", parents=[common], help="a person makes a registered version the champion")
+    pr.add_argument("version", help="the registered model version to serve")
+    pr.add_argument("--reviewer", required=True, help="who decided (a pseudonymous name, kept with the version)")
+    pr.add_argument("--reason", required=True, help="why it should serve despite the rule (kept with the version)")
+    pr.set_defaults(handler=_cmd_promote)
 
     ex = commands.add_parser("explain", parents=[common], help="the reasons and feature contributions behind one "
                                                                "recommendation")

@@ -33,6 +33,7 @@ from ilona_match.learning.tracking import (
     metric_name,
     promote,
     tracking_uri,
+    version_card,
 )
 from ilona_match.matching.persistence import save_pipeline
 from ilona_match.matching.pipeline import MatchingPipeline, PipelineConfig
@@ -257,13 +258,44 @@ def test_a_run_without_evaluation_is_recorded_and_promote_overrides(world: World
     assert first.promoted and not unevaluated.promoted
     client = _client(tmp_path)
     assert "shipped_model.ndcg_at_10" not in client.get_model_version(MODEL_NAME, unevaluated.model_version).tags
-    promote(unevaluated.model_version, workdir=tmp_path)
+    before = promote(unevaluated.model_version, workdir=tmp_path, reviewer="lead-7", reason="reviewed by hand")
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
-    assert str(champion.version) == unevaluated.model_version
-    assert champion.tags["champion.promoted_by"] == "human override"
+    assert str(champion.version) == unevaluated.model_version and before == first.model_version
+    assert champion.tags["champion.promoted_by"] == "lead-7"
+    assert champion.tags["champion.override_reason"] == "reviewed by hand"
+    assert champion.tags["champion.replaced_version"] == first.model_version
     assert load_champion(tmp_path)[1] == unevaluated.model_version
     with pytest.raises(LookupError, match="has no version 99"):
-        promote(99, workdir=tmp_path)
+        promote(99, workdir=tmp_path, reviewer="lead-7", reason="x")
+    with pytest.raises(ValueError, match="reviewer 'Anna Virtanen': give a pseudonymous name"):
+        promote(1, workdir=tmp_path, reviewer="Anna Virtanen", reason="x")
+    with pytest.raises(ValueError, match="reason: say in at most 500 characters"):
+        promote(1, workdir=tmp_path, reviewer="lead-7", reason="  ")
+
+
+def test_a_version_held_back_says_so_and_a_person_promotes_it_from_the_command_line(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing served because the first version was held back: the error says which version, why and
+    how a person makes it serve; `ilona-match promote` does, and the audit log records who did."""
+    from ilona_match.cli import main
+
+    monkeypatch.setenv("ILONA_MATCH_WORKDIR", str(tmp_path))
+    held = _log(world, tmp_path, world.evaluation, False,
+                "the fairness audit blocks promotion: gender = female: expected_placements is 0.7x")
+    with pytest.raises(LookupError, match=r"version 1 is registered but was not promoted \(the fairness audit blocks "
+                                          r"promotion: gender = female.*ilona-match promote 1 --reviewer NAME"):
+        load_champion(tmp_path)
+    assert main(["promote", held.model_version, "--reviewer", "Anna Virtanen", "--reason", "x"]) != 0
+    assert "give a pseudonymous name" in capsys.readouterr().err
+    assert main(["promote", held.model_version, "--reviewer", "lead-7", "--reason",
+                 "the gap is the region's vacancies; reviewed with the coaches"]) == 0
+    assert "version 1 is the champion now (before: none), promoted by lead-7" in capsys.readouterr().out
+    assert load_champion(tmp_path)[1] == held.model_version
+    card = version_card(held.model_version, workdir=tmp_path)[1]
+    assert "Promoted by a person: lead-7 on " in card and "reviewed with the coaches" in card
+    assert main(["audit-log", "show"]) == 0
+    (line,) = [row for row in capsys.readouterr().out.splitlines() if "model.promotion" in row]
+    assert line.split()[3:5] == ["lead-7", "-"] and line.split()[5] == held.model_version
 
 
 def test_no_champion_yet(tmp_path: Path) -> None:

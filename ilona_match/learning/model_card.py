@@ -151,6 +151,9 @@ def model_card(client: MlflowClient, name: str, version: str | int) -> str:
              "hard work-capacity filters, retrieval channels and a ranker. "
              f"It ranks with: {tags.get('ranker.decision') or params.get('training.ranker', '?')}.", "",
              f"Champion decision: {tags.get('champion.decision', '?')} — {tags.get('champion.reason', '?')}", "",
+             *([f"Promoted by a person: {found.tags['champion.promoted_by']} on {found.tags.get('champion.promoted_at', '?')} "
+                f"(champion before: {found.tags.get('champion.replaced_version', '?')}) — "
+                f"{found.tags.get('champion.override_reason', '')}", ""] if "champion.promoted_by" in found.tags else []),
              "## Intended use", "", INTENDED_USE, "", "## Must not be used for", "", NOT_FOR, "",
              "## Data", "",
              f"- outcome history from {params.get('training.history_from', '?')}; learned from outcomes before "

@@ -333,15 +333,50 @@ def log_training_run(
     return TrainingRecord(run.info.run_id, version, promoted, reason)
 
 
-def promote(version: str | int, *, workdir: str | Path, name: str = MODEL_NAME) -> None:
-    """Make ``version`` the champion whatever the rule says (a person's decision, recorded as a tag)."""
+def promote(version: str | int, *, workdir: str | Path, reviewer: str, reason: str,
+            name: str = MODEL_NAME) -> str | None:
+    """Make ``version`` the champion whatever the rule said: a person's decision (human oversight), so
+    the version keeps who decided (``reviewer``, a pseudonymous name), why and when as tags. Returns
+    the version that was champion before (None if none was)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", reviewer or ""):
+        raise ValueError(f"reviewer {reviewer!r}: give a pseudonymous name of letters, digits, '_', '.' or '-' "
+                         "(at most 64)")
+    if not reason or not reason.strip() or len(reason) > 500:
+        raise ValueError("reason: say in at most 500 characters why this version should serve despite the rule")
     client = configure_tracking(workdir)
     try:
         client.get_model_version(name, str(version))
     except MlflowException as error:
         raise LookupError(f"model {name!r} has no version {version}") from error
+    before = _champion(client, name)
     client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
-    client.set_model_version_tag(name, str(version), "champion.promoted_by", "human override")
+    tags = {"champion.promoted_by": reviewer, "champion.override_reason": reason.strip(),
+            "champion.promoted_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+            "champion.replaced_version": "none" if before is None else str(before.version)}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value)
+    return None if before is None else str(before.version)
+
+
+def _no_champion(client: MlflowClient, name: str) -> LookupError:
+    """Why nothing is served: no version yet, or the newest one was registered but not promoted."""
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        versions = []
+    if not versions:
+        return LookupError(_NO_CHAMPION)
+    newest = max(versions, key=lambda v: int(v.version))
+    run_id = newest.run_id or newest.tags.get("run_id", "")
+    try:
+        reason = client.get_run(run_id).data.tags.get("champion.reason", "") if run_id else ""
+    except MlflowException:
+        reason = ""
+    return LookupError(
+        f"no champion model: version {newest.version} is registered but was not promoted"
+        f"{f' ({reason})' if reason else ''}. Review it (`ilona-match audit --run {run_id}`, `ilona-match model-card "
+        f"--version {newest.version}`); a person who accepts it makes it serve with `ilona-match promote "
+        f"{newest.version} --reviewer NAME --reason TEXT`")
 
 
 # -------------------------------------------------------------------------------------- loading
@@ -369,7 +404,7 @@ def load_champion(workdir: str | Path, model_uri: str | None = None, *, name: st
     if model_uri is None:
         champion = _champion(client, name)
         if champion is None:
-            raise LookupError(_NO_CHAMPION)
+            raise _no_champion(client, name)
         return _pyfunc_pipeline(f"models:/{name}/{champion.version}", cache_dir), str(champion.version)
     match = _MODELS_URI.fullmatch(model_uri)
     if match is None:
@@ -416,7 +451,7 @@ def version_card(version: str | int | None = None, *, workdir: str | Path, name:
     if version is None:
         champion = _champion(client, name)
         if champion is None:
-            raise LookupError(_NO_CHAMPION)
+            raise _no_champion(client, name)
         version = champion.version
     return str(version), model_card(client, name, version)
 

@@ -99,7 +99,7 @@ OVERRIDE_EVENT = "declined"  # the one event a reason may come with
 OVERRIDE_COLUMNS: tuple[str, ...] = ("participant_id", "vacancy_id", "reason", "event_date", "received_at")
 AuditKind = Literal[
     "nightly", "nightly.pathways", "api.recommendations", "api.participant_recommendations", "api.pathways",
-    "api.participant_pathways", "api.feedback",
+    "api.participant_pathways", "api.feedback", "model.promotion",
 ]
 AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
 _INSERT_CHUNK = 20_000  # rows per executemany
