@@ -13,7 +13,7 @@ from typing import Any, Literal
 import pandas as pd
 
 __all__ = [
-    "AGE_BANDS", "ALL_TABLES", "AUDIT_TABLES", "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "GENDERS", "GROUP_COLUMNS", "HARD_RESTRICTIONS",
+    "ACTOR_NAME", "AGE_BANDS", "ALL_TABLES", "AUDIT_TABLES", "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "GENDERS", "GROUP_COLUMNS", "HARD_RESTRICTIONS",
     "ISO_639_1", "LANGUAGES", "MOTHER_TONGUE_GROUPS", "OPTIONAL_TABLES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS",
     "PARTICIPANT_GROUP_COLUMNS", "PHYSICAL_LEVELS",
     "PROVIDER_TYPES", "RECORD_LABELS", "RESTRICTIONS", "SERVICE_COLUMNS", "SERVICE_EVENTS", "SERVICE_KINDS",
@@ -65,6 +65,7 @@ _ISO_639_1_CODES = (
     "vo wa wo xh yi yo za zh zu"
 )
 ISO_639_1: frozenset[str] = frozenset(_ISO_639_1_CODES.split())
+ACTOR_NAME = r"^[A-Za-z0-9_.-]{1,64}$"  # who acted, as the audit log keeps it: an API key's name, a reviewer, "batch"
 DATE_DTYPE = "datetime64[us]"  # dates are midnight timestamps; us covers years 1..9999 (e.g. 9999-12-31)
 
 Kind = Literal["string", "text", "enum", "list", "number", "integer", "bool", "date"]

@@ -44,6 +44,7 @@ from mlflow.types.schema import ParamSchema, ParamSpec
 
 from ilona_match import __version__
 from ilona_match.config import EMBEDDING_CACHE_DIR
+from ilona_match.contract.spec import ACTOR_NAME
 from ilona_match.learning.audit import AuditReport
 from ilona_match.learning.model_card import CARD_ARTIFACT, model_card, write_card
 from ilona_match.matching.persistence import load_pipeline, save_pipeline
@@ -338,7 +339,7 @@ def promote(version: str | int, *, workdir: str | Path, reviewer: str, reason: s
     """Make ``version`` the champion whatever the rule said: a person's decision (human oversight), so
     the version keeps who decided (``reviewer``, a pseudonymous name), why and when as tags. Returns
     the version that was champion before (None if none was)."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", reviewer or ""):
+    if not re.match(ACTOR_NAME, reviewer or ""):
         raise ValueError(f"reviewer {reviewer!r}: give a pseudonymous name of letters, digits, '_', '.' or '-' "
                          "(at most 64)")
     if not reason or not reason.strip() or len(reason) > 500:

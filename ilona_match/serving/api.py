@@ -76,6 +76,7 @@ from ilona_match.contract import (
     records_to_frame,
 )
 from ilona_match.contract.constraints import VacancyDemands, open_on
+from ilona_match.contract.spec import ACTOR_NAME
 from ilona_match.matching.calibration import level_of
 from ilona_match.serving.matcher import Matcher
 from ilona_match.serving.store import OVERRIDE_EVENT, AuditEntry, OverrideReason, ResultStore, route_id
@@ -88,7 +89,7 @@ __all__ = [
 ACCESS_LOGGER = "ilona_match.access"
 _ACCESS = logging.getLogger(ACCESS_LOGGER)
 _OPEN_PATHS = frozenset({"/health"})
-_KEY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_KEY_NAME = re.compile(ACTOR_NAME)
 _KEY_STATE = "api_key_name"  # where the gate leaves the caller's key name for the routes (request.state)
 _SERVED_TABLES = ("vacancies", "services", "outcomes")  # the data folder's tables the API reads, when present
 _UNAUTHORIZED_HEADERS = [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="ilona-match"')]

@@ -62,13 +62,13 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ilona_match.config import Settings
-from ilona_match.contract import EVENTS
 from ilona_match.contract.output import (
     PATHWAY_COLUMNS,
     PATHWAYS_SCHEMA,
     RECOMMENDATION_COLUMNS,
     RECOMMENDATIONS_SCHEMA,
 )
+from ilona_match.contract.spec import ACTOR_NAME, EVENTS
 
 if TYPE_CHECKING:
     from ilona_match.learning.audit import AuditReport
@@ -149,7 +149,7 @@ class RunLog(BaseModel):
         return moment.isoformat()
 
 
-_Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]  # an API key's name, or "batch"
+_Name = Annotated[str, StringConstraints(pattern=ACTOR_NAME)]
 _Version = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
