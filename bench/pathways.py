@@ -1,7 +1,7 @@
 """Pathways scored against a synthetic world's hidden service effects, beside baselines.
 
     python bench/pathways.py --family coach|market --seed 1 [--participants 1500] [--vacancies 1500]
-                             [--workdir /tmp/pathways]
+                             [--workdir /tmp/pathways] [--no-share-seats]
 
 Generates the world (with its services, their outcome history and their hidden effects:
 ``ilona_match.synthetic.services``) into WORKDIR/FAMILY-SEED, then plans every participant's pathways
@@ -13,7 +13,10 @@ hard constraints, seats, dates, reach): the most popular one (most people starte
 and a random one; and for the best single step by hidden gain (an oracle, for scale), also chosen
 blind to the providers (every provider's hidden quality and drop-out rate set to the same value, the
 choice scored with the real gain): what the hidden state of the people and the market allows without
-knowing which providers are good.
+knowing which providers are good. Seats aside, every person's step counts as if it had a seat for them;
+with seats (``seated_gain_*``), a step that leads more people's top-1 routes than it has free seats
+seats each of them with chance free / proposed. ``--no-share-seats`` plans each person as if nobody
+else were offered the same steps.
 
 One JSON line: mean hidden gain per system over the people with a route, the engine over each
 baseline, the kinds of the engine's first steps and each kind's mean hidden gain over the (person, step)
@@ -34,6 +37,7 @@ from _report import emit
 
 from ilona_match.contract import load_data
 from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+from ilona_match.pathways.planner import PathwayConfig
 from ilona_match.pathways.tables import PathwayInputs
 from ilona_match.synthetic.services import ServiceTruth, load_service_truth
 from ilona_match.text.taxonomy import Taxonomy
@@ -58,6 +62,8 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=1500)
     parser.add_argument("--vacancies", type=int, default=1500)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/pathways"))
+    parser.add_argument("--no-share-seats", action="store_true",
+                        help="plan each person's routes as if nobody else were offered the same steps")
     args = parser.parse_args()
 
     folder = args.workdir / f"{args.family}-{args.seed}"
@@ -69,7 +75,9 @@ def main() -> None:
     as_of = default_as_of(bundle)
     taxonomy = Taxonomy.load()
     started = time.perf_counter()
-    inputs = PathwayInputs(bundle.vacancies, bundle.outcomes, bundle.services, bundle.service_outcomes, as_of, taxonomy)
+    config = PathwayConfig(share_seats=not args.no_share_seats)
+    inputs = PathwayInputs(bundle.vacancies, bundle.outcomes, bundle.services, bundle.service_outcomes, as_of, taxonomy,
+                           config)
     routes = inputs.plan(bundle.participants)
     planned = time.perf_counter() - started
     participants = bundle.participants.reset_index(drop=True)
@@ -139,15 +147,33 @@ def main() -> None:
     fits_a_job = feasible(limits, jobs, np.arange(len(participants))[:, None], open_rows[None, :]).any(axis=1)
     stranded = ~fits_a_job & can_take.any(axis=1)
     served = np.isin(participants["participant_id"].to_numpy(dtype=object), routes["participant_id"].unique())
+    # with seats: a step chosen as top-1 for more people than it has seats left seats only some of
+    # them (each with chance free / chosen); the route's gain counts with that chance
+    free = np.maximum(inputs.services.seats - inputs.seats_taken, 0).astype(np.float64)
+    col = {sid: j for j, sid in enumerate(service_ids)}
+    picks = {"engine": [tuple(top1[pid]) for pid in ids], "popular": popular, "random": random_pick}
+    seated, crowded, most_led = {}, {}, {}
+    for name, chosen in picks.items():
+        steps = [[col[s] for s in route] for route in chosen]
+        chosen_by = np.bincount([j for route in steps for j in route], minlength=len(free)).astype(np.float64)
+        share = np.minimum(1.0, free / np.maximum(chosen_by, 1.0))
+        seated[name] = float((gain[name] * np.array([share[route].min() for route in steps])).mean())
+        crowded[name] = float(np.mean([bool((chosen_by[route] > free[route]).any()) for route in steps]))
+        most_led[name] = [int(chosen_by.max()), int(free[np.argmax(chosen_by)])]
     means = {name: float(values.mean()) for name, values in gain.items()}
     emit({
-        "family": args.family, "seed": args.seed, "participants": len(participants), "services": len(service_ids),
+        "family": args.family, "seed": args.seed, "share_seats": config.share_seats, "participants": len(participants), "services": len(service_ids),
         "service_outcomes": len(bundle.service_outcomes), "as_of": as_of.isoformat(),
         "people_with_route": len(judged), "routes": len(routes),
         "two_step_share": float((routes["steps"].map(len) == 2).mean()) if len(routes) else 0.0,
         **{f"gain_{name}": value for name, value in means.items()},
         "engine_over_popular": means["engine"] / means["popular"] if means["popular"] > 0 else float("nan"),
         "engine_over_random": means["engine"] / means["random"] if means["random"] > 0 else float("nan"),
+        **{f"seated_gain_{name}": value for name, value in seated.items()},
+        "seated_engine_over_popular": seated["engine"] / seated["popular"] if seated["popular"] > 0 else float("nan"),
+        "seated_engine_over_random": seated["engine"] / seated["random"] if seated["random"] > 0 else float("nan"),
+        "top1_over_free_seats_share": crowded, "top1_most_led_step_people_and_free_seats": most_led,
+        "free_seats": int(free[inputs.services.joinable(as_of, inputs.config.horizon_days, free)].sum()),
         "engine_share_of_oracle": means["engine"] / means["oracle"] if means["oracle"] > 0 else float("nan"),
         "engine_first_step_kinds": {kind: round(float(share), 3) for kind, share in picked.items()},
         "mean_gain_of_a_step_by_kind": {kind: round(float(np.mean(v)), 4) for kind, v in sorted(by_kind.items())},

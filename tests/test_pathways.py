@@ -132,6 +132,29 @@ def test_unknown_values_and_support_eligibility_are_flagged_in_the_persons_langu
     assert "Anordnaren är ett socialt företag" in route["reasons"]
 
 
+def test_a_run_shares_a_steps_seats_and_nobody_loses_a_route(taxonomy: Taxonomy, care: dict) -> None:
+    """Four people, the same gap: a course that teaches all of it has one seat left, coaching has ten.
+    Alone, everyone's best route is the course; in one run only one list starts with it, the others
+    start with coaching and keep the course second, flagged as over-subscribed for the coach."""
+    skills = taxonomy.essential_skills(care["uri"])
+    people = [_person(participant_id=f"P{i}", skills=[care["has"]]) for i in range(1, 5)]
+    vacancies = [_vacancy("V1", care["uri"]), _vacancy("V2", care["uri"])]
+    services = [_service("S-gap", skills_taught=[s for s in skills if s != care["has"]], seats=1),
+                _service("S-coach", kind="coaching", provider_type="ngo", seats=10)]
+    alone = _plan(people, vacancies, services, taxonomy, config=PathwayConfig(max_steps=1, share_seats=False))
+    shared = _plan(people, vacancies, services, taxonomy, config=PathwayConfig(max_steps=1))
+    assert (alone[alone["rank"] == 1]["steps"] == ("S-gap",)).all()
+    leads = shared[shared["rank"] == 1].set_index("participant_id")["steps"]
+    assert sorted(leads.tolist()) == [("S-coach",)] * 3 + [("S-gap",)]
+    assert shared.groupby("participant_id").size().tolist() == [2, 2, 2, 2]  # order and value, not deletion
+    course = shared[shared["steps"] == ("S-gap",)]
+    assert (course["p_gain"] > shared[shared["steps"] == ("S-coach",)]["p_gain"].max()).all()  # its own gain stays
+    assert all("paikkoja vapaana 1, ehdotettu 4 henkilölle" in checks for checks in course["to_check"])
+    assert not any(checks for checks in shared[shared["steps"] == ("S-coach",)]["to_check"])
+    one = _plan(people[:1], vacancies, services, taxonomy, config=PathwayConfig(max_steps=1))
+    assert one.iloc[0]["steps"] == ("S-gap",) and not one.iloc[0]["to_check"]  # a seat for one: no warning
+
+
 def test_a_skill_step_then_a_workplace_step_toward_the_target(taxonomy: Taxonomy, care: dict) -> None:
     asked = taxonomy.essential_skills(care["uri"]) + taxonomy.optional_skills(care["uri"])
     people = [_person(language="en", skills=[s for s in asked if s not in care["lacks"]])]  # the course closes the gap

@@ -24,7 +24,11 @@ For each participant the planner
    p_gain = Π completion · (1 − Π (1 − gain · relevance)) · (1 − exp(−demand / 3)),
    with completion and gain per provider and kind from ``ServiceEffects`` (learned from service
    outcomes, or the documented prior), the demand factor saying that a route into a thin local
-   market is worth less. Each person gets ``per_participant`` routes, to different targets first.
+   market is worth less. Each person gets ``per_participant`` routes, to different targets first;
+6. **shares the seats** of one run (``share_seats``): each step open to a person is a candidate route,
+   and a step that would lead more people's lists than it has seats left is worth its gain times
+   the share of seats a taker can count on, so it moves down some lists (``_choose``); a route
+   through a step proposed to more people than its free seats says so under what to check.
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ class PathwayConfig(BaseModel):
     targets: int = Field(5, ge=1, description="closest target occupations with demand considered per person")
     gap_skills: int = Field(5, ge=1, description="gap skills listed per route")
     leads_to: int = Field(5, ge=1, description="open vacancies listed per route")
+    share_seats: bool = Field(True, description="a run's routes share each step's free seats: a step proposed to "
+                              "more people than it has seats left moves down their lists")
+    seat_sweeps: int = Field(3, ge=1, description="share_seats: rounds in which each person's list is chosen again")
     effects: EffectsConfig = EffectsConfig()
 
 
@@ -124,6 +131,8 @@ _CHECK: dict[str, dict[str, str]] = {
     "support": {"fi": "oikeus tukeen ({supports})", "sv": "rätt till stöd ({supports})",
                 "en": "eligibility for {supports}"},
     "place": {"fi": "sijainti ei tiedossa", "sv": "platsen är okänd", "en": "location not stated"},
+    "seats": {"fi": "paikkoja vapaana {free}, ehdotettu {n} henkilölle", "sv": "{free} lediga platser, föreslagen för {n} personer",
+              "en": "{free} seats left, proposed to {n} people"},
     "far": {"fi": "kohdetyöt matka-alueen ulkopuolella", "sv": "målarbetena ligger utanför pendlingsavståndet",
             "en": "target jobs beyond travel range"},
 }
@@ -226,9 +235,24 @@ def plan_pathways(people: ParticipantProfiles, market: Market, services: Service
                        services.joinable(as_of, config.horizon_days, services.seats - taken), as_of, skill_cols,
                        local_col, targets.weights[:, skill_cols].toarray(), services.taught[:, skill_cols].toarray(),
                        targets.of_job.toarray() > 0, *_step_kinds(services, targets))
+    chunks = [np.arange(start, min(start + chunk_size, len(people))) for start in range(0, len(people), chunk_size)]
+    candidates: dict[int, list[_Route]] = {}
+    for chunk in chunks:
+        view = _view(context, chunk)
+        for i, person in enumerate(chunk.tolist()):
+            routes = _candidates(context, i, person, view)
+            if routes:
+                candidates[person] = routes
+    free = np.maximum(services.seats - taken, 0).astype(np.float64)
+    picked, proposed = _choose(candidates, free, config)
     rows: list[dict] = []
-    for start in range(0, len(people), chunk_size):
-        rows.extend(_plan_chunk(context, np.arange(start, min(start + chunk_size, len(people)))))
+    for chunk in chunks:
+        if not any(person in picked for person in chunk.tolist()):
+            continue
+        view = _view(context, chunk)
+        for i, person in enumerate(chunk.tolist()):
+            if person in picked:
+                rows.extend(_rows(context, person, picked[person], view, i, free, proposed))
     return pd.DataFrame(rows, columns=list(PATHWAY_FIELDS)) if rows else empty
 
 
@@ -244,45 +268,59 @@ def _step_kinds(services: ServiceProfiles, targets: _Targets) -> tuple[np.ndarra
     return toward, in_group, np.isin(services.kind, JOB_NEAR_KINDS), general
 
 
-def _plan_chunk(c: _Context, chunk: np.ndarray) -> list[dict]:
+@dataclass(frozen=True)
+class _View:
+    """What one chunk of people sees of the market and the steps (row i is ``chunk[i]``)."""
+
+    chunk: np.ndarray
+    demand_near: np.ndarray  # people x targets: open jobs and recent hires that fit and lie within reach
+    demand_any: np.ndarray  # people x targets: the same anywhere
+    has: sparse.csr_matrix  # people x skills
+    closeness: np.ndarray  # people x targets
+    step_ok: np.ndarray  # people x services
+    step_unknown: np.ndarray  # people x services: the step's place is unknown
+    job_ok: np.ndarray  # people x jobs: fits and within reach
+    open_now: np.ndarray  # jobs
+
+
+def _view(c: _Context, chunk: np.ndarray) -> _View:
     people, jobs, targets, services = c.people, c.market.jobs, c.targets, c.services
-    n_jobs = len(jobs)
     # demand: jobs that break no hard limit, within reach
-    p_grid, v_grid = chunk[:, None], np.arange(n_jobs)[None, :]
+    p_grid, v_grid = chunk[:, None], np.arange(len(jobs))[None, :]
     fits = feasible(people.limits, jobs.demands, p_grid, v_grid)
     near, _ = _reach(people, chunk, jobs.lat, jobs.lon, jobs.remote)
     open_now = c.market.open & open_on(jobs.demands, c.as_of)
     weight_near = (fits & near) * (open_now + c.market.hires)[None, :]
     weight_any = fits * (open_now + c.market.hires)[None, :]
-    demand_near = sparse.csr_matrix(weight_near) @ targets.of_job
-    demand_any = sparse.csr_matrix(weight_any) @ targets.of_job
-    demand_near, demand_any = np.asarray(demand_near.todense()), np.asarray(demand_any.todense())
+    demand_near = np.asarray((sparse.csr_matrix(weight_near) @ targets.of_job).todense())
+    demand_any = np.asarray((sparse.csr_matrix(weight_any) @ targets.of_job).todense())
     # closeness: what the work asks that the person has, and past work in the same ISCO group
     has = (people.skills[chunk] + people.implied_skills[chunk]).sign().tocsr()
     asked_total = np.asarray(targets.weights.sum(axis=1)).ravel()
     covered = np.asarray((has @ targets.weights.T).todense()) / np.maximum(asked_total, 1e-9)[None, :]
     same_group = np.asarray(people.isco4[chunk][:, targets.isco4].todense()) > 0
-    closeness = 0.7 * covered + 0.3 * same_group
     step_ok, step_unknown = steps_open_to(people, chunk, services, c.joinable)
-    out: list[dict] = []
-    for i, person in enumerate(chunk.tolist()):
-        if not step_ok[i].any():
-            continue
-        far = not (demand_near[i] > 0).any()
-        demand = demand_any[i] if far else demand_near[i]
-        candidates = np.flatnonzero(demand > 0)
-        if not len(candidates):
-            continue
-        order = np.lexsort((targets.uris[candidates], -demand[candidates], -closeness[i, candidates]))
-        chosen = candidates[order[:c.config.targets]]
-        open_steps = np.flatnonzero(step_ok[i])
-        workplace = open_steps[c.job_near[open_steps]]  # the occupations these lead toward are targets too
-        reached = candidates[c.leads_toward[np.ix_(workplace, candidates)].any(axis=0)]
-        chosen = np.concatenate([chosen, np.setdiff1d(reached, chosen)])
-        routes = _routes(c, i, person, chosen, has[i], open_steps, demand)
-        out.extend(_rows(c, person, routes, has[i], demand_near[i], far, step_unknown[i], fits[i] & near[i],
-                         open_now))
-    return out
+    return _View(chunk, demand_near, demand_any, has, 0.7 * covered + 0.3 * same_group, step_ok, step_unknown,
+                 fits & near, open_now)
+
+
+def _candidates(c: _Context, i: int, person: int, view: _View) -> list[_Route]:
+    """Person ``chunk[i]``'s candidate routes, best expected gain first (empty: no step or no demand)."""
+    if not view.step_ok[i].any():
+        return []
+    far = not (view.demand_near[i] > 0).any()
+    demand = view.demand_any[i] if far else view.demand_near[i]
+    candidates = np.flatnonzero(demand > 0)
+    if not len(candidates):
+        return []
+    targets = c.targets
+    order = np.lexsort((targets.uris[candidates], -demand[candidates], -view.closeness[i, candidates]))
+    chosen = candidates[order[:c.config.targets]]
+    open_steps = np.flatnonzero(view.step_ok[i])
+    workplace = open_steps[c.job_near[open_steps]]  # the occupations these lead toward are targets too
+    reached = candidates[c.leads_toward[np.ix_(workplace, candidates)].any(axis=0)]
+    chosen = np.concatenate([chosen, np.setdiff1d(reached, chosen)])
+    return _routes(c, chosen, view.has[i], open_steps, demand)
 
 
 def steps_open_to(people: ParticipantProfiles, rows: np.ndarray, services: ServiceProfiles,
@@ -303,8 +341,10 @@ class _Route:
     taught: tuple[int, ...]  # gap skills the steps teach, most important first
 
 
-def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.csr_matrix, steps: np.ndarray,
+def _routes(c: _Context, chosen: np.ndarray, has: sparse.csr_matrix, steps: np.ndarray,
             demand: np.ndarray) -> list[_Route]:
+    """Up to two routes per target (its best single steps and two-step routes), and every other open step
+    toward the target it helps most, best expected gain first."""
     services = c.services
     weights = c.asked[chosen]  # a copy (fancy indexing)
     had = c.local_col[has.indices]
@@ -326,15 +366,15 @@ def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.cs
     lift = np.clip(c.gain[steps][None, :] * relevance, 0.0, 0.95)
     done = c.completion[steps]
     market = 1.0 - np.exp(-demand[chosen] / 3.0)
-    routes: list[_Route] = []
-    for t_row, target in enumerate(chosen.tolist()):
-        single = done * lift[t_row] * market[t_row]
-        best = [(float(single[j]), (j,)) for j in np.argsort(-single, kind="stable")[:3].tolist()]
+    single = done[None, :] * lift * market[:, None]  # targets x steps
+    found: list[tuple[int, float, tuple[int, ...]]] = []
+    for t_row in range(len(chosen)):
+        best = [(float(single[t_row, j]), (j,)) for j in np.argsort(-single[t_row], kind="stable")[:3].tolist()]
         if c.config.max_steps >= 2:
             first = np.flatnonzero(~job_near)
             second = np.flatnonzero(job_near & (leads[t_row] | isco[t_row]))
             starts = services.starts[steps]
-            for a in first[np.argsort(-single[first], kind="stable")[:5]].tolist():
+            for a in first[np.argsort(-single[t_row, first], kind="stable")[:5]].tolist():
                 later = second[starts[second] >= starts[a]]
                 if not len(later):
                     continue
@@ -342,35 +382,91 @@ def _routes(c: _Context, i: int, person: int, chosen: np.ndarray, has: sparse.cs
                 b = int(later[np.argmax(value)])
                 best.append((float(value.max()), (a, b)))
         best.sort(key=lambda item: (-item[0], item[1]))
-        for value, route in best[:2]:
-            gap_cols = np.flatnonzero(weights[t_row] > 0)
-            gap_cols = gap_cols[np.argsort(-weights[t_row, gap_cols], kind="stable")]
-            taught_cols = np.flatnonzero((taught[list(route)].sum(axis=0) > 0) & (weights[t_row] > 0))
-            taught_cols = taught_cols[np.argsort(-weights[t_row, taught_cols], kind="stable")]
-            routes.append(_Route(int(target), tuple(int(steps[j]) for j in route), value,
-                                 tuple(c.skill_cols[gap_cols].tolist()), tuple(c.skill_cols[taught_cols].tolist())))
+        found.extend((t_row, value, route) for value, route in best[:2])
+    # every step open to the person is a candidate, toward the target it helps most: when a step
+    # fills up, the run can offer the person another (``_choose``)
+    listed = {route[0] for _, _, route in found if len(route) == 1}
+    for j in np.setdiff1d(np.arange(len(steps)), list(listed)).tolist():
+        t_row = int(np.argmax(single[:, j]))
+        found.append((t_row, float(single[t_row, j]), (j,)))
+    routes: list[_Route] = []
+    for t_row, value, route in found:
+        gap_cols = np.flatnonzero(weights[t_row] > 0)
+        gap_cols = gap_cols[np.argsort(-weights[t_row, gap_cols], kind="stable")]
+        taught_cols = np.flatnonzero((taught[list(route)].sum(axis=0) > 0) & (weights[t_row] > 0))
+        taught_cols = taught_cols[np.argsort(-weights[t_row, taught_cols], kind="stable")]
+        routes.append(_Route(int(chosen[t_row]), tuple(int(steps[j]) for j in route), value,
+                             tuple(c.skill_cols[gap_cols].tolist()), tuple(c.skill_cols[taught_cols].tolist())))
     routes.sort(key=lambda r: (-r.p_gain, r.target, r.steps))
-    picked: list[_Route] = []
+    return routes
+
+
+def _pick(routes: Sequence[_Route], value: np.ndarray, n: int) -> list[_Route]:
+    """``n`` routes by ``value`` (one per route), to different targets and through different steps
+    first, then the next best through steps not yet listed; best value first."""
+    order = sorted(range(len(routes)), key=lambda j: (-value[j], routes[j].target, routes[j].steps))
+    picked: list[int] = []
     seen: set[int] = set()
     taken: set[tuple[int, ...]] = set()
-    for route in routes:  # different targets and different steps first, then the next best routes
-        if route.target not in seen and route.steps not in taken and len(picked) < c.config.per_participant:
-            picked.append(route)
+    for j in order:
+        route = routes[j]
+        if route.target not in seen and route.steps not in taken and len(picked) < n:
+            picked.append(j)
             seen.add(route.target)
             taken.add(route.steps)
-    for route in routes:
-        if len(picked) >= c.config.per_participant:
+    for j in order:
+        if len(picked) >= n:
             break
-        if route not in picked and route.steps not in taken:
-            picked.append(route)
-            taken.add(route.steps)
-    picked.sort(key=lambda r: (-r.p_gain, r.target, r.steps))
-    return picked
+        if j not in picked and routes[j].steps not in taken:
+            picked.append(j)
+            taken.add(routes[j].steps)
+    picked.sort(key=lambda j: (-value[j], routes[j].target, routes[j].steps))
+    return [routes[j] for j in picked]
 
 
-def _rows(c: _Context, person: int, routes: Sequence[_Route], has: sparse.csr_matrix, demand_near: np.ndarray,
-          far: bool, step_unknown: np.ndarray, job_ok: np.ndarray, open_now: np.ndarray) -> list[dict]:
+def _choose(candidates: dict[int, list[_Route]], free: np.ndarray,
+            config: PathwayConfig) -> tuple[dict[int, list[_Route]], np.ndarray]:
+    """Each person's listed routes, and how many people each step is proposed to.
+
+    Without ``share_seats`` each person's best routes by expected gain. With it, the run's routes share
+    the steps' free seats: a step's load is the number of people whose list it leads, and a route is
+    worth its expected gain times the share of its steps' seats a taker can count on,
+    min(1, free / load). Starting from everyone's own best lists, each person in turn chooses again
+    given everyone else's (best responses, ``seat_sweeps`` rounds): a step that leads more lists than
+    it has seats moves down some of them, or makes way for one with room, and nobody's list gets
+    shorter."""
+    per = config.per_participant
+    gains = {person: np.array([r.p_gain for r in routes]) for person, routes in candidates.items()}
+    picked = {person: _pick(routes, gains[person], per) for person, routes in candidates.items()}
+    if config.share_seats and picked:
+        load = np.zeros(len(free))
+        for routes in picked.values():
+            load[list(routes[0].steps)] += 1.0
+        for _ in range(config.seat_sweeps):
+            changed = False
+            for person, routes in candidates.items():
+                load[list(picked[person][0].steps)] -= 1.0
+                room = np.minimum(1.0, free / (load + 1.0))
+                value = gains[person] * np.array([room[list(r.steps)].min() for r in routes])
+                again = _pick(routes, value, per)
+                changed |= again != picked[person]
+                picked[person] = again
+                load[list(again[0].steps)] += 1.0
+            if not changed:
+                break
+    proposed = np.zeros(len(free), dtype=np.int64)
+    for routes in picked.values():
+        for step in {s for route in routes for s in route.steps}:
+            proposed[step] += 1
+    return picked, proposed
+
+
+def _rows(c: _Context, person: int, routes: Sequence[_Route], view: _View, i: int, free: np.ndarray,
+          proposed: np.ndarray) -> list[dict]:
     people, services, jobs, targets, taxonomy = c.people, c.services, c.market.jobs, c.targets, c.taxonomy
+    has, demand_near, step_unknown, job_ok = view.has[i], view.demand_near[i], view.step_unknown[i], view.job_ok[i]
+    open_now = view.open_now
+    far = not (demand_near > 0).any()
     lang = _language(people.language[person])
     skill_uris = taxonomy.skill_uris
     rows = []
@@ -425,6 +521,8 @@ def _rows(c: _Context, person: int, routes: Sequence[_Route], has: sparse.csr_ma
                 checks.append(_CHECK["support"][lang].format(supports=names))
             if step_unknown[step]:
                 checks.append(_CHECK["place"][lang])
+            if proposed[step] > free[step]:
+                checks.append(_CHECK["seats"][lang].format(free=int(free[step]), n=int(proposed[step])))
         if far:
             checks.append(_CHECK["far"][lang])
         rows.append({
