@@ -37,6 +37,7 @@ from _report import emit
 
 from ilona_match.contract import load_data
 from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands, feasible, open_on
+from ilona_match.pathways.effects import EffectsConfig
 from ilona_match.pathways.planner import PathwayConfig
 from ilona_match.pathways.tables import PathwayInputs
 from ilona_match.synthetic.services import ServiceTruth, load_service_truth
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/pathways"))
     parser.add_argument("--no-share-seats", action="store_true",
                         help="plan each person's routes as if nobody else were offered the same steps")
+    parser.add_argument("--prior-strength", type=float, default=None,
+                        help="pathways.effects.prior_strength (pseudo-people of the prior behind each learned effect)")
     args = parser.parse_args()
 
     folder = args.workdir / f"{args.family}-{args.seed}"
@@ -75,7 +78,8 @@ def main() -> None:
     as_of = default_as_of(bundle)
     taxonomy = Taxonomy.load()
     started = time.perf_counter()
-    config = PathwayConfig(share_seats=not args.no_share_seats)
+    effects = EffectsConfig() if args.prior_strength is None else EffectsConfig(prior_strength=args.prior_strength)
+    config = PathwayConfig(share_seats=not args.no_share_seats, effects=effects)
     inputs = PathwayInputs(bundle.vacancies, bundle.outcomes, bundle.services, bundle.service_outcomes, as_of, taxonomy,
                            config)
     routes = inputs.plan(bundle.participants)

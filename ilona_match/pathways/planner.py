@@ -28,7 +28,8 @@ For each participant the planner
 6. **shares the seats** of one run (``share_seats``): each step open to a person is a candidate route,
    and a step that would lead more people's lists than it has seats left is worth its gain times
    the share of seats a taker can count on, so it moves down some lists (``_choose``); a route
-   through a step proposed to more people than its free seats says so under what to check.
+   through a step that is the first route of more people than it has free seats says so under what
+   to check.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class PathwayConfig(BaseModel):
     targets: int = Field(5, ge=1, description="closest target occupations with demand considered per person")
     gap_skills: int = Field(5, ge=1, description="gap skills listed per route")
     leads_to: int = Field(5, ge=1, description="open vacancies listed per route")
-    share_seats: bool = Field(True, description="a run's routes share each step's free seats: a step proposed to "
+    share_seats: bool = Field(True, description="a run's routes share each step's free seats: a step that would lead "
                               "more people than it has seats left moves down their lists")
     seat_sweeps: int = Field(3, ge=1, description="share_seats: rounds in which each person's list is chosen again")
     effects: EffectsConfig = EffectsConfig()
@@ -131,8 +132,9 @@ _CHECK: dict[str, dict[str, str]] = {
     "support": {"fi": "oikeus tukeen ({supports})", "sv": "rätt till stöd ({supports})",
                 "en": "eligibility for {supports}"},
     "place": {"fi": "sijainti ei tiedossa", "sv": "platsen är okänd", "en": "location not stated"},
-    "seats": {"fi": "paikkoja vapaana {free}, ehdotettu {n} henkilölle", "sv": "{free} lediga platser, föreslagen för {n} personer",
-              "en": "{free} seats left, proposed to {n} people"},
+    "seats": {"fi": "paikkoja vapaana {free}, ensimmäinen ehdotus {n} henkilölle",
+              "sv": "{free} lediga platser, första förslaget för {n} personer",
+              "en": "{free} seats left, the first route of {n} people"},
     "far": {"fi": "kohdetyöt matka-alueen ulkopuolella", "sv": "målarbetena ligger utanför pendlingsavståndet",
             "en": "target jobs beyond travel range"},
 }
@@ -244,7 +246,7 @@ def plan_pathways(people: ParticipantProfiles, market: Market, services: Service
             if routes:
                 candidates[person] = routes
     free = np.maximum(services.seats - taken, 0).astype(np.float64)
-    picked, proposed = _choose(candidates, free, config)
+    picked, leading = _choose(candidates, free, config)
     rows: list[dict] = []
     for chunk in chunks:
         if not any(person in picked for person in chunk.tolist()):
@@ -252,7 +254,7 @@ def plan_pathways(people: ParticipantProfiles, market: Market, services: Service
         view = _view(context, chunk)
         for i, person in enumerate(chunk.tolist()):
             if person in picked:
-                rows.extend(_rows(context, person, picked[person], view, i, free, proposed))
+                rows.extend(_rows(context, person, picked[person], view, i, free, leading))
     return pd.DataFrame(rows, columns=list(PATHWAY_FIELDS)) if rows else empty
 
 
@@ -426,7 +428,7 @@ def _pick(routes: Sequence[_Route], value: np.ndarray, n: int) -> list[_Route]:
 
 def _choose(candidates: dict[int, list[_Route]], free: np.ndarray,
             config: PathwayConfig) -> tuple[dict[int, list[_Route]], np.ndarray]:
-    """Each person's listed routes, and how many people each step is proposed to.
+    """Each person's listed routes, and how many people's first route each step is in.
 
     Without ``share_seats`` each person's best routes by expected gain. With it, the run's routes share
     the steps' free seats: a step's load is the number of people whose list it leads, and a route is
@@ -454,15 +456,14 @@ def _choose(candidates: dict[int, list[_Route]], free: np.ndarray,
                 load[list(again[0].steps)] += 1.0
             if not changed:
                 break
-    proposed = np.zeros(len(free), dtype=np.int64)
+    leading = np.zeros(len(free), dtype=np.int64)
     for routes in picked.values():
-        for step in {s for route in routes for s in route.steps}:
-            proposed[step] += 1
-    return picked, proposed
+        leading[list(routes[0].steps)] += 1
+    return picked, leading
 
 
 def _rows(c: _Context, person: int, routes: Sequence[_Route], view: _View, i: int, free: np.ndarray,
-          proposed: np.ndarray) -> list[dict]:
+          leading: np.ndarray) -> list[dict]:
     people, services, jobs, targets, taxonomy = c.people, c.services, c.market.jobs, c.targets, c.taxonomy
     has, demand_near, step_unknown, job_ok = view.has[i], view.demand_near[i], view.step_unknown[i], view.job_ok[i]
     open_now = view.open_now
@@ -521,8 +522,8 @@ def _rows(c: _Context, person: int, routes: Sequence[_Route], view: _View, i: in
                 checks.append(_CHECK["support"][lang].format(supports=names))
             if step_unknown[step]:
                 checks.append(_CHECK["place"][lang])
-            if proposed[step] > free[step]:
-                checks.append(_CHECK["seats"][lang].format(free=int(free[step]), n=int(proposed[step])))
+            if leading[step] > free[step]:
+                checks.append(_CHECK["seats"][lang].format(free=int(free[step]), n=int(leading[step])))
         if far:
             checks.append(_CHECK["far"][lang])
         rows.append({
