@@ -248,7 +248,7 @@ def plan_pathways(people: ParticipantProfiles, market: Market, services: Service
     free = np.maximum(services.seats - taken, 0).astype(np.float64)
     picked, leading = _choose(candidates, free, config)
     rows: list[dict] = []
-    for chunk in chunks:
+    for chunk in chunks:  # a chunk's view again, rather than keeping every person's view through the choice
         if not any(person in picked for person in chunk.tolist()):
             continue
         view = _view(context, chunk)
@@ -284,6 +284,10 @@ class _View:
     job_ok: np.ndarray  # people x jobs: fits and within reach
     open_now: np.ndarray  # jobs
 
+    def far(self, i: int) -> bool:
+        """No demand within reach of person ``chunk[i]``: their targets come from demand anywhere."""
+        return not (self.demand_near[i] > 0).any()
+
 
 def _view(c: _Context, chunk: np.ndarray) -> _View:
     people, jobs, targets, services = c.people, c.market.jobs, c.targets, c.services
@@ -310,8 +314,7 @@ def _candidates(c: _Context, i: int, person: int, view: _View) -> list[_Route]:
     """Person ``chunk[i]``'s candidate routes, best expected gain first (empty: no step or no demand)."""
     if not view.step_ok[i].any():
         return []
-    far = not (view.demand_near[i] > 0).any()
-    demand = view.demand_any[i] if far else view.demand_near[i]
+    demand = view.demand_any[i] if view.far(i) else view.demand_near[i]
     candidates = np.flatnonzero(demand > 0)
     if not len(candidates):
         return []
@@ -466,8 +469,7 @@ def _rows(c: _Context, person: int, routes: Sequence[_Route], view: _View, i: in
           leading: np.ndarray) -> list[dict]:
     people, services, jobs, targets, taxonomy = c.people, c.services, c.market.jobs, c.targets, c.taxonomy
     has, demand_near, step_unknown, job_ok = view.has[i], view.demand_near[i], view.step_unknown[i], view.job_ok[i]
-    open_now = view.open_now
-    far = not (demand_near > 0).any()
+    open_now, far = view.open_now, view.far(i)
     lang = _language(people.language[person])
     skill_uris = taxonomy.skill_uris
     rows = []
