@@ -81,7 +81,7 @@ def main() -> None:
     for people in (int(n) for n in args.people.split(",")):
         scored = pipeline.score_candidates(bundle.participants.head(people), state, args.as_of, exclude=exclude)
         kept = scored.take(ranked_rows(scored, state, args.pool)[0])
-        pool = CandidatePool.from_chunks([PoolChunk.from_scored(kept, pipeline.chance(kept.scores))], state)
+        pool = CandidatePool.from_chunks([PoolChunk.from_scored(kept, pipeline.chance(kept.scores, kept.features.matrix))], state)
         found = {}
         for method in ("greedy", "exact"):
             started = time.perf_counter()

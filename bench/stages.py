@@ -135,7 +135,7 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
         with clock.stage("top_k"):
             scored = Scored(people, features, scores, retrieved.proposed_by)
             pool = scored.take(ranked_rows(scored, state, 50)[0])
-            pools.append(PoolChunk.from_scored(pool, pipeline.chance(pool.scores) if calibrated else None))
+            pools.append(PoolChunk.from_scored(pool, pipeline.chance(pool.scores, pool.features.matrix) if calibrated else None))
             size = _feature_bytes(pool)
             kept.append(pool if size <= budget else None)
             budget -= size if size <= budget else 0
@@ -157,8 +157,7 @@ def run_stages(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies
         else:
             chosen = full.take(rows)
         with clock.stage("explain"):
-            top = top_n(chosen, state, k, rank)
-            top["p_outcome"] = pipeline.chance(top["score"].to_numpy())
+            top = top_n(chosen, state, k, rank, pipeline.chance(chosen.scores, chosen.features.matrix))
             top["reasons"] = ["|".join(e.reasons) for e in explain_top(pipeline, chosen, state, top)]
             parts.append(top)
     frame = _contract_form(pd.concat(parts, ignore_index=True), "bench-run", as_of, "bench")

@@ -286,7 +286,9 @@ def train(
     if pipeline.calibrator_ is not None:
         reliability = pipeline.calibrator_.reliability_
         pipeline.training_summary_.update(calibration_ece=round(reliability.ece, 4), calibration_pairs=reliability.pairs,
-                                          calibration_base_rate=round(reliability.base_rate, 4))
+                                          calibration_base_rate=round(reliability.base_rate, 4),
+                                          **{f"calibration_weight_{name}": round(weight, 4)
+                                             for name, weight in pipeline.calibrator_.weights().items()})
     placements, lists = placements_on(pipeline, bundle, events, split, settings)
     pipeline.training_summary_.update(placements)
     table = None
@@ -350,5 +352,8 @@ def _calibration_line(pipeline: MatchingPipeline) -> str:
     if calibrator is None:
         return "no chance of success: the held-out window has too few pairs met, or no success, to calibrate on"
     r = calibrator.reliability_
-    return (f"{calibrator.method} on {r.pairs} pairs met in the held-out window (success rate {r.base_rate:.3f}); "
+    weights = calibrator.weights()
+    reads = (" on the score and " + ", ".join(f"{name} {weight:+.2f}" for name, weight in list(weights.items())[1:])
+             + f" (weights per standard deviation, the score's {weights['score']:+.2f})" if weights else "")
+    return (f"{calibrator.method}{reads} on {r.pairs} pairs met in the held-out window (success rate {r.base_rate:.3f}); "
             f"expected calibration error {r.ece:.4f} out of fold")

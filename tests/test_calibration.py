@@ -8,8 +8,18 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
+from ilona_match.contract import load_data
 from ilona_match.learning.tracking import load_champion
-from ilona_match.matching.calibration import LEVELS, Calibrator, expected_calibration_error, level_of
+from ilona_match.matching.calibration import (
+    LEVELS,
+    CalibrationConfig,
+    Calibrator,
+    expected_calibration_error,
+    level_of,
+)
+from ilona_match.matching.features import CandidatePairs
+from ilona_match.serving.allocation import AllocationConfig
+from ilona_match.serving.batch import run_batch
 from ilona_match.serving.nightly import run_nightly
 from tests.conftest import ServedWorld
 
@@ -49,6 +59,78 @@ def test_a_fitted_calibrator_recovers_the_true_chance(method: str) -> None:
     assert again.reliability_.ece == calibrator.reliability_.ece
 
 
+def _context_world(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs whose true chance is sigmoid(1.5 * score - 1.2 * unknowns - 1): the second context column
+    (a distance ratio) does not matter. A few unknown distances are NaN."""
+    rng = np.random.default_rng(seed)
+    scores, unknowns, distance = rng.normal(0, 1, n), rng.integers(0, 4, n).astype(float), rng.random(n) * 2
+    truth = 1 / (1 + np.exp(-(1.5 * scores - 1.2 * unknowns - 1)))
+    distance[rng.random(n) < 0.05] = np.nan
+    return scores, (rng.random(n) < truth).astype(int), np.repeat(np.arange(n // 5 + 1), 5)[:n], np.column_stack([unknowns, distance])
+
+
+def test_the_context_makes_chances_comparable_across_people() -> None:
+    """The same score means a lower chance for a pair with more unknown values; a context column the
+    outcomes do not support moves the chance by almost nothing; a missing value reads as the median."""
+    scores, labels, groups, context = _context_world(40_000, seed=3)
+    calibrator = Calibrator(context=("to_check_count", "distance_ratio"), regularization=10.0).fit(
+        scores, labels, groups, context)
+    grid = np.linspace(-1.5, 2.0, 8)
+    for unknowns in (0.0, 2.0):
+        at = np.column_stack([np.full(8, unknowns), np.full(8, 1.0)])
+        np.testing.assert_allclose(calibrator.predict(grid, at), 1 / (1 + np.exp(-(1.5 * grid - 1.2 * unknowns - 1))),
+                                   atol=0.03)
+    near, far = (calibrator.predict(grid, np.column_stack([np.ones(8), np.full(8, d)])) for d in (0.1, 1.9))
+    assert np.abs(near - far).max() < 0.02
+    median = np.nanmedian(context[:, 1])
+    np.testing.assert_allclose(calibrator.predict(grid, np.column_stack([np.ones(8), np.full(8, np.nan)])),
+                               calibrator.predict(grid, np.column_stack([np.ones(8), np.full(8, median)])))
+    assert calibrator.reliability_.ece < 0.02
+    score_only = Calibrator().fit(scores, labels, groups)
+    assert score_only.reliability_.ece < 0.02  # both calibrated on average; only the context separates the pairs
+    unknown_heavy = context[:, 0] == 3
+    assert abs(calibrator.predict(scores, context)[unknown_heavy].mean() - labels[unknown_heavy].mean()) < 0.01
+    assert score_only.predict(scores)[unknown_heavy].mean() > labels[unknown_heavy].mean() + 0.05
+    again = Calibrator.from_dict(calibrator.to_dict())
+    np.testing.assert_array_equal(again.predict(scores[:100], context[:100]), calibrator.predict(scores[:100], context[:100]))
+    assert again.context == ("to_check_count", "distance_ratio")
+
+
+def test_a_score_only_calibration_saved_before_the_context_still_loads() -> None:
+    payload = {"params": {"method": "platt", "slope": 2.0, "intercept": -2.0}, "folds": 5, "bins": 10, "ece": 0.01,
+               "pairs": 100, "base_rate": 0.2, "table": {"pairs": [100], "mean_predicted": [0.2], "observed": [0.2]}}
+    calibrator = Calibrator.from_dict(payload)
+    assert calibrator.context == ()
+    np.testing.assert_allclose(calibrator.predict(np.array([1.0, 0.0])), [0.5, 1 / (1 + np.exp(2.0))])
+
+
+def test_bad_calibration_context_raises() -> None:
+    scores, labels, groups, context = _context_world(200, seed=4)
+    names = ("to_check_count", "distance_ratio")
+    with pytest.raises(ValueError, match="'distance' is not a pair feature"):
+        Calibrator(context=("distance",)).fit(scores, labels, groups, context[:, :1])
+    with pytest.raises(ValueError, match="'distance' is not a pair feature"):
+        CalibrationConfig(context=("distance",))
+    with pytest.raises(ValueError, match="names a feature twice"):
+        CalibrationConfig(context=("openings", "openings"))
+    with pytest.raises(ValueError, match="isotonic calibration reads the score only"):
+        CalibrationConfig(method="isotonic")
+    with pytest.raises(ValueError, match="isotonic calibration reads the score only"):
+        Calibrator("isotonic", context=names).fit(scores, labels, groups, context)
+    with pytest.raises(ValueError, match="reads the pairs' to_check_count, distance_ratio beside the score"):
+        Calibrator(context=names).fit(scores, labels, groups)
+    with pytest.raises(ValueError, match=r"one column per name .* got shape \(200, 1\)"):
+        Calibrator(context=names).fit(scores, labels, groups, context[:, :1])
+    with pytest.raises(ValueError, match="regularization must be above 0"):
+        Calibrator(context=names, regularization=0.0).fit(scores, labels, groups, context)
+    with pytest.raises(ValueError, match="extra"):
+        CalibrationConfig(contexts=("openings",))
+    fitted = Calibrator(context=names).fit(scores, labels, groups, context)
+    with pytest.raises(ValueError, match="reads the pairs' to_check_count, distance_ratio beside the score"):
+        fitted.predict(scores)
+    assert CalibrationConfig(method="isotonic", context=()).context == ()
+
+
 def test_bad_calibration_input_raises() -> None:
     scores, labels, groups = _world(100, seed=2)
     with pytest.raises(ValueError, match="at least 20 pairs"):
@@ -78,6 +160,22 @@ def test_the_nightly_table_carries_the_champions_calibrated_chance(served_world:
                           k=5, reports=False)
     table = pd.read_csv(outputs.table, dtype={"participant_id": str, "vacancy_id": str})
     assert table["p_outcome"].between(0, 1).all()
-    np.testing.assert_allclose(table["p_outcome"], pipeline.chance(table["score"].to_numpy()), rtol=1e-9)
-    by_score = table.sort_values("score")["p_outcome"].to_numpy()  # one scale for everyone: it follows the score
-    assert (np.diff(by_score) >= -1e-12).all()
+    # each row's chance is the champion's map of its score and its own context, the same for everyone
+    assert pipeline.calibrator_.context == pipeline.config.calibration.context != ()
+
+
+def test_each_listed_chance_reads_its_own_pairs_context(served_world: ServedWorld) -> None:
+    """The batch's p_outcome of a row is the calibration of that row's score and features: rescoring the
+    listed pairs gives the same chances, with or without the allocation."""
+    pipeline, _ = load_champion(served_world.workdir)
+    bundle = load_data(served_world.data_dir)
+    state = pipeline.prepare_vacancies(bundle.vacancies)
+    for allocation in (None, AllocationConfig(k=5)):
+        table = run_batch(pipeline, bundle.participants, state, served_world.as_of, k=5, allocation=allocation).frame
+        assert len(table) and table["p_outcome"].between(0, 1).all()
+        people = bundle.participants[bundle.participants["participant_id"].isin(table["participant_id"])].reset_index(drop=True)
+        p = pd.Index(people["participant_id"]).get_indexer(table["participant_id"])
+        v = state.jobs.id_index.get_indexer(table["vacancy_id"])
+        scored = pipeline.score_pairs(people, state, CandidatePairs(p, v), served_world.as_of)
+        np.testing.assert_allclose(table["score"], scored.scores, rtol=1e-6)
+        np.testing.assert_allclose(table["p_outcome"], pipeline.chance(scored.scores, scored.features.matrix), rtol=1e-6)

@@ -88,7 +88,7 @@ def test_evaluate_prints_the_calibration_its_reliability_and_expected_placements
     for system in ("random feasible", "popularity", "tf-idf + filters", "embedding + filters",
                    "pipeline without ranker", "full pipeline"):
         assert system in out
-    assert re.search(r"^calibration: platt on \d+ pairs met in the held-out window \(success rate 0\.\d+\); "
+    assert re.search(r"^calibration: platt on the score and .*\) on \d+ pairs met in the held-out window \(success rate 0\.\d+\); "
                      r"expected calibration error 0\.\d+ out of fold$", out, re.MULTILINE), out
     table = out[out.index("reliability (bins of predicted chance, out of fold):"):].splitlines()
     assert table[1].split() == ["pairs", "predicted", "observed"] and len(table) >= 4

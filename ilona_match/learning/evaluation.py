@@ -317,9 +317,11 @@ def calibrate(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies:
     if met is None:
         return None
     config = pipeline.config.calibration
+    context = [FEATURE_NAMES.index(name) for name in config.context]
     try:
-        return Calibrator(config.method, config.folds, config.bins).fit(
-            pipeline.predict(met.features.matrix), (met.pairs["grade"] > 0).to_numpy(), met.pairs["participant_id"])
+        return Calibrator(config.method, config.folds, config.bins, config.context, config.regularization).fit(
+            pipeline.predict(met.features.matrix), (met.pairs["grade"] > 0).to_numpy(), met.pairs["participant_id"],
+            met.features.matrix[:, context] if context else None)
     except ValueError:
         return None
 

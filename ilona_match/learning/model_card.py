@@ -177,6 +177,12 @@ def model_card(client: MlflowClient, name: str, version: str | int) -> str:
                      f"{metrics.get('training.calibration_pairs', 0):.0f} pairs of the held-out window; expected "
                      f"calibration error {metrics['training.calibration_ece']:.4f} out of fold (base rate "
                      f"{metrics.get('training.calibration_base_rate', float('nan')):.3f}).")
+        weights = {key.removeprefix("training.calibration_weight_"): value for key, value in metrics.items()
+                   if key.startswith("training.calibration_weight_")}
+        if weights:
+            lines.append("The chance reads the score and facts that differ between people, so it compares across "
+                         "people (weights per standard deviation, learned on the window): "
+                         + ", ".join(f"{name} {value:+.2f}" for name, value in sorted(weights.items())) + ".")
         reliability = _text_artifact(run.info.artifact_uri, "calibration_reliability.csv")
         if reliability is not None:
             lines += ["", _markdown(pd.read_csv(io.StringIO(reliability), index_col=0))]

@@ -4,7 +4,17 @@ is shown leads to a success (an interview, a work trial, a hire) within the held
 Ranker scores only order one person's list; a coach needs a number that means the same for every
 person and every night. ``Calibrator`` is fitted on the pairs people met in the held-out window
 (each scored as of the day it was met, labelled by whether it reached a success): Platt scaling
-(scikit-learn's logistic regression on the score) by default, isotonic regression as the option.
+(scikit-learn's logistic regression) by default, isotonic regression on the score as the option.
+
+A ranker learns from one person's list at a time, so it never learns what makes a pair likelier to
+succeed than *another person's* pair: whatever shifts all of a person's pairs cancels within their
+list. The default Platt map therefore also reads a few pair facts that differ between people
+(``CalibrationConfig.context``: the pair's unknown constraint values, its commute against the
+person's limit, the person's months out of work), each standardised, missing values at the fitted
+median, with an L2 penalty (``regularization``) so that a small window falls back towards the score.
+The allocation compares chances across people, so this is what lets it send a vacancy to the people
+likeliest to be hired there; the coefficients are learned from the window's outcomes, and one that
+the outcomes do not support stays near zero.
 Its reliability is measured out of fold (folds by participant, so no person is judged by a map
 fitted on them): the expected calibration error over equal-count bins and the reliability table.
 
@@ -18,11 +28,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
+
+from ilona_match.matching.features import FEATURE_NAMES
 
 __all__ = ["LEVELS", "CalibrationConfig", "Calibrator", "Reliability", "expected_calibration_error", "level_of"]
 
@@ -30,6 +42,7 @@ Method = Literal["platt", "isotonic"]
 # (level, the lowest chance it covers): "good" is about one in four or better, "possible" one in ten
 LEVELS: tuple[tuple[str, float], ...] = (("good", 0.25), ("possible", 0.10), ("long_shot", 0.0))
 _MIN_PAIRS = 20  # fewer pairs (or no success among them) cannot be calibrated
+DEFAULT_CONTEXT: tuple[str, ...] = ("to_check_count", "distance_ratio", "unemployment_months")
 
 
 class CalibrationConfig(BaseModel):
@@ -37,9 +50,33 @@ class CalibrationConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    method: Method = Field("platt", description="platt (logistic on the score) or isotonic")
+    method: Method = Field("platt", description="platt (logistic on the score and the context) or isotonic (score only)")
+    context: tuple[str, ...] = Field(DEFAULT_CONTEXT, description="platt: pair features (FEATURE_NAMES) read beside "
+                                     "the score, so chances compare across people; empty: the score alone")
+    regularization: float = Field(0.1, gt=0, description="platt with a context: C, the inverse L2 strength of the "
+                                  "logistic regression on the standardised score and context")
     folds: int = Field(5, ge=2, description="folds by participant for the out-of-fold reliability")
     bins: int = Field(10, ge=2, description="equal-count bins of the expected calibration error")
+
+    @field_validator("context")
+    @classmethod
+    def _known_features(cls, context: tuple[str, ...]) -> tuple[str, ...]:
+        _check_context(context)
+        return context
+
+    @model_validator(mode="after")
+    def _isotonic_reads_the_score_only(self) -> CalibrationConfig:
+        if self.method == "isotonic" and self.context:
+            raise ValueError("isotonic calibration reads the score only: set calibration.context to []")
+        return self
+
+
+def _check_context(context: tuple[str, ...]) -> None:
+    unknown = [name for name in context if name not in FEATURE_NAMES]
+    if unknown:
+        raise ValueError(f"calibration context {unknown[0]!r} is not a pair feature; known: {', '.join(FEATURE_NAMES)}")
+    if len(set(context)) != len(context):
+        raise ValueError(f"calibration context names a feature twice: {list(context)}")
 
 
 def level_of(probability: float) -> str | None:
@@ -75,40 +112,80 @@ def expected_calibration_error(predicted: np.ndarray, observed: np.ndarray, bins
 
 
 class Calibrator:
-    """Scores to chances of success. Fitted attributes: ``params_`` (what predicts) and ``reliability_``."""
+    """Scores (and, for Platt, the ``context`` features of each pair) to chances of success.
 
-    def __init__(self, method: Method = "platt", folds: int = 5, bins: int = 10) -> None:
+    Fitted attributes: ``params_`` (what predicts) and ``reliability_`` (out of fold)."""
+
+    def __init__(self, method: Method = "platt", folds: int = 5, bins: int = 10, context: tuple[str, ...] = (),
+                 regularization: float = 0.1) -> None:
         self.method = method
         self.folds = folds
         self.bins = bins
+        self.context = context
+        self.regularization = regularization
 
     def _check(self) -> None:
         if self.method not in ("platt", "isotonic"):
             raise ValueError(f"method must be 'platt' or 'isotonic', got {self.method!r}")
         if self.folds < 2 or self.bins < 2:
             raise ValueError(f"folds and bins must be at least 2, got {self.folds} and {self.bins}")
+        if not self.regularization > 0:
+            raise ValueError(f"regularization must be above 0, got {self.regularization}")
+        _check_context(tuple(self.context))
+        if self.method == "isotonic" and self.context:
+            raise ValueError("isotonic calibration reads the score only: give no context")
 
-    def _fit_params(self, scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-        if self.method == "platt":
+    def _fit_params(self, scores: np.ndarray, labels: np.ndarray, context: np.ndarray) -> dict[str, Any]:
+        if self.method == "isotonic":
+            model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
+            return {"method": "isotonic", "x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
+        if not self.context:
             model = LogisticRegression(C=1e4).fit(scores.reshape(-1, 1), labels)
             return {"method": "platt", "slope": float(model.coef_[0, 0]), "intercept": float(model.intercept_[0])}
-        model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
-        return {"method": "isotonic", "x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
+        design = np.column_stack([scores, context])
+        with np.errstate(all="ignore"):  # a column missing in every pair is filled with 0
+            fill = np.nan_to_num(np.nanmedian(design, axis=0))
+        design = np.where(np.isnan(design), fill, design)
+        mean, scale = design.mean(axis=0), design.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        model = LogisticRegression(C=self.regularization).fit((design - mean) / scale, labels)
+        return {"method": "platt", "context": list(self.context), "fill": fill.tolist(), "mean": mean.tolist(),
+                "scale": scale.tolist(), "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])}
 
     @staticmethod
-    def _apply(params: dict[str, Any], scores: np.ndarray) -> np.ndarray:
+    def _apply(params: dict[str, Any], scores: np.ndarray, context: np.ndarray) -> np.ndarray:
         scores = np.asarray(scores, np.float64)
-        if params["method"] == "platt":
+        if params["method"] == "isotonic":
+            return np.interp(scores, np.asarray(params["x"]), np.asarray(params["y"]))
+        if "coef" not in params:
             return 1.0 / (1.0 + np.exp(-(params["slope"] * scores + params["intercept"])))
-        return np.interp(scores, np.asarray(params["x"]), np.asarray(params["y"]))
+        design = np.column_stack([scores, context])
+        design = np.where(np.isnan(design), np.asarray(params["fill"]), design)
+        logit = ((design - np.asarray(params["mean"])) / np.asarray(params["scale"])) @ np.asarray(params["coef"])
+        return 1.0 / (1.0 + np.exp(-(logit + params["intercept"])))
 
-    def fit(self, scores: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> Calibrator:
-        """Fit on ``scores`` of pairs met, ``labels`` (1 = a success), ``groups`` (participant of each pair)."""
+    def _context(self, context: np.ndarray | None, rows: int) -> np.ndarray:
+        """The context as a float (rows, len(self.context)) array, checked."""
+        if not self.context:
+            return np.empty((rows, 0))
+        if context is None:
+            raise ValueError(f"this calibration reads the pairs' {', '.join(self.context)} beside the score: give them")
+        context = np.asarray(context, np.float64).reshape(rows, -1) if rows else np.empty((0, len(self.context)))
+        if context.shape != (rows, len(self.context)):
+            raise ValueError(f"context must have one row per pair and one column per name of {list(self.context)}, "
+                             f"got shape {context.shape}")
+        return context
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+            context: np.ndarray | None = None) -> Calibrator:
+        """Fit on ``scores`` of pairs met, ``labels`` (1 = a success), ``groups`` (participant of each pair)
+        and ``context`` (one column per name of ``self.context``, NaN where unknown)."""
         self._check()
         scores, labels, groups = np.asarray(scores, np.float64), np.asarray(labels).astype(int), np.asarray(groups)
         if not (len(scores) == len(labels) == len(groups)):
             raise ValueError(f"scores, labels and groups must have one entry per pair, got "
                              f"{len(scores)}, {len(labels)}, {len(groups)}")
+        context = self._context(context, len(scores))
         if len(scores) < _MIN_PAIRS or labels.min(initial=0) == labels.max(initial=0):
             raise ValueError(f"calibration needs at least {_MIN_PAIRS} pairs with both successes and others, got "
                              f"{len(scores)} pairs and {int(labels.sum())} successes")
@@ -118,30 +195,42 @@ class Calibrator:
             if labels[train].min() == labels[train].max():  # one class in this fold's training part
                 out_of_fold[test] = labels[train].mean()
                 continue
-            out_of_fold[test] = self._apply(self._fit_params(scores[train], labels[train]), scores[test])
+            params = self._fit_params(scores[train], labels[train], context[train])
+            out_of_fold[test] = self._apply(params, scores[test], context[test])
         self.reliability_ = expected_calibration_error(out_of_fold, labels, self.bins)
-        self.params_ = self._fit_params(scores, labels)
+        self.params_ = self._fit_params(scores, labels, context)
         return self
 
-    def predict(self, scores: np.ndarray) -> np.ndarray:
-        """The chance of a success of each score."""
+    def predict(self, scores: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        """The chance of a success of each score (with each pair's ``context`` when the map reads one)."""
         if not hasattr(self, "params_"):
             raise NotFittedError("this Calibrator is not fitted: call fit(scores, labels, groups)")
-        return self._apply(self.params_, scores)
+        scores = np.asarray(scores, np.float64)
+        return self._apply(self.params_, scores, self._context(context, len(scores)))
+
+    def weights(self) -> dict[str, float]:
+        """Platt with a context: each input's weight per standard deviation (score first), so a reader sees
+        what moves a chance across people; empty for the score-only maps."""
+        if not hasattr(self, "params_"):
+            raise NotFittedError("this Calibrator is not fitted")
+        if "coef" not in self.params_:
+            return {}
+        return dict(zip(["score", *self.params_["context"]], map(float, self.params_["coef"])))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the parameters and the reliability figures (no pairs, no ids)."""
         if not hasattr(self, "params_"):
             raise NotFittedError("this Calibrator is not fitted")
         reliability = self.reliability_
-        return {"params": self.params_, "folds": self.folds, "bins": self.bins, "ece": reliability.ece,
-                "pairs": reliability.pairs, "base_rate": reliability.base_rate,
+        return {"params": self.params_, "folds": self.folds, "bins": self.bins, "regularization": self.regularization,
+                "ece": reliability.ece, "pairs": reliability.pairs, "base_rate": reliability.base_rate,
                 "table": reliability.table.to_dict(orient="list")}
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> Calibrator:
         params = payload["params"]
-        calibrator = cls(params["method"], int(payload["folds"]), int(payload["bins"]))
+        calibrator = cls(params["method"], int(payload["folds"]), int(payload["bins"]), tuple(params.get("context", ())),
+                         float(payload.get("regularization", 0.1)))
         calibrator._check()
         calibrator.params_ = params
         calibrator.reliability_ = Reliability(float(payload["ece"]), pd.DataFrame(payload["table"]),

@@ -290,11 +290,16 @@ class MatchingPipeline:
             return prior_score(matrix, FEATURE_NAMES)
         return self.ranker_.predict(matrix)
 
-    def chance(self, scores: np.ndarray) -> np.ndarray:
-        """The calibrated chance of a success for each score (NaN when no window calibrated this model)."""
+    def chance(self, scores: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The calibrated chance of a success of each pair, from its score and its feature row (``matrix``,
+        FEATURE_NAMES columns: the calibration reads its context there); NaN when no window calibrated
+        this model."""
         scores = np.asarray(scores, np.float64)
         calibrator = getattr(self, "calibrator_", None)
-        return calibrator.predict(scores) if calibrator is not None else np.full(len(scores), np.nan)
+        if calibrator is None:
+            return np.full(len(scores), np.nan)
+        columns = [FEATURE_NAMES.index(name) for name in calibrator.context]
+        return calibrator.predict(scores, np.asarray(matrix)[:, columns] if columns else None)
 
     def recommend(self, participants: pd.DataFrame, state: VacancyState, as_of: date, k: int = 10,
                   use_ranker: bool = True, exclude: ExcludedPairs | None = None) -> pd.DataFrame:
@@ -552,16 +557,18 @@ def with_profile_checks(scored: Scored, rows: np.ndarray) -> np.ndarray:
     return scored.features.to_check[rows] | (unread.astype(np.uint16) * _LISTED_NAMES_BIT)
 
 
-def top_n(scored: Scored, state: VacancyState, k: int, rank: np.ndarray | None = None) -> pd.DataFrame:
+def top_n(scored: Scored, state: VacancyState, k: int, rank: np.ndarray | None = None,
+          chance: np.ndarray | None = None) -> pd.DataFrame:
     """The k best candidates per participant, ties broken by vacancy id (deterministic); or, with
-    ``rank`` (one per row of ``scored``, e.g. an allocation's lists), the rows in that order."""
+    ``rank`` (one per row of ``scored``, e.g. an allocation's lists), the rows in that order. With
+    ``chance`` (one per row of ``scored``) the table also carries each row's ``p_outcome``."""
     if rank is None:
         rows, rank = ranked_rows(scored, state, k)
     else:
         rows = np.lexsort((rank, scored.features.pairs.participant))
         rank = np.asarray(rank)[rows]
     pairs = scored.features.pairs
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "participant_id": scored.people.ids[pairs.participant[rows]],
             "coach_id": scored.people.coach_ids[pairs.participant[rows]],
@@ -571,6 +578,9 @@ def top_n(scored: Scored, state: VacancyState, k: int, rank: np.ndarray | None =
             "to_check": ["|".join(to_check_items(int(m))) for m in with_profile_checks(scored, rows)],
         }
     )
+    if chance is not None:
+        table["p_outcome"] = np.asarray(chance, np.float64)[rows]
+    return table
 
 
 def explain_top(pipeline: MatchingPipeline, scored: Scored, state: VacancyState, top: pd.DataFrame,

@@ -85,8 +85,8 @@ class _ChunkTask:
 
 def _explained(pipeline: MatchingPipeline, state: VacancyState, chosen: Scored, task: _ChunkTask,
                rank: np.ndarray | None = None) -> tuple[pd.DataFrame, list[Explanation]]:
-    top = top_n(chosen, state, task.k, rank)
-    top["p_outcome"] = pipeline.chance(top["score"].to_numpy()) if task.calibrated else np.nan
+    chance = pipeline.chance(chosen.scores, chosen.features.matrix) if task.calibrated else np.full(len(chosen.scores), np.nan)
+    top = top_n(chosen, state, task.k, rank, chance)
     explained = explain_top(pipeline, chosen, state, top, use_ranker=task.use_ranker)
     top["reasons"] = ["|".join(e.reasons) for e in explained]
     return top, explained
@@ -105,7 +105,7 @@ def _chunk_pool(pipeline: MatchingPipeline, state: VacancyState, task: _ChunkTas
     scored = pipeline.score_candidates(task.participants, state, task.as_of, use_ranker=task.use_ranker,
                                        exclude=task.exclude)
     pool = scored.take(ranked_rows(scored, state, task.candidate_pool)[0])
-    chunk = PoolChunk.from_scored(pool, pipeline.chance(pool.scores) if task.calibrated else None)
+    chunk = PoolChunk.from_scored(pool, pipeline.chance(pool.scores, pool.features.matrix) if task.calibrated else None)
     return chunk, pool if task.keep_features else None
 
 
