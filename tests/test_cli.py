@@ -160,9 +160,9 @@ def test_train_and_batch_from_the_command_line(tmp_path: Path, monkeypatch: pyte
     assert unknown.returncode == 1 and "unknown participant_id" in unknown.stderr
     # the chance and the run's expected placements, in words (`evaluate` prints them too: test_placements.py)
     output = trained.stdout
-    assert re.search(r"^calibration: (platt on the score and to_check_count [+-]\d\.\d\d, distance_ratio [+-]\d\.\d\d, "
-                     r"unemployment_months [+-]\d\.\d\d \(weights per standard deviation, the score's [+-]\d\.\d\d\) "
-                     r"on \d+ pairs|no chance of success)", output, re.MULTILINE), output
+    assert re.search(r"^calibration: (platt on the score and to_check_count [+-]\d\.\d\d, distance_ratio [+-]\d\.\d\d "
+                     r"\(weights per standard deviation, the score's [+-]\d\.\d\d\) on \d+ pairs|no chance of success)",
+                     output, re.MULTILINE), output
     if "calibration: platt" in output:  # and the reliability table behind its error
         assert re.search(r"^reliability \(bins of predicted chance, out of fold\):\n\s*pairs\s+predicted\s+observed",
                          output, re.MULTILINE)

@@ -180,7 +180,7 @@ def model_card(client: MlflowClient, name: str, version: str | int) -> str:
         weights = {key.removeprefix("training.calibration_weight_"): value for key, value in metrics.items()
                    if key.startswith("training.calibration_weight_")}
         if weights:
-            lines.append("The chance reads the score and facts that differ between people, so it compares across "
+            lines.append("The chance reads the score and facts of the pair, so it compares across "
                          "people (weights per standard deviation, learned on the window): "
                          + ", ".join(f"{name} {value:+.2f}" for name, value in sorted(weights.items())) + ".")
         reliability = _text_artifact(run.info.artifact_uri, "calibration_reliability.csv")

@@ -6,17 +6,16 @@ person and every night. ``Calibrator`` is fitted on the pairs people met in the 
 (each scored as of the day it was met, labelled by whether it reached a success): Platt scaling
 (scikit-learn's logistic regression) by default, isotonic regression on the score as the option.
 
-A ranker learns from one person's list at a time, so it never learns what makes a pair likelier to
-succeed than *another person's* pair: whatever shifts all of a person's pairs cancels within their
-list. The default Platt map therefore also reads a few pair facts that differ between people
-(``CalibrationConfig.context``: the pair's unknown constraint values, its commute against the
-person's limit, the person's months out of work), each standardised, missing values at the fitted
-median, with an L2 penalty (``regularization``) so that a small window falls back towards the score.
-The allocation compares chances across people, so this is what lets it send a vacancy to the people
-likeliest to be hired there; the coefficients are learned from the window's outcomes, and one that
-the outcomes do not support stays near zero.
-Its reliability is measured out of fold (folds by participant, so no person is judged by a map
-fitted on them): the expected calibration error over equal-count bins and the reliability table.
+The ranker's score orders one person's list and was learned from older outcomes. The default Platt
+map also reads two facts of the pair itself (``CalibrationConfig.context``): how many of the
+vacancy's values that matter to this person are unknown (what the coach must still check), and the
+commute against the person's limit; each standardised, a missing value read as the fitted median,
+with an L2 penalty (``regularization``) so a small window stays near the score. Learned on the most
+recent window, they make chances comparable across people, which the allocation needs when it
+decides who is sent to a vacancy. Facts about the person alone (months out of work, say) are left
+out on purpose: the allocation would then move the people it rates lower, often the long-term
+unemployed this service is for, off contested vacancies (on one synthetic world the fairness audit
+blocked such a model).
 
 ``LEVELS`` turns a probability into the plain level a coach page shows, with its meaning.
 """
@@ -42,7 +41,7 @@ Method = Literal["platt", "isotonic"]
 # (level, the lowest chance it covers): "good" is about one in four or better, "possible" one in ten
 LEVELS: tuple[tuple[str, float], ...] = (("good", 0.25), ("possible", 0.10), ("long_shot", 0.0))
 _MIN_PAIRS = 20  # fewer pairs (or no success among them) cannot be calibrated
-DEFAULT_CONTEXT: tuple[str, ...] = ("to_check_count", "distance_ratio", "unemployment_months")
+DEFAULT_CONTEXT: tuple[str, ...] = ("to_check_count", "distance_ratio")
 
 
 class CalibrationConfig(BaseModel):
@@ -52,7 +51,8 @@ class CalibrationConfig(BaseModel):
 
     method: Method = Field("platt", description="platt (logistic on the score and the context) or isotonic (score only)")
     context: tuple[str, ...] = Field(DEFAULT_CONTEXT, description="platt: pair features (FEATURE_NAMES) read beside "
-                                     "the score, so chances compare across people; empty: the score alone")
+                                     "the score, so chances compare across people; empty: the score alone; facts of "
+                                     "the person alone would steer the allocation by who the person is")
     regularization: float = Field(0.1, gt=0, description="platt with a context: C, the inverse L2 strength of the "
                                   "logistic regression on the standardised score and context")
     folds: int = Field(5, ge=2, description="folds by participant for the out-of-fold reliability")
