@@ -121,6 +121,8 @@ def test_bad_calibration_context_raises() -> None:
         Calibrator(context=names).fit(scores, labels, groups)
     with pytest.raises(ValueError, match=r"one column per name .* got shape \(200, 1\)"):
         Calibrator(context=names).fit(scores, labels, groups, context[:, :1])
+    with pytest.raises(ValueError, match=r"one row per pair .* got shape \(100, 2\)"):
+        Calibrator(context=names).fit(scores, labels, groups, context[:100])
     with pytest.raises(ValueError, match="regularization must be above 0"):
         Calibrator(context=names, regularization=0.0).fit(scores, labels, groups, context)
     with pytest.raises(ValueError, match="extra"):

@@ -170,7 +170,8 @@ class Calibrator:
             return np.empty((rows, 0))
         if context is None:
             raise ValueError(f"this calibration reads the pairs' {', '.join(self.context)} beside the score: give them")
-        context = np.asarray(context, np.float64).reshape(rows, -1) if rows else np.empty((0, len(self.context)))
+        context = np.asarray(context, np.float64)
+        context = context.reshape(-1, 1) if context.ndim == 1 else context
         if context.shape != (rows, len(self.context)):
             raise ValueError(f"context must have one row per pair and one column per name of {list(self.context)}, "
                              f"got shape {context.shape}")
