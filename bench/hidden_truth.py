@@ -203,7 +203,7 @@ def main() -> None:
     feasible_count = frame.groupby("participant").size()
     enough = feasible_count[feasible_count >= K].index
     got = recs.groupby("participant_id").size().reindex(enough, fill_value=0)
-    ece = re.search(r"expected calibration error (\S+)", trained)
+    ece = re.search(r"expected calibration error ([\d.]+)", trained)
     decision = re.search(r"^ranker: .*$", trained, re.MULTILINE)
     emit({
         "bench": "hidden_truth", "family": args.family, "seed": args.seed, "other_languages": args.other_languages,

@@ -53,10 +53,12 @@ def test_a_fitted_calibrator_recovers_the_true_chance(method: str) -> None:
     tolerance = 0.03 if method == "platt" else 0.07  # isotonic is a step function fitted on noisy labels
     np.testing.assert_allclose(calibrator.predict(grid), 1 / (1 + np.exp(-(2 * grid - 2))), atol=tolerance)
     assert calibrator.reliability_.ece < 0.02  # out of fold
+    brier = np.mean((1 / (1 + np.exp(-(2 * scores - 2))) - labels) ** 2)  # the true chance's own Brier score
+    assert calibrator.reliability_.brier == pytest.approx(brier, abs=0.003)
     assert calibrator.reliability_.base_rate == pytest.approx(labels.mean())
     again = Calibrator.from_dict(calibrator.to_dict())
     np.testing.assert_array_equal(again.predict(scores[:100]), calibrator.predict(scores[:100]))
-    assert again.reliability_.ece == calibrator.reliability_.ece
+    assert again.reliability_.ece == calibrator.reliability_.ece and again.reliability_.brier == calibrator.reliability_.brier
 
 
 def _context_world(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

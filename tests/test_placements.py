@@ -89,7 +89,7 @@ def test_evaluate_prints_the_calibration_its_reliability_and_expected_placements
                    "pipeline without ranker", "full pipeline"):
         assert system in out
     assert re.search(r"^calibration: platt on the score and .*\) on \d+ pairs met in the held-out window \(success rate 0\.\d+\); "
-                     r"expected calibration error 0\.\d+ out of fold$", out, re.MULTILINE), out
+                     r"expected calibration error 0\.\d+, Brier score 0\.\d+, out of fold$", out, re.MULTILINE), out
     table = out[out.index("reliability (bins of predicted chance, out of fold):"):].splitlines()
     assert table[1].split() == ["pairs", "predicted", "observed"] and len(table) >= 4
     found = re.search(r"^expected placements of the run on \d{4}-\d\d-\d\d: ([\d.]+) with the allocation, "

@@ -94,6 +94,7 @@ class Reliability:
     table: pd.DataFrame  # one row per bin: pairs, mean predicted, observed rate
     pairs: int
     base_rate: float
+    brier: float = float("nan")  # mean squared gap between chance and outcome: compares two maps on one window
 
 
 def expected_calibration_error(predicted: np.ndarray, observed: np.ndarray, bins: int = 10) -> Reliability:
@@ -108,7 +109,7 @@ def expected_calibration_error(predicted: np.ndarray, observed: np.ndarray, bins
             for g in groups if len(g)]
     table = pd.DataFrame(rows)
     gap = (table["pairs"] * (table["mean_predicted"] - table["observed"]).abs()).sum() / len(predicted)
-    return Reliability(float(gap), table, len(predicted), float(observed.mean()))
+    return Reliability(float(gap), table, len(predicted), float(observed.mean()), float(np.mean((predicted - observed) ** 2)))
 
 
 class Calibrator:
@@ -224,7 +225,7 @@ class Calibrator:
             raise NotFittedError("this Calibrator is not fitted")
         reliability = self.reliability_
         return {"params": self.params_, "folds": self.folds, "bins": self.bins, "regularization": self.regularization,
-                "ece": reliability.ece, "pairs": reliability.pairs, "base_rate": reliability.base_rate,
+                "ece": reliability.ece, "brier": reliability.brier, "pairs": reliability.pairs, "base_rate": reliability.base_rate,
                 "table": reliability.table.to_dict(orient="list")}
 
     @classmethod
@@ -235,5 +236,6 @@ class Calibrator:
         calibrator._check()
         calibrator.params_ = params
         calibrator.reliability_ = Reliability(float(payload["ece"]), pd.DataFrame(payload["table"]),
-                                              int(payload["pairs"]), float(payload["base_rate"]))
+                                              int(payload["pairs"]), float(payload["base_rate"]),
+                                              float(payload.get("brier", float("nan"))))
         return calibrator
