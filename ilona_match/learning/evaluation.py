@@ -317,11 +317,10 @@ def calibrate(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies:
     if met is None:
         return None
     config = pipeline.config.calibration
-    context = [FEATURE_NAMES.index(name) for name in config.context]
+    calibrator = Calibrator(config.method, config.folds, config.bins, config.context, config.regularization)
     try:
-        return Calibrator(config.method, config.folds, config.bins, config.context, config.regularization).fit(
-            pipeline.predict(met.features.matrix), (met.pairs["grade"] > 0).to_numpy(), met.pairs["participant_id"],
-            met.features.matrix[:, context] if context else None)
+        return calibrator.fit(pipeline.predict(met.features.matrix), (met.pairs["grade"] > 0).to_numpy(),
+                              met.pairs["participant_id"], calibrator.context_of(met.features.matrix))
     except ValueError:
         return None
 

@@ -165,6 +165,12 @@ class Calibrator:
         logit = ((design - np.asarray(params["mean"])) / np.asarray(params["scale"])) @ np.asarray(params["coef"])
         return 1.0 / (1.0 + np.exp(-(logit + params["intercept"])))
 
+    def context_of(self, matrix: np.ndarray) -> np.ndarray | None:
+        """The context columns of a pair feature matrix (FEATURE_NAMES columns); None without a context."""
+        if not self.context:
+            return None
+        return np.asarray(matrix)[:, [FEATURE_NAMES.index(name) for name in self.context]]
+
     def _context(self, context: np.ndarray | None, rows: int) -> np.ndarray:
         """The context as a float (rows, len(self.context)) array, checked."""
         if not self.context:

@@ -298,8 +298,7 @@ class MatchingPipeline:
         calibrator = getattr(self, "calibrator_", None)
         if calibrator is None:
             return np.full(len(scores), np.nan)
-        columns = [FEATURE_NAMES.index(name) for name in calibrator.context]
-        return calibrator.predict(scores, np.asarray(matrix)[:, columns] if columns else None)
+        return calibrator.predict(scores, calibrator.context_of(matrix))
 
     def recommend(self, participants: pd.DataFrame, state: VacancyState, as_of: date, k: int = 10,
                   use_ranker: bool = True, exclude: ExcludedPairs | None = None) -> pd.DataFrame:
