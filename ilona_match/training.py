@@ -286,6 +286,8 @@ def train(
     if pipeline.calibrator_ is not None:
         reliability = pipeline.calibrator_.reliability_
         pipeline.training_summary_.update(calibration_ece=round(reliability.ece, 4), calibration_brier=round(reliability.brier, 5),
+                                          calibration_ece_noise=round(reliability.noise, 4),
+                                          calibration_ece_noise_95=round(reliability.noise_95, 4),
                                           calibration_pairs=reliability.pairs,
                                           calibration_base_rate=round(reliability.base_rate, 4),
                                           **{f"calibration_weight_{name}": round(weight, 4)
@@ -357,4 +359,5 @@ def _calibration_line(pipeline: MatchingPipeline) -> str:
     reads = (" on the score and " + ", ".join(f"{name} {weight:+.2f}" for name, weight in list(weights.items())[1:])
              + f" (weights per standard deviation, the score's {weights['score']:+.2f})" if weights else "")
     return (f"{calibrator.method}{reads} on {r.pairs} pairs met in the held-out window (success rate {r.base_rate:.3f}); "
-            f"expected calibration error {r.ece:.4f}, Brier score {r.brier:.4f}, out of fold")
+            f"expected calibration error {r.ece:.4f} (a perfectly calibrated chance shows {r.noise:.4f} on these pairs, "
+            f"95 % of draws below {r.noise_95:.4f}), Brier score {r.brier:.4f}, out of fold")

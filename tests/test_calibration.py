@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from sklearn.exceptions import NotFittedError
 
 from ilona_match.contract import load_data
@@ -43,6 +44,23 @@ def test_expected_calibration_error_on_known_answers() -> None:
     assert exact.ece == 0.0 and exact.table["observed"].tolist() == [0.0, 1.0]
     with pytest.raises(ValueError, match="no pairs"):
         expected_calibration_error(np.array([]), np.array([]))
+
+
+def test_the_ece_noise_is_what_an_exact_chance_shows_on_that_many_pairs() -> None:
+    """300 pairs at 10 %: ten bins of 30 miss their rate by E|Binomial(30, 0.1)/30 - 0.1| ~ 0.044 even when
+    every chance is exact; 20,000 pairs by ~0.007. Certain chances (0 or 1) carry no noise."""
+    rng = np.random.default_rng(3)
+    small = expected_calibration_error(np.full(300, 0.1), rng.random(300) < 0.1)
+    exact_noise = np.abs(np.arange(31) / 30 - 0.1) @ stats.binom.pmf(np.arange(31), 30, 0.1)
+    assert small.noise == pytest.approx(exact_noise, abs=0.004) and small.noise_95 > small.noise
+    large = expected_calibration_error(np.full(20_000, 0.1), rng.random(20_000) < 0.1)
+    assert large.noise < 0.01
+    honest = [expected_calibration_error(np.full(300, 0.1), rng.random(300) < 0.1) for _ in range(200)]
+    assert np.mean([r.ece > r.noise_95 for r in honest]) < 0.1  # an exact chance passes its own 95 % line
+    doubled = expected_calibration_error(np.full(300, 0.2), rng.random(300) < 0.1)
+    assert doubled.ece > doubled.noise_95  # a chance twice the truth stands out of the noise
+    certain = expected_calibration_error(np.array([0.0, 0.0, 1.0, 1.0]), np.array([0, 0, 1, 1]), bins=2)
+    assert certain.noise == certain.noise_95 == 0.0
 
 
 @pytest.mark.parametrize("method", ["platt", "isotonic"])

@@ -40,6 +40,7 @@ def test_train_measures_expected_placements_and_logs_them_with_the_calibration(s
     run = client.get_run(client.get_model_version(MODEL_NAME, version).run_id)
     assert run.data.metrics["training.expected_placements"] == pytest.approx(summary["expected_placements"])
     assert run.data.metrics["training.calibration_ece"] == pytest.approx(summary["calibration_ece"])
+    assert 0 < run.data.metrics["training.calibration_ece_noise"] < run.data.metrics["training.calibration_ece_noise_95"]
     assert "calibration_reliability.csv" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
@@ -89,7 +90,8 @@ def test_evaluate_prints_the_calibration_its_reliability_and_expected_placements
                    "pipeline without ranker", "full pipeline"):
         assert system in out
     assert re.search(r"^calibration: platt on the score and .*\) on \d+ pairs met in the held-out window \(success rate 0\.\d+\); "
-                     r"expected calibration error 0\.\d+, Brier score 0\.\d+, out of fold$", out, re.MULTILINE), out
+                     r"expected calibration error 0\.\d+ \(a perfectly calibrated chance shows 0\.\d+ on these pairs, "
+                     r"95 % of draws below 0\.\d+\), Brier score 0\.\d+, out of fold$", out, re.MULTILINE), out
     table = out[out.index("reliability (bins of predicted chance, out of fold):"):].splitlines()
     assert table[1].split() == ["pairs", "predicted", "observed"] and len(table) >= 4
     found = re.search(r"^expected placements of the run on \d{4}-\d\d-\d\d: ([\d.]+) with the allocation, "

@@ -176,7 +176,10 @@ def model_card(client: MlflowClient, name: str, version: str | int) -> str:
         lines.append(f"Chance of a good outcome (interview, work trial or hire) calibrated on "
                      f"{metrics.get('training.calibration_pairs', 0):.0f} pairs of the held-out window; expected "
                      f"calibration error {metrics['training.calibration_ece']:.4f} out of fold (base rate "
-                     f"{metrics.get('training.calibration_base_rate', float('nan')):.3f}).")
+                     f"{metrics.get('training.calibration_base_rate', float('nan')):.3f}); from sampling alone a "
+                     f"perfectly calibrated chance would show {metrics.get('training.calibration_ece_noise', float('nan')):.4f} "
+                     f"on these pairs, 95 % of draws below "
+                     f"{metrics.get('training.calibration_ece_noise_95', float('nan')):.4f}.")
         weights = {key.removeprefix("training.calibration_weight_"): value for key, value in metrics.items()
                    if key.startswith("training.calibration_weight_")}
         if weights:
