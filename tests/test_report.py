@@ -196,30 +196,38 @@ def test_reports_per_coach_and_one_run_at_a_time() -> None:
 
 
 def test_the_page_leads_with_who_needs_the_coach() -> None:
-    """Nobody fitted P0; P1 has facts to check; P2's list changed since the last run (V9 left, V3 came);
-    P3's list is as it was. The attention box comes first, then the people needing attention first."""
-    rows = _rows([("P1", "C1", 1, "V1", 1.0), ("P2", "C1", 1, "V3", 0.5), ("P3", "C1", 1, "V2", 0.2)])
-    rows = rows.assign(p_outcome=[0.4, 0.2, float("nan")])
-    whys = [_why("P1", "V1", checks=("driving",)), _why("P2", "V3"), _why("P3", "V2")]
-    previous = pd.DataFrame({"participant_id": ["P2", "P3"], "vacancy_id": ["V9", "V2"]})
+    """Nobody fitted P0; P1's and P5's first suggestions have facts to check (P5 has two items to check,
+    so comes first); P4 has one to check, below its first, so is not singled out; P2's list changed
+    since the last run (V9 left, V3 came); P3's and P4's lists are as they were. The attention box
+    comes first, then the people needing attention first."""
+    rows = _rows([("P1", "C1", 1, "V1", 1.0), ("P2", "C1", 1, "V3", 0.5), ("P3", "C1", 1, "V2", 0.2),
+                  ("P4", "C1", 1, "V1", 0.9), ("P4", "C1", 2, "V2", 0.8), ("P5", "C1", 1, "V2", 0.7),
+                  ("P5", "C1", 2, "V3", 0.6)])
+    rows = rows.assign(p_outcome=[0.4, 0.2, float("nan"), 0.3, 0.2, 0.3, 0.2])
+    whys = [_why("P1", "V1", checks=("driving",)), _why("P2", "V3"), _why("P3", "V2"), _why("P4", "V1"),
+            _why("P4", "V2", checks=("night_shifts",)), _why("P5", "V2", checks=("driving",)),
+            _why("P5", "V3", checks=("night_shifts",))]
+    previous = pd.DataFrame({"participant_id": ["P2", "P3", "P4", "P4", "P5", "P5"],
+                             "vacancy_id": ["V9", "V2", "V1", "V2", "V2", "V3"]})
     page = render_coach_report("C1", "run-2", "2026-06-02", "7", rows, whys, VACANCIES, language="en",
-                               participant_ids=["P0", "P1", "P2", "P3"], previous=previous)
+                               participant_ids=["P0", "P1", "P2", "P3", "P4", "P5"], previous=previous)
     box = page[page.index('<section class="attention"'):page.index("</section>")]
     assert page.index('<section class="attention"') < page.index("<nav") < page.index('<section class="participant"')
     groups = re.findall(r"<h3>(.*?) \((\d)\)</h3>\s*<ul class=\"people\">(.*?)</ul>", box, flags=re.S)
     assert [(title, count, re.findall(r">(P\d)</a>", members)) for title, count, members in groups] == [
-        ("No fitting open vacancy", "1", ["P0"]), ("Items to check before proposing", "1", ["P1"]),
+        ("No fitting open vacancy", "1", ["P0"]), ("First suggestion has facts to check", "2", ["P5", "P1"]),
         ("List changed since the last run", "2", ["P1", "P2"])]  # P1 had no list before: all of it is new
+    assert re.findall(r'<span class="count" title="To check">(\d/\d)</span>', box) == ["2/2", "1/1"]
     order = re.findall(r'<h2 id="p\d-h">Participant (P\d)</h2>', page)
-    assert order == ["P0", "P1", "P2", "P3"]
+    assert order == ["P0", "P5", "P1", "P2", "P3", "P4"]
     p2 = page[page.index("Participant P2</h2>"):page.index("Participant P3</h2>")]
     assert '<span class="new">new</span>' in p2 and '<span class="new">' not in page[page.index("Participant P3</h2>"):]
     assert '<span class="level unknown">not estimated</span>' in page and CHROME["en"]["unknown_means"] in page
     first_run = render_coach_report("C1", "run-1", "2026-06-01", "7", rows, whys, VACANCIES, language="en",
                                     participant_ids=["P1", "P2", "P3"])
     assert "List changed" not in first_run and '<span class="new">' not in first_run  # nothing to compare with
-    calm = render_coach_report("C1", "run-2", "2026-06-02", "7", rows.tail(1), whys[2:], VACANCIES, language="en",
-                               previous=previous)
+    calm = render_coach_report("C1", "run-2", "2026-06-02", "7", rows.iloc[[2]], whys[2:3], VACANCIES, language="en",
+                               previous=previous)  # P3 alone: nothing to check, the list as it was
     assert CHROME["en"]["attention_none"] in calm
 
 
@@ -335,6 +343,8 @@ def test_a_phone_browser_shows_the_report_safely(served_report, loopback, tmp_pa
             assert first.bounding_box()["y"] < page.locator("nav").bounding_box()["y"]
             levels = page.locator("ol.recs .level").all_text_contents()
             assert len(levels) == rows and set(levels) <= {"hyvä", "mahdollinen", "pieni", "ei arvioitu"}
+            heights = page.evaluate("() => [...document.querySelectorAll('.level')].map(e => e.offsetHeight)")
+            assert max(heights) < 1.5 * min(heights), f"a level wraps onto two lines at 390 px: {sorted(set(heights))}"
             assert "Pisteet" not in page.locator("body").inner_text()
             assert page.locator("ol.recs > li").count() == rows
             assert all(u == url for u in requests), f"the page loaded something else: {requests}"

@@ -1,7 +1,9 @@
 """The coach report: one static HTML page per coach per run, made to be read on a phone or on paper.
 
-It leads with who needs the coach's attention: people no open vacancy fitted, people with facts to
-check before a job is proposed, and people whose list changed since the last published run. Then,
+It leads with who needs the coach's attention: people no open vacancy fitted, people whose first
+suggestion has facts to check before it is proposed (most items to check first; nearly everyone has
+one such item somewhere in a list of ten, so the whole list would not single anyone out), and
+people whose list changed since the last published run. Then,
 for each of the coach's participants (the pseudonymous id only, never profile text), those needing
 attention first, the ranked vacancies with title, employer, municipality and the calibrated chance
 of a good outcome as a plain level with its meaning (good / possible / long shot; never a raw
@@ -54,7 +56,7 @@ CHROME: dict[str, dict[str, str]] = {
         "to_check": "Tarkista ennen ehdottamista", "none": "Ei suosituksia tässä ajossa.",
         "no_match": "Yksikään avoin työpaikka ei sopinut osallistujan rajoituksiin tässä ajossa.",
         "attention": "Huomiota tarvitsevat", "attention_none": "Kukaan ei tarvitse erityistä huomiota tässä ajossa.",
-        "group_no_match": "Ei sopivaa avointa työpaikkaa", "group_checks": "Tarkistettavaa ennen ehdottamista",
+        "group_no_match": "Ei sopivaa avointa työpaikkaa", "group_checks": "Ensimmäisessä ehdotuksessa tarkistettavaa",
         "group_changed": "Lista muuttui edellisestä ajosta", "new": "uusi",
         "legend": "Mitä mahdollisuus tarkoittaa", "good": "hyvä", "possible": "mahdollinen", "long_shot": "pieni",
         "unknown": "ei arvioitu",
@@ -81,7 +83,7 @@ CHROME: dict[str, dict[str, str]] = {
         "none": "Inga rekommendationer i denna körning.",
         "no_match": "Inget öppet jobb passade deltagarens begränsningar i denna körning.",
         "attention": "Behöver uppmärksamhet", "attention_none": "Ingen behöver särskild uppmärksamhet i denna körning.",
-        "group_no_match": "Inget passande öppet jobb", "group_checks": "Att kontrollera innan du föreslår",
+        "group_no_match": "Inget passande öppet jobb", "group_checks": "Första förslaget har uppgifter att kontrollera",
         "group_changed": "Listan ändrades sedan förra körningen", "new": "ny",
         "legend": "Vad chansen betyder", "good": "god", "possible": "möjlig", "long_shot": "liten",
         "unknown": "inte uppskattad",
@@ -108,7 +110,7 @@ CHROME: dict[str, dict[str, str]] = {
         "missing": "Missing skills", "to_check": "Check before proposing", "none": "No recommendations in this run.",
         "no_match": "No open vacancy fitted this participant's limits in this run.",
         "attention": "Needs your attention", "attention_none": "Nobody needs special attention in this run.",
-        "group_no_match": "No fitting open vacancy", "group_checks": "Items to check before proposing",
+        "group_no_match": "No fitting open vacancy", "group_checks": "First suggestion has facts to check",
         "group_changed": "List changed since the last run", "new": "new",
         "legend": "What the chance means", "good": "good", "possible": "possible", "long_shot": "long shot",
         "unknown": "not estimated",
@@ -162,7 +164,8 @@ section.attention{background:var(--paper);border:1px solid var(--check-line);bor
 border-radius:.5rem;padding:.75rem 1rem;margin:0 0 1rem}
 section.attention h3{margin:.5rem 0 .2rem}
 ul.people{margin:0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:.25rem .75rem}
-.level{display:inline-block;padding:0 .45rem;border-radius:.25rem;font-weight:600;border:1px solid}
+ul.people .count{color:var(--check-ink);font-weight:700;font-variant-numeric:tabular-nums}
+.level{display:inline-block;padding:0 .45rem;border-radius:.25rem;font-weight:600;border:1px solid;white-space:nowrap}
 .level.good{background:#e3f4e8;color:#0e5a2b;border-color:#2f8a4f}
 .level.possible{background:#e6eefb;color:#0b3f7a;border-color:#4a78b8}
 .level.long_shot,.level.unknown{background:var(--bg);color:var(--muted);border-color:var(--line)}
@@ -243,7 +246,8 @@ _TEMPLATE = """\
 {% for group in attention %}
 <h3>{{ group.title }} ({{ group.people|length }})</h3>
 <ul class="people">
-{% for p in group.people %}<li><a href="#{{ p.anchor }}">{{ p.participant_id }}</a></li>
+{% for p in group.people %}<li><a href="#{{ p.anchor }}">{{ p.participant_id }}</a>\
+{% if group.counts %} <span class="count" title="{{ t.checks }}">{{ p.checks }}/{{ p.recs|length }}</span>{% endif %}</li>
 {% endfor %}
 </ul>
 {% else %}
@@ -504,15 +508,19 @@ def render_coach_report(
         routes = _route_views(routes_of.get(pid), steps_table, lookup, language,
                               (participant_languages or {}).get(pid, language))
         views.append({"anchor": f"p{number}", "participant_id": pid, "recs": recs, "best": _level(best),
-                      "checks": sum(bool(r["checks"]) for r in recs), "new": new, "changed": changed,
+                      "checks": sum(bool(r["checks"]) for r in recs), "first_check": bool(recs and recs[0]["checks"]),
+                      "new": new, "changed": changed,
                       "routes": routes})
-    # those who need the coach first: nothing fitted, facts to check, a changed list; then everyone else
-    views.sort(key=lambda v: (bool(v["recs"]), not v["checks"], not v["changed"], v["participant_id"]))
+    # those who need the coach first: nothing fitted, a first suggestion to check (most items to check
+    # first), a changed list; then everyone else
+    views.sort(key=lambda v: (bool(v["recs"]), not v["first_check"], -v["checks"] * v["first_check"], not v["changed"],
+                              v["participant_id"]))
     groups = [(chrome["group_no_match"], [v for v in views if not v["recs"] and not v["routes"]]),
               (chrome["group_routes"], [v for v in views if not v["recs"] and v["routes"]]),
-              (chrome["group_checks"], [v for v in views if v["checks"]]),
+              (chrome["group_checks"], [v for v in views if v["first_check"]]),
               (chrome["group_changed"], [v for v in views if v["changed"]])]
-    attention = [{"title": title, "people": members} for title, members in groups if members]
+    attention = [{"title": title, "people": members, "counts": title == chrome["group_checks"]}
+                 for title, members in groups if members]
     used = {v["best"] for v in views if v["recs"]} | {r["level"] for v in views for r in v["recs"]}
     levels = [name for name, _ in LEVELS] + (["unknown"] if "unknown" in used else [])
     return _PAGE.render(lang=language, t=chrome, csp=CONTENT_SECURITY_POLICY, css=Markup(_CSS), coach_id=str(coach_id),
