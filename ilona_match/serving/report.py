@@ -41,7 +41,7 @@ __all__ = ["CHROME", "CONTENT_SECURITY_POLICY", "render_coach_report", "render_c
 
 CHROME: dict[str, dict[str, str]] = {
     "fi": {
-        "routes": "Reitit työhön", "routes_count": "Reittejä", "target": "Tavoiteammatti", "steps": "Askeleet",
+        "routes": "Reitit työhön", "routes_count": "Reit\u00adtejä", "target": "Tavoiteammatti", "steps": "Askeleet",
         "leads_to": "Avoimet paikat, joihin reitti johtaa", "gap": "Hankittava osaaminen",
         "gain": "Arvioitu lisä mahdollisuuteen saada työ", "gain_unit": "prosenttiyksikköä", "weeks": "vko",
         "starts": "alkaa", "group_routes": "Ei sopivaa työpaikkaa – reitti ehdotettu",
@@ -49,7 +49,7 @@ CHROME: dict[str, dict[str, str]] = {
         "kind_supported_employment": "tuettu työ", "kind_rehabilitation": "kuntoutus", "kind_coaching": "valmennus",
         "title": "Työpaikkasuositukset", "coach": "Valmentaja", "as_of": "Tilanne", "model": "Malli", "run": "Ajo",
         "summary": "Yhteenveto: osallistujat, suositukset ja tarkistettavat", "participant": "Osallistuja",
-        "recommendations": "Suosituksia", "checks": "Tarkistettavaa", "new_count": "Uusia", "best": "Paras mahdollisuus",
+        "recommendations": "Suosi\u00adtuksia", "checks": "Tarkis\u00adtettavaa", "new_count": "Uusia", "best": "Paras mahdol\u00adlisuus",
         "rank": "Sija", "employer": "Työnantaja",
         "municipality": "Kunta", "sector": "Ala", "hours": "Työaika", "hours_unit": "h/vko", "remote": "etätyö mahdollinen",
         "chance": "Mahdollisuus", "vacancy": "Ilmoitus", "reasons": "Miksi sopii", "missing": "Puuttuvat taidot",
@@ -58,7 +58,7 @@ CHROME: dict[str, dict[str, str]] = {
         "attention": "Huomiota tarvitsevat", "attention_none": "Kukaan ei tarvitse erityistä huomiota tässä ajossa.",
         "group_no_match": "Ei sopivaa avointa työpaikkaa", "group_checks": "Ensimmäisessä ehdotuksessa tarkistettavaa",
         "group_changed": "Lista muuttui edellisestä ajosta", "new": "uusi",
-        "legend": "Mitä mahdollisuus tarkoittaa", "good": "hyvä", "possible": "mahdollinen", "long_shot": "pieni",
+        "legend": "Mitä mahdollisuus tarkoittaa", "good": "hyvä", "possible": "mahdol\u00adlinen", "long_shot": "pieni",
         "unknown": "ei arvioitu",
         "good_means": "noin joka neljäs tai useampi tällainen ehdotus johti haastatteluun, työkokeiluun tai työhön",
         "possible_means": "noin joka kymmenes – joka neljäs", "long_shot_means": "harvempi kuin joka kymmenes",
@@ -75,7 +75,7 @@ CHROME: dict[str, dict[str, str]] = {
         "kind_supported_employment": "stött arbete", "kind_rehabilitation": "rehabilitering", "kind_coaching": "coachning",
         "title": "Jobbrekommendationer", "coach": "Coach", "as_of": "Läge per", "model": "Modell", "run": "Körning",
         "summary": "Sammanfattning: deltagare, rekommendationer och att kontrollera", "participant": "Deltagare",
-        "recommendations": "Rekommendationer", "checks": "Att kontrollera", "new_count": "Nya", "best": "Bästa chans",
+        "recommendations": "Rekommen\u00addationer", "checks": "Att kontrol\u00adlera", "new_count": "Nya", "best": "Bästa chans",
         "rank": "Plats", "employer": "Arbetsgivare",
         "municipality": "Kommun", "sector": "Bransch", "hours": "Arbetstid", "hours_unit": "h/v",
         "remote": "distansarbete möjligt", "chance": "Chans", "vacancy": "Annons", "reasons": "Varför det passar",
@@ -103,7 +103,7 @@ CHROME: dict[str, dict[str, str]] = {
         "kind_coaching": "coaching",
         "title": "Job recommendations", "coach": "Coach", "as_of": "As of", "model": "Model", "run": "Run",
         "summary": "Summary: participants, recommendations and items to check", "participant": "Participant",
-        "recommendations": "Recommendations", "checks": "To check", "new_count": "New", "best": "Best chance",
+        "recommendations": "Recommen\u00addations", "checks": "To check", "new_count": "New", "best": "Best chance",
         "rank": "Rank", "employer": "Employer",
         "municipality": "Municipality", "sector": "Sector", "hours": "Hours", "hours_unit": "h/week",
         "remote": "remote work possible", "chance": "Chance", "vacancy": "Ad", "reasons": "Why it fits",
@@ -155,9 +155,11 @@ table{width:100%;border-collapse:collapse;background:var(--paper);margin:.5rem 0
 caption{text-align:left;font-weight:600;padding:.25rem 0 .5rem}
 th,td{padding:.45rem .5rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-size:.85rem;color:var(--muted);font-weight:600}
-nav th,nav td{padding:.45rem .3rem}
-nav thead th{font-size:.75rem}
-nav th[scope=row]{white-space:nowrap}
+nav th,nav td{padding:.45rem .2rem}
+nav thead th{font-size:.75rem;overflow-wrap:normal;hyphens:manual}
+nav .level{display:inline;font-size:.85rem;padding:0 .3rem;white-space:normal;overflow-wrap:normal;hyphens:manual;
+-webkit-box-decoration-break:clone;box-decoration-break:clone}
+nav th[scope=row]{white-space:nowrap;font-size:.85rem}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .has-check{color:var(--check-ink);font-weight:700}
 section.attention{background:var(--paper);border:1px solid var(--check-line);border-left-width:.35rem;
