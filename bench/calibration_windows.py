@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="the world's data folder")
     parser.add_argument("--run", type=Path, required=True, help="a bench/hidden_truth.py run folder")
     parser.add_argument("--windows", default="60,120,240,0,60:none", help="DAYS[:none],...; 0 = the whole history")
+    parser.add_argument("--context", default=None, help="pair features the chance reads beside the score, "
+                        "comma-separated (default: matching.calibration.context)")
     args = parser.parse_args()
     os.environ.update({"ILONA_MATCH_WORKDIR": str(args.run / "work"), "HF_HUB_OFFLINE": "1"})
 
@@ -73,7 +75,8 @@ def main() -> None:
         days, _, context = spec.partition(":")
         if context not in ("", "none"):
             raise SystemExit(f"--windows {spec!r}: write DAYS or DAYS:none")
-        calibration = configured.calibration.model_copy(update={"context": ()} if context else {})
+        chosen = () if context else (tuple(args.context.split(",")) if args.context else configured.calibration.context)
+        calibration = type(configured.calibration)(**{**configured.calibration.model_dump(), "context": chosen})
         pipeline.config = configured.model_copy(update={"calibration": calibration})
         split = first if int(days) == 0 else as_of - timedelta(days=int(days))
         pipeline.calibrator_ = calibrate(pipeline, bundle.participants, bundle.vacancies, events, split, as_of)
