@@ -517,12 +517,12 @@ def render_coach_report(
     # first), a changed list; then everyone else
     views.sort(key=lambda v: (bool(v["recs"]), not v["first_check"], -v["checks"] * v["first_check"], not v["changed"],
                               v["participant_id"]))
-    groups = [(chrome["group_no_match"], [v for v in views if not v["recs"] and not v["routes"]]),
-              (chrome["group_routes"], [v for v in views if not v["recs"] and v["routes"]]),
-              (chrome["group_checks"], [v for v in views if v["first_check"]]),
-              (chrome["group_changed"], [v for v in views if v["changed"]])]
-    attention = [{"title": title, "people": members, "counts": title == chrome["group_checks"]}
-                 for title, members in groups if members]
+    groups = [("group_no_match", [v for v in views if not v["recs"] and not v["routes"]]),
+              ("group_routes", [v for v in views if not v["recs"] and v["routes"]]),
+              ("group_checks", [v for v in views if v["first_check"]]),
+              ("group_changed", [v for v in views if v["changed"]])]
+    attention = [{"title": chrome[key], "people": members, "counts": key == "group_checks"}  # with each one's count
+                 for key, members in groups if members]
     used = {v["best"] for v in views if v["recs"]} | {r["level"] for v in views for r in v["recs"]}
     levels = [name for name, _ in LEVELS] + (["unknown"] if "unknown" in used else [])
     return _PAGE.render(lang=language, t=chrome, csp=CONTENT_SECURITY_POLICY, css=Markup(_CSS), coach_id=str(coach_id),
