@@ -515,8 +515,8 @@ def render_coach_report(
                       "routes": routes})
     # those who need the coach first: nothing fitted, a first suggestion to check (most items to check
     # first), a changed list; then everyone else
-    views.sort(key=lambda v: (bool(v["recs"]), not v["first_check"], -v["checks"] * v["first_check"], not v["changed"],
-                              v["participant_id"]))
+    views.sort(key=lambda v: (bool(v["recs"]), not v["first_check"], -v["checks"] if v["first_check"] else 0,
+                              not v["changed"], v["participant_id"]))
     groups = [("group_no_match", [v for v in views if not v["recs"] and not v["routes"]]),
               ("group_routes", [v for v in views if not v["recs"] and v["routes"]]),
               ("group_checks", [v for v in views if v["first_check"]]),
