@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="the world's data folder")
     parser.add_argument("--run", type=Path, required=True, help="a bench/hidden_truth.py run folder")
     parser.add_argument("--windows", default="60,120,240,0,60:none", help="DAYS[:none],...; 0 = the whole history")
+    parser.add_argument("--relevance-weights", default=None, help="batch.relevance_weight values to serve each "
+                        "window with, comma-separated (default: the configured one)")
     parser.add_argument("--context", default=None, help="pair features the chance reads beside the score, "
                         "comma-separated (default: matching.calibration.context)")
     args = parser.parse_args()
@@ -70,7 +72,8 @@ def main() -> None:
 
     plain_placements, plain_ndcg = served(None)
     first, configured = events["event_date"].min().date(), pipeline.config
-    allocation = AllocationConfig(k=settings.batch.k, relevance_weight=settings.batch.relevance_weight)
+    weights = ([float(w) for w in args.relevance_weights.split(",")] if args.relevance_weights
+               else [settings.batch.relevance_weight])
     for spec in args.windows.split(","):
         days, _, context = spec.partition(":")
         if context not in ("", "none"):
@@ -84,16 +87,17 @@ def main() -> None:
             emit({"bench": "calibration_windows", "window": spec, "calibrated": False})
             continue
         reliability = pipeline.calibrator_.reliability_
-        placements, ndcg = served(allocation)
-        emit({"bench": "calibration_windows", "data": str(args.data), "model_version": version,
-              "ranker": "trained" if pipeline.ranker_ is not None else "prior", "window": spec,
-              "pairs": reliability.pairs, "successes": round(reliability.base_rate * reliability.pairs),
-              "ece": reliability.ece, "ece_noise": reliability.noise, "brier": reliability.brier,
-              **{f"weight {name}": weight for name, weight in pipeline.calibrator_.weights().items()},
-              "placements": placements, "placements without allocation": plain_placements,
-              "placements ratio": placements / plain_placements, "ndcg@10": ndcg,
-              "ndcg@10 without allocation": plain_ndcg, "ndcg ratio": ndcg / plain_ndcg})
-
+        for relevance_weight in weights:
+            placements, ndcg = served(AllocationConfig(k=settings.batch.k, relevance_weight=relevance_weight))
+            emit({"bench": "calibration_windows", "data": str(args.data), "model_version": version,
+                  "ranker": "trained" if pipeline.ranker_ is not None else "prior", "window": spec,
+                  "relevance_weight": relevance_weight, "pairs": reliability.pairs,
+                  "successes": round(reliability.base_rate * reliability.pairs), "ece": reliability.ece,
+                  "ece_noise": reliability.noise, "brier": reliability.brier,
+                  **{f"weight {name}": value for name, value in pipeline.calibrator_.weights().items()},
+                  "placements": placements, "placements without allocation": plain_placements,
+                  "placements ratio": placements / plain_placements, "ndcg@10": ndcg,
+                  "ndcg@10 without allocation": plain_ndcg, "ndcg ratio": ndcg / plain_ndcg})
 
 if __name__ == "__main__":
     main()
