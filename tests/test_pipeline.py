@@ -25,7 +25,7 @@ from ilona_match.serving.batch import run_batch
 from ilona_match.serving.matcher import Matcher
 from ilona_match.synthetic import generate_world
 from ilona_match.synthetic.market import generate_market_world
-from ilona_match.synthetic.truth import hidden_ndcg, judged_pairs, list_ranks, load_truth
+from ilona_match.synthetic.truth import hidden_ndcg, hidden_ndcg_by_participant, judged_pairs, list_ranks, load_truth
 from ilona_match.text import embedding
 from ilona_match.text.taxonomy import Taxonomy
 from tests.conftest import TEST_EMBEDDER
@@ -111,6 +111,19 @@ def test_nightly_lists_beat_text_baselines_on_the_hidden_truth(family: str, worl
                  _text_baseline_scores(bundle, frame, pipeline, as_of).items()}
     assert engine > 1.1 * max(baselines.values()), (engine, baselines)
     assert engine > hidden_ndcg(frame, np.random.default_rng(0).random(len(frame))) + 0.1  # few open: random is high
+
+
+def test_hidden_ndcg_per_participant_known_answer() -> None:
+    """A lists its best pair second (DCG 0.5/log2 3 + 0.2 against the ideal 0.5 + 0.2/log2 3); B lists its
+    best first (1.0); C's pairs all have chance 0, so C is not judged; the mean is their mean."""
+    frame = pd.DataFrame({"participant": ["A", "A", "B", "B", "C"], "vacancy": ["v1", "v2", "v1", "v2", "v1"],
+                          "truth": [0.5, 0.2, 0.1, 0.0, 0.0]})
+    score = np.array([1.0, 2.0, 2.0, 1.0, 1.0])
+    by_person = hidden_ndcg_by_participant(frame, score, k=2)
+    expected_a = (0.5 / np.log2(3) + 0.2) / (0.5 + 0.2 / np.log2(3))
+    assert list(by_person.index) == ["A", "B"]
+    assert by_person.to_numpy() == pytest.approx([expected_a, 1.0])
+    assert hidden_ndcg(frame, score, k=2) == pytest.approx((expected_a + 1.0) / 2)
 
 
 def test_training_rows_are_computed_as_of_the_day_each_pair_was_met(world) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "hidden_placements", "judged_pairs", "list_ranks", "load_truth",
+__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "hidden_ndcg_by_participant", "hidden_placements", "judged_pairs", "list_ranks", "load_truth",
            "start_world_folder", "top_lists", "write_world_file"]
 
 WORLD_FILE = "world.json"
@@ -142,9 +142,10 @@ def hidden_placements(frame: pd.DataFrame, recs: pd.DataFrame, openings: pd.Seri
     return expected_placements(positions, recs["rank"].to_numpy(), chance.to_numpy(), openings.to_numpy())
 
 
-def hidden_ndcg(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> float:
-    """Mean over participants of NDCG@k of ordering their ``judged_pairs`` by ``score`` (ties by vacancy
-    id), with the hidden hire probability as gain and the k best possible pairs as the ideal."""
+def hidden_ndcg_by_participant(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> pd.Series:
+    """Each judged participant's NDCG@k of ordering their ``judged_pairs`` by ``score`` (ties by vacancy
+    id), with the hidden hire probability as gain and the k best possible pairs as the ideal; people
+    whose best pairs all have chance 0 are not judged. Indexed by participant id."""
     top = _top(frame, score, k)
     dcg = (top["truth"] / np.log2(top["rank"] + 1.0)).groupby(top["participant"]).sum()
     ideal = frame.sort_values(["participant", "truth"], ascending=[True, False], kind="stable")
@@ -152,4 +153,9 @@ def hidden_ndcg(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> float:
     ideal = ideal[ideal["rank"] <= k]
     idcg = (ideal["truth"] / np.log2(ideal["rank"] + 1.0)).groupby(ideal["participant"]).sum()
     judged = idcg[idcg > 0].index
-    return float((dcg.reindex(judged, fill_value=0.0) / idcg[judged]).mean())
+    return dcg.reindex(judged, fill_value=0.0) / idcg[judged]
+
+
+def hidden_ndcg(frame: pd.DataFrame, score: np.ndarray, k: int = 10) -> float:
+    """Mean over judged participants of ``hidden_ndcg_by_participant``."""
+    return float(hidden_ndcg_by_participant(frame, score, k).mean())
