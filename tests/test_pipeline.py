@@ -25,7 +25,13 @@ from ilona_match.serving.batch import run_batch
 from ilona_match.serving.matcher import Matcher
 from ilona_match.synthetic import generate_world
 from ilona_match.synthetic.market import generate_market_world
-from ilona_match.synthetic.truth import hidden_ndcg, hidden_ndcg_by_participant, judged_pairs, list_ranks, load_truth
+from ilona_match.synthetic.truth import (
+    hidden_ndcg,
+    hidden_ndcg_by_participant,
+    judged_pairs,
+    list_ranks,
+    load_truth,
+)
 from ilona_match.text import embedding
 from ilona_match.text.taxonomy import Taxonomy
 from tests.conftest import TEST_EMBEDDER
