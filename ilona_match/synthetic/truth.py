@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "hidden_ndcg_by_participant", "hidden_placements", "judged_pairs", "list_ranks", "load_truth",
-           "start_world_folder", "top_lists", "write_world_file"]
+__all__ = ["WORLD_FILE", "Truth", "hidden_ndcg", "hidden_ndcg_by_participant", "hidden_placements", "judged_pairs",
+           "list_ranks", "load_truth", "start_world_folder", "top_lists", "write_world_file"]
 
 WORLD_FILE = "world.json"
 
