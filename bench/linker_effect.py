@@ -16,8 +16,8 @@ list it and their mean NDCG@10 change over the pairs. JSON lines.
 ``--serve RUN`` takes training out of the comparison: RUN's champion (trained with or without the
 linker) serves the nightly run twice, with the default linker and with the ``--other`` linker settings
 (``matching.linker`` fields, values as JSON: ``--other 'languages=["fi","sv"]'``; by default
-``enabled=false``), the default allocation and settings
-otherwise, and both lists are scored on the hidden truth (NDCG@10, expected placements).
+``enabled=false``), the default allocation and settings otherwise, and both lists are scored on the
+hidden truth (NDCG@10, expected placements).
 """
 
 from __future__ import annotations
@@ -102,13 +102,13 @@ def main() -> None:
                     entry = names.setdefault((name, kind), {"lang": lang, "link": link, "people": set()})
                     entry["people"].add(row.participant_id)
 
+    truth, k = load_truth(args.data), settings.batch.k
     differences = {}
     for with_run, without_run in pairs:
         as_of = pd.Timestamp(pd.read_csv(with_run / "recs.csv", nrows=1)["as_of"][0]).date()
         acted = acted_pairs(bundle.outcomes, as_of, settings.exclusion)
-        frame = judged_pairs(load_truth(args.data), people, bundle.vacancies, as_of,
-                             set(zip(acted.participant_ids, acted.vacancy_ids)))
-        scored = [hidden_ndcg_by_participant(frame, list_ranks(frame, pd.read_csv(run / "recs.csv"), 10), 10)
+        frame = judged_pairs(truth, people, bundle.vacancies, as_of, set(zip(acted.participant_ids, acted.vacancy_ids)))
+        scored = [hidden_ndcg_by_participant(frame, list_ranks(frame, pd.read_csv(run / "recs.csv"), k), k)
                   for run in (with_run, without_run)]
         difference = scored[0] - scored[1]
         differences[with_run.name] = difference
