@@ -99,5 +99,6 @@ def main() -> None:
                   "placements ratio": placements / plain_placements, "ndcg@10": ndcg,
                   "ndcg@10 without allocation": plain_ndcg, "ndcg ratio": ndcg / plain_ndcg})
 
+
 if __name__ == "__main__":
     main()

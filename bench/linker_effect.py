@@ -70,7 +70,7 @@ def main() -> None:
     from ilona_match.contract import load_data
     from ilona_match.contract.exclusion import acted_pairs
     from ilona_match.learning.tracking import load_champion
-    from ilona_match.matching.profiles import build_participants
+    from ilona_match.matching.profiles import _analysed, build_participants
     from ilona_match.synthetic.truth import hidden_ndcg_by_participant, judged_pairs, list_ranks, load_truth
 
     settings = load_settings()
@@ -90,7 +90,7 @@ def main() -> None:
     kinds = pipeline.config.linker.kinds
     names: dict[tuple[str, str], dict] = {}  # (name, kind) -> the link and who lists it
     for row in people[changed].itertuples(index=False):
-        lang = row.language if row.language in ("fi", "sv", "en") else "fi"
+        lang = _analysed(row.language)  # as the profiles hand names to the linker
         for kind, cell in (("occupation", row.occupations), ("skill", row.skills)):
             if kind not in kinds or not isinstance(cell, tuple):  # load_data splits the cells
                 continue
