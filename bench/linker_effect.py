@@ -17,9 +17,10 @@ list it and their mean NDCG@10 change over the pairs. JSON lines.
 linker) serves the nightly run twice, with the default linker and with the ``--other`` linker settings
 (``matching.linker`` fields, values as JSON: ``--other 'languages=["fi","sv"]'``; by default
 ``enabled=false``), the default allocation and settings otherwise, and both lists are scored on the
-hidden truth (NDCG@10, expected placements). The NDCG@10 difference comes with a 95 % interval from a
-paired bootstrap over the judged people (2,000 resamples; with several runs also one over the runs'
-mean difference per person), and the number of people whose lists differ.
+hidden truth (NDCG@10, expected placements). The NDCG@10 difference comes with a 95 % interval from
+a paired bootstrap over the judged people (``learning.model_selection.compare``, 2,000 resamples; with
+several runs also one over the runs' mean difference per person), and the number of people whose
+lists differ.
 """
 
 from __future__ import annotations
@@ -132,21 +133,13 @@ def main() -> None:
               if len(rows) else None})
 
 
-def bootstrap_interval(difference: pd.Series, resamples: int = 2_000, seed: int = 0) -> tuple[float, float]:
-    """95 % interval of the mean of per-person differences, resampling people with replacement."""
-    values = difference.to_numpy(dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return round(float(low), 5), round(float(high), 5)
-
-
 def serve_both_ways(data: Path, runs: list[Path], other: dict[str, str]) -> None:
     """Each run's champion serves with the default linker and with the ``other`` settings; both lists
     scored on the hidden truth, the NDCG@10 difference with its bootstrap interval over people."""
     from ilona_match.config import load_settings
     from ilona_match.contract import load_data
     from ilona_match.contract.exclusion import acted_pairs
+    from ilona_match.learning.model_selection import compare
     from ilona_match.learning.tracking import load_champion
     from ilona_match.serving.allocation import AllocationConfig
     from ilona_match.serving.batch import run_batch
@@ -186,23 +179,25 @@ def serve_both_ways(data: Path, runs: list[Path], other: dict[str, str]) -> None
             figures[f"ndcg@10 {key}"] = float(per_person[key].mean())
             figures[f"placements {key}"] = hidden_placements(frame, recs, openings)
             lists[key] = recs.groupby("participant_id")["vacancy_id"].agg(tuple)
-        difference = per_person["with"] - per_person["other"]
-        differences[str(run)] = difference
+        differences[str(run)] = per_person["with"] - per_person["other"]
+        comparison = compare(per_person["with"], per_person["other"])
         everyone = lists["with"].index.union(lists["other"].index)
         moved = lists["with"].reindex(everyone) != lists["other"].reindex(everyone)
         emit({"bench": "linker_effect", "serve": str(run), "model_version": version, "other": other,
               "trained with the linker": trained.linker.enabled,
               "ranker": "trained" if pipeline.ranker_ is not None else "prior", **figures,
               "ndcg ratio": figures["ndcg@10 with"] / figures["ndcg@10 other"],
-              "ndcg@10 difference": round(float(difference.mean()), 5),
-              "difference 95% interval": bootstrap_interval(difference),
-              "people whose lists differ": int(moved.sum()), "judged people": len(difference),
+              "ndcg@10 difference": round(comparison.gain, 5),
+              "difference 95% interval": (round(comparison.low, 5), round(comparison.high, 5)),
+              "people whose lists differ": int(moved.sum()), "judged people": comparison.participants,
               "placements ratio": figures["placements with"] / figures["placements other"]})
     if len(differences) > 1:
         mean = pd.DataFrame(differences).dropna().mean(axis=1)
+        comparison = compare(mean, pd.Series(0.0, index=mean.index))
         emit({"bench": "linker_effect", "serve": "mean over the runs", "other": other, "runs": len(differences),
-              "ndcg@10 difference": round(float(mean.mean()), 5), "difference 95% interval": bootstrap_interval(mean),
-              "judged people": len(mean)})
+              "ndcg@10 difference": round(comparison.gain, 5),
+              "difference 95% interval": (round(comparison.low, 5), round(comparison.high, 5)),
+              "judged people": comparison.participants})
 
 
 if __name__ == "__main__":
