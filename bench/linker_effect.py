@@ -133,7 +133,7 @@ def main() -> None:
               if len(rows) else None})
 
 
-def serve_both_ways(data: Path, runs: list[Path], other: dict[str, str]) -> None:
+def serve_both_ways(data: Path, runs: list[Path], other: dict[str, object]) -> None:
     """Each run's champion serves with the default linker and with the ``other`` settings; both lists
     scored on the hidden truth, the NDCG@10 difference with its bootstrap interval over people."""
     from ilona_match.config import load_settings
