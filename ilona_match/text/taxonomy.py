@@ -67,6 +67,33 @@ _GENERIC_LABEL_COUNT = 40  # a one-word skill label whose key occurs in more lab
 _MAX_HEAD_SHARERS = 2  # "X, Y" occupation labels make X a label when at most this many share X
 _WEIGHT_EXACT, _WEIGHT_COMPOUND, _WEIGHT_DERIVATION, _WEIGHT_LABEL_COMPOUND = 1.0, 0.9, 0.8, 0.6
 
+# Negation: a clause that holds one of these words says what a job does not need or a person cannot
+# do ("Körkort behövs inte", "no heavy lifting", "en voi nostaa"), so extraction reports nothing in
+# it. A clause ends at punctuation or at a coordinating word; "eikä", "nor", "without", "ilman" and
+# "utan" both end the clause before them and negate the one they begin ("osaan siivota eikä minulla
+# ole ajokorttia", "sort waste without help").
+# English "n't" is tokenised as a lone "t".
+_NEGATIONS: dict[str, frozenset[str]] = {
+    "fi": frozenset(
+        ["ei", "en", "et", "emme", "ette", "eivät", "eikä", "enkä", "etkä", "emmekä", "ettekä", "eivätkä",
+         "älä", "älkää", "ilman"]
+    ),
+    "sv": frozenset(["inte", "ej", "icke", "ingen", "inget", "inga", "aldrig", "utan", "varken"]),
+    "en": frozenset(["no", "not", "never", "without", "nor", "neither", "cannot", "unable", "t"]),
+}
+_CLAUSE_WORDS: dict[str, frozenset[str]] = {
+    "fi": frozenset(
+        ["ja", "sekä", "mutta", "vaan", "tai", "eikä", "enkä", "etkä", "emmekä", "ettekä", "eivätkä", "ilman"]
+    ),
+    "sv": frozenset(["och", "samt", "men", "eller", "utan"]),
+    "en": frozenset(["and", "but", "or", "nor", "while", "whereas", "without"]),
+}
+_CLAUSE_BREAK = re.compile(r"[.!?;:,()\n]")
+# Concepts whose labels are the frame of every ad or CV: ESCO's "job market offers" (sv "lediga jobb",
+# en "job opportunities") is a career adviser's knowledge, but in an ad the same words are its heading
+# ("Ledigt jobb: truckförare"), never a requirement. Extraction skips them; `resolve` still knows them.
+_FRAME_CONCEPTS = frozenset({"http://data.europa.eu/esco/skill/38a5c459-c591-4f76-a358-37de342bb11d"})
+
 
 @dataclass(frozen=True)
 class Concept:
@@ -361,12 +388,15 @@ class Taxonomy:
     def _extractable_label(self, index: _LanguageIndex, label_id: int) -> bool:
         """Whether extraction may report this label.
 
-        Not when it is an alternative label that several concepts share and none has as
-        preferred label ("repair bicycles" is an alternative of three skills: a coin toss is not a
-        finding). Multiword labels otherwise always; a one-word label only when specific: at
+        Not when its concept is an ad's frame (``_FRAME_CONCEPTS``). Not when it is an
+        alternative label that several concepts share and none has as preferred label ("repair
+        bicycles" is an alternative of three skills: a coin toss is not a finding). Multiword labels otherwise always; a one-word label only when specific: at
         least 3 letters, and (unless it is an occupation's preferred label or label head) a key
         that few labels share — ESCO's English alternatives hold everyday words like "office".
         """
+        concept = self._concepts[self._label_concept[label_id]]
+        if concept.uri in _FRAME_CONCEPTS:
+            return False
         if self._label_rank[label_id] == _ALTERNATIVE:
             sharers = self._loose[self._label_loose[label_id]]
             concepts = {
@@ -379,7 +409,6 @@ class Taxonomy:
             return True
         if len(keys[0]) < 3:
             return False
-        concept = self._concepts[self._label_concept[label_id]]
         if concept.kind == "occupation" and self._label_rank[label_id] != _ALTERNATIVE:
             return True
         return index.label_count[keys[0]] <= _GENERIC_LABEL_COUNT
@@ -486,11 +515,13 @@ class Taxonomy:
         inside the span. Words meet on equal keys (lemma + stem) or, with a lower weight, through
         compounds and derivations (``_LanguageIndex.options``). A one-word label must be specific
         (``_extractable_label``) and meet a word closely (``_single_word_score``). Score =
-        product of word weights × label words / span tokens × 0.9 when out of label order;
+        product of word weights × label words / span tokens × 0.9 when out of label order
+        (alternative labels match only in their own order: "working time" is not "time@work");
         matches under 0.55 are dropped. Overlapping matches: the larger label words × score²
         wins (a tight two-word match beats a loose three-word one), then preferred labels, then
-        the smaller URI; each concept is reported once. Negation is not understood ("en voi
-        siivota" still mentions cleaning).
+        the smaller URI; each concept is reported once. Nothing is reported from a negated
+        clause (``_NEGATIONS``: "Körkort behövs inte", "no heavy lifting", "en voi siivota"): a
+        job ad's "not needed" is no requirement and a profile's "cannot" no skill.
         """
         _check_optional_language(lang)
         for kind in kinds:
@@ -498,27 +529,34 @@ class Taxonomy:
         if not isinstance(text, str) or not text.strip():
             return []
         index = self._language(lang or detect_language(text))
-        tokens, segments = self._content_tokens(text, index.lang)
+        tokens, segments, negated = self._content_tokens(text, index.lang)
         options = [index.options(word) for word, _, _ in tokens]
         words = [word for word, _, _ in tokens]
         lemmas = [lemmatize_word(word, index.lang) for word in words]
         candidates = self._match_labels(index, segments, options, words, lemmas, set(kinds))
-        return self._select(candidates, tokens, text)
+        affirmed = {match: score for match, score in candidates.items() if not negated[match[1][0]]}
+        return self._select(affirmed, tokens, text)
 
     @staticmethod
-    def _content_tokens(text: str, lang: str) -> tuple[list[tuple[str, int, int]], list[int]]:
-        """Non-function-word tokens with offsets, and the sentence number of each."""
-        stop = STOPWORDS[lang]
-        tokens, segments = [], []
-        segment, previous_end = 0, 0
+    def _content_tokens(text: str, lang: str) -> tuple[list[tuple[str, int, int]], list[int], list[bool]]:
+        """Non-function-word tokens with offsets, the sentence number of each and whether its clause is negated."""
+        stop, negations, clause_words = STOPWORDS[lang], _NEGATIONS[lang], _CLAUSE_WORDS[lang]
+        tokens, segments, clauses = [], [], []
+        negated_clauses: set[int] = set()
+        segment = clause = previous_end = 0
         for word, start, end in token_spans(text):
             if _SEGMENT_BREAK.search(text, previous_end, start):
                 segment += 1
+            if _CLAUSE_BREAK.search(text, previous_end, start) or word in clause_words:
+                clause += 1
             previous_end = end
+            if word in negations:
+                negated_clauses.add(clause)
             if word not in stop:
                 tokens.append((word, start, end))
                 segments.append(segment)
-        return tokens, segments
+                clauses.append(clause)
+        return tokens, segments, [c in negated_clauses for c in clauses]
 
     def _match_labels(
         self,
@@ -556,7 +594,9 @@ class Taxonomy:
                     if not present.issuperset(label_keys):
                         continue
                     match = _match_around(label_keys, position, key, options, segments)
-                    if match is not None and match[1] >= _MIN_SCORE:
+                    if match is None or (self._label_rank[label_id] == _ALTERNATIVE and not match[2]):
+                        continue  # alternative labels are many and loose: only in their own word order
+                    if match[1] >= _MIN_SCORE:
                         found[(label_id, match[0])] = max(found.get((label_id, match[0]), 0.0), match[1])
         return found
 
@@ -689,7 +729,7 @@ def _match_around(
     anchor_key: str,
     options: list[dict[str, float]],
     segments: list[int],
-) -> tuple[tuple[int, ...], float] | None:
+) -> tuple[tuple[int, ...], float, bool] | None:
     """Place every label key on a distinct token near the anchor, in its sentence; score it."""
     width = len(label_keys) + _EXTRA_TOKENS
     nearby = sorted(
@@ -716,8 +756,8 @@ def _match_around(
     span = max(in_label_order) - min(in_label_order) + 1
     if span > width:
         return None
-    order = 1.0 if in_label_order == sorted(in_label_order) else 0.9
-    return tuple(sorted(in_label_order)), weight * len(label_keys) / span * order
+    ordered = in_label_order == sorted(in_label_order)
+    return tuple(sorted(in_label_order)), weight * len(label_keys) / span * (1.0 if ordered else 0.9), ordered
 
 
 def score_mentions(
