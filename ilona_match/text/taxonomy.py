@@ -89,6 +89,26 @@ _CLAUSE_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset(["and", "but", "or", "nor", "while", "whereas", "without"]),
 }
 _CLAUSE_BREAK = re.compile(r"[.!?;:,()\n]")
+# Someone else's occupation: a supporter or a colleague ("työhönvalmentajan tuki", "stöd av en
+# jobbcoach", "support from a job coach", "sairaanhoitajan kanssa") is not the occupation of the
+# person or the job the text is about. Finnish: a genitive ("-n") before one of these words;
+# Swedish and English: one of these words before the name, articles (and English "'s") skipped.
+_SOMEONE_ELSES_AFTER: dict[str, frozenset[str]] = {
+    "fi": frozenset(["tuki", "tuen", "tukea", "tuella", "tukena", "avulla", "apu", "apua", "ohjaus",
+                     "ohjausta", "ohjauksessa", "ohjauksella", "kanssa"]),
+    "sv": frozenset(["stöd", "stödet", "hjälp", "hjälpen", "handledning"]),
+    "en": frozenset(["support", "help", "guidance"]),
+}
+_SOMEONE_ELSES_BEFORE: dict[str, frozenset[str]] = {
+    "fi": frozenset(),
+    "sv": frozenset(["med", "från"]),
+    "en": frozenset(["with", "from", "by"]),
+}
+_SUPPORT_BY = {"sv": frozenset(["stöd", "hjälp", "handledning"])}  # "stöd av": "av" names the supporter
+_SKIPPED_BESIDE: dict[str, frozenset[str]] = {
+    "fi": frozenset(), "sv": frozenset(["en", "ett"]), "en": frozenset(["a", "an", "the", "s"]),
+}
+
 # Concepts whose labels are the frame of every ad or CV: ESCO's "job market offers" (sv "lediga jobb",
 # en "job opportunities") is a career adviser's knowledge, but in an ad the same words are its heading
 # ("Ledigt jobb: truckförare"), never a requirement. Extraction skips them; `resolve` still knows them.
@@ -521,7 +541,10 @@ class Taxonomy:
         wins (a tight two-word match beats a loose three-word one), then preferred labels, then
         the smaller URI; each concept is reported once. Nothing is reported from a negated
         clause (``_NEGATIONS``: "Körkort behövs inte", "no heavy lifting", "en voi siivota"): a
-        job ad's "not needed" is no requirement and a profile's "cannot" no skill.
+        job ad's "not needed" is no requirement and a profile's "cannot" no skill. Nor is an
+        occupation named as a supporter or a colleague (``_SOMEONE_ELSES_AFTER`` / ``_BEFORE``:
+        "työhönvalmentajan tuki", "stöd av en jobbcoach", "work with a nurse"): it is not the
+        person's or the job's own.
         """
         _check_optional_language(lang)
         for kind in kinds:
@@ -529,22 +552,34 @@ class Taxonomy:
         if not isinstance(text, str) or not text.strip():
             return []
         index = self._language(lang or detect_language(text))
-        tokens, segments, negated = self._content_tokens(text, index.lang)
+        lang = index.lang
+        spans = token_spans(text)
+        tokens, segments, negated, raw = self._content_tokens(text, spans, lang)
         options = [index.options(word) for word, _, _ in tokens]
         words = [word for word, _, _ in tokens]
-        lemmas = [lemmatize_word(word, index.lang) for word in words]
+        lemmas = [lemmatize_word(word, lang) for word in words]
         candidates = self._match_labels(index, segments, options, words, lemmas, set(kinds))
         affirmed = {match: score for match, score in candidates.items() if not negated[match[1][0]]}
-        return self._select(affirmed, tokens, text)
+        all_words = [word for word, _, _ in spans]
+
+        def someone_elses(label_id: int, positions: tuple[int, ...]) -> bool:
+            return self._concepts[self._label_concept[label_id]].kind == "occupation" and _someone_elses(
+                lang, all_words, raw[positions[0]], raw[positions[-1]]
+            )
+
+        return self._select(affirmed, tokens, text, someone_elses)
 
     @staticmethod
-    def _content_tokens(text: str, lang: str) -> tuple[list[tuple[str, int, int]], list[int], list[bool]]:
-        """Non-function-word tokens with offsets, the sentence number of each and whether its clause is negated."""
+    def _content_tokens(
+        text: str, spans: list[tuple[str, int, int]], lang: str
+    ) -> tuple[list[tuple[str, int, int]], list[int], list[bool], list[int]]:
+        """Non-function-word tokens of ``spans`` with offsets, the sentence number of each, whether its
+        clause is negated and its position in ``spans``."""
         stop, negations, clause_words = STOPWORDS[lang], _NEGATIONS[lang], _CLAUSE_WORDS[lang]
-        tokens, segments, clauses = [], [], []
+        tokens, segments, clauses, raw = [], [], [], []
         negated_clauses: set[int] = set()
         segment = clause = previous_end = 0
-        for word, start, end in token_spans(text):
+        for position, (word, start, end) in enumerate(spans):
             if _SEGMENT_BREAK.search(text, previous_end, start):
                 segment += 1
             if _CLAUSE_BREAK.search(text, previous_end, start) or word in clause_words:
@@ -556,7 +591,8 @@ class Taxonomy:
                 tokens.append((word, start, end))
                 segments.append(segment)
                 clauses.append(clause)
-        return tokens, segments, [c in negated_clauses for c in clauses]
+                raw.append(position)
+        return tokens, segments, [c in negated_clauses for c in clauses], raw
 
     def _match_labels(
         self,
@@ -626,8 +662,11 @@ class Taxonomy:
         candidates: dict[tuple[int, tuple[int, ...]], float],
         tokens: list[tuple[str, int, int]],
         text: str,
+        unreported: Callable[[int, tuple[int, ...]], bool],
     ) -> list[Mention]:
-        """Keep non-overlapping matches, best first; one mention per concept."""
+        """Keep non-overlapping matches, best first; one mention per concept. A match that is
+        ``unreported`` (someone else's occupation) still takes its words, so that no lesser label
+        reads them ("forklift driver" is not "drive agricultural machines")."""
 
         def rank(item: tuple[tuple[int, tuple[int, ...]], float]) -> tuple[float, int, int, str]:
             (label_id, positions), score = item
@@ -647,6 +686,8 @@ class Taxonomy:
             if concept_index in seen or taken.intersection(positions):
                 continue
             taken.update(positions)
+            if unreported(label_id, positions):
+                continue
             seen.add(concept_index)
             concept = self._concepts[concept_index]
             start, end = tokens[positions[0]][1], tokens[positions[-1]][2]
@@ -721,6 +762,24 @@ class Taxonomy:
     def occupation_uris(self) -> tuple[str, ...]:
         """All ESCO occupation URIs, in table order."""
         return tuple(c.uri for c in self._concepts[: self._esco_rows] if c.kind == "occupation")
+
+
+def _someone_elses(lang: str, words: list[str], first: int, last: int) -> bool:
+    """Whether the name at ``words[first..last]`` is a supporter's or a colleague's occupation."""
+    skipped = _SKIPPED_BESIDE[lang]
+    after = last + 1
+    while after < len(words) and words[after] in skipped:
+        after += 1
+    if after < len(words) and words[after] in _SOMEONE_ELSES_AFTER[lang] and (lang != "fi" or words[last].endswith("n")):
+        return True
+    before = first - 1
+    while before >= 0 and words[before] in skipped:
+        before -= 1
+    if before < 0:
+        return False
+    return words[before] in _SOMEONE_ELSES_BEFORE[lang] or (
+        words[before] == "av" and before > 0 and words[before - 1] in _SUPPORT_BY.get(lang, frozenset())
+    )
 
 
 def _match_around(
