@@ -346,16 +346,7 @@ def test_extract_skips_alternative_labels_shared_by_several_concepts(tiny: Taxon
         ("You don't sort waste; you care for elderly people.", "en", ["s-elderly"]),
         ("No need to sort waste", "en", []),
         ("Sort waste without help.", "en", ["s-waste"]),
-    ],
-)
-def test_extract_skips_negated_clauses(tiny: Taxonomy, text: str, lang: str, found: list[str]) -> None:
-    """A clause with a negation word mentions nothing; the clauses beside it still do."""
-    assert [m.uri.rsplit("/", 1)[1] for m in tiny.extract(text, lang=lang)] == found
-
-
-@pytest.mark.parametrize(
-    ("text", "lang", "found"),
-    [
+        # someone else's occupation: a supporter or a colleague
         ("Kodinhoitajan tuki on mahdollinen.", "fi", []),
         ("Työskentelet kodinhoitajan kanssa.", "fi", []),
         ("Kodinhoitajana tuin vanhuksia.", "fi", ["o-home"]),
@@ -368,9 +359,11 @@ def test_extract_skips_negated_clauses(tiny: Taxonomy, text: str, lang: str, fou
         ("I was a home care aide.", "en", ["o-home"]),
     ],
 )
-def test_extract_leaves_out_a_supporters_or_colleagues_occupation(
+def test_extract_reports_what_the_text_affirms_of_its_own_subject(
     tiny: Taxonomy, text: str, lang: str, found: list[str]
 ) -> None:
+    """A clause with a negation word mentions nothing, nor does a supporter's or colleague's
+    occupation; the clauses and names beside them still do."""
     assert [m.uri.rsplit("/", 1)[1] for m in tiny.extract(text, lang=lang)] == found
 
 
