@@ -91,8 +91,9 @@ _CLAUSE_WORDS: dict[str, frozenset[str]] = {
 _CLAUSE_BREAK = re.compile(r"[.!?;:,()\n]")
 # Someone else's occupation: a supporter or a colleague ("työhönvalmentajan tuki", "stöd av en
 # jobbcoach", "support from a job coach", "sairaanhoitajan kanssa") is not the occupation of the
-# person or the job the text is about. Finnish: a genitive ("-n") before one of these words;
-# Swedish and English: one of these words before the name, articles (and English "'s") skipped.
+# person or the job the text is about. The name is followed by a word of _SOMEONE_ELSES_AFTER (in
+# Finnish as a genitive, "-n") or, in Swedish and English, follows one of _SOMEONE_ELSES_BEFORE or
+# "stöd/hjälp/handledning av"; articles and English "'s" are skipped.
 _SOMEONE_ELSES_AFTER: dict[str, frozenset[str]] = {
     "fi": frozenset(["tuki", "tuen", "tukea", "tuella", "tukena", "avulla", "apu", "apua", "ohjaus",
                      "ohjausta", "ohjauksessa", "ohjauksella", "kanssa"]),
@@ -410,9 +411,10 @@ class Taxonomy:
 
         Not when its concept is an ad's frame (``_FRAME_CONCEPTS``). Not when it is an
         alternative label that several concepts share and none has as preferred label ("repair
-        bicycles" is an alternative of three skills: a coin toss is not a finding). Multiword labels otherwise always; a one-word label only when specific: at
-        least 3 letters, and (unless it is an occupation's preferred label or label head) a key
-        that few labels share — ESCO's English alternatives hold everyday words like "office".
+        bicycles" is an alternative of three skills: a coin toss is not a finding). Multiword
+        labels otherwise always; a one-word label only when specific: at least 3 letters, and
+        (unless it is an occupation's preferred label or label head) a key that few labels share —
+        ESCO's English alternatives hold everyday words like "office".
         """
         concept = self._concepts[self._label_concept[label_id]]
         if concept.uri in _FRAME_CONCEPTS:
@@ -789,7 +791,8 @@ def _match_around(
     options: list[dict[str, float]],
     segments: list[int],
 ) -> tuple[tuple[int, ...], float, bool] | None:
-    """Place every label key on a distinct token near the anchor, in its sentence; score it."""
+    """Place every label key on a distinct token near the anchor, in its sentence: the positions,
+    the score and whether they are in the label's word order."""
     width = len(label_keys) + _EXTRA_TOKENS
     nearby = sorted(
         (
