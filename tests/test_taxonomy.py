@@ -446,11 +446,15 @@ def _extraction_set() -> list[dict]:
 
 
 def test_extract_leaves_out_an_ads_frame_and_what_it_does_not_need(esco: Taxonomy) -> None:
-    """The heading "Ledigt jobb" and "Körkort behövs inte" put nothing on the coach's missing-skill list."""
+    """An ad's heading, what it does not need, its working time and "physically light" put nothing
+    on the coach's missing-skill list."""
     job_market_offers = ESCO + "skill/38a5c459-c591-4f76-a358-37de342bb11d"
     ad = "Ledigt jobb: truckförare. Körkort behövs inte. Arbetstiden är 20 timmar."
     assert [m.uri for m in esco.extract(ad, lang="sv")] == [ESCO + "occupation/eeac6251-1974-42f5-91ed-513c6c883755"]
     assert esco.extract("Working time 20 hours a week. The work is at times busy.", lang="en") == []
+    quantum_optics = ESCO + "skill/6400e5a5-5534-4465-b456-3632af0c5cf1"  # alternative label "physics of light"
+    assert esco.extract("The work is physically light.", lang="en") == []  # an "-ally" adverb is no noun
+    assert [m.uri for m in esco.extract("Physics of light is my hobby.", lang="en")] == [quantum_optics]
     assert esco.resolve("lediga jobb", kind="skill", lang="sv").uri == job_market_offers  # still a concept
 
 

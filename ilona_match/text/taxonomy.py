@@ -626,16 +626,27 @@ class Taxonomy:
                             lemmas[position],
                             index.lemmas[label_id][0],
                         )
-                        if score:
+                        if score and not _stem_collision(
+                            index.lang, words[position], lemmas[position], index.lemmas[label_id][0]
+                        ):
                             found[(label_id, (position,))] = score
                         continue
                     if not present.issuperset(label_keys):
                         continue
                     match = _match_around(label_keys, position, key, options, segments)
-                    if match is None or (self._label_rank[label_id] == _ALTERNATIVE and not match[2]):
+                    if match is None:
+                        continue
+                    placed, score, by_slot = match
+                    if self._label_rank[label_id] == _ALTERNATIVE and by_slot != sorted(by_slot):
                         continue  # alternative labels are many and loose: only in their own word order
-                    if match[1] >= _MIN_SCORE:
-                        found[(label_id, match[0])] = max(found.get((label_id, match[0]), 0.0), match[1])
+                    label_lemmas = index.lemmas[label_id]
+                    if any(
+                        _stem_collision(index.lang, words[p], lemmas[p], label_lemmas[slot])
+                        for slot, p in enumerate(by_slot)
+                    ):
+                        continue
+                    if score >= _MIN_SCORE:
+                        found[(label_id, placed)] = max(found.get((label_id, placed), 0.0), score)
         return found
 
     def _single_word_score(
@@ -766,6 +777,12 @@ class Taxonomy:
         return tuple(c.uri for c in self._concepts[: self._esco_rows] if c.kind == "occupation")
 
 
+def _stem_collision(lang: str, word: str, lemma: str, label_lemma: str) -> bool:
+    """An English "-ally" adverb that meets a label word only through the stemmer ("physically" and
+    "physics" both stem to "physic", "personally" and "person" to "person"): manner, not the noun."""
+    return lang == "en" and word.endswith("ally") and lemma != label_lemma
+
+
 def _someone_elses(lang: str, words: list[str], first: int, last: int) -> bool:
     """Whether the name at ``words[first..last]`` is a supporter's or a colleague's occupation."""
     skipped = _SKIPPED_BESIDE[lang]
@@ -790,9 +807,9 @@ def _match_around(
     anchor_key: str,
     options: list[dict[str, float]],
     segments: list[int],
-) -> tuple[tuple[int, ...], float, bool] | None:
-    """Place every label key on a distinct token near the anchor, in its sentence: the positions,
-    the score and whether they are in the label's word order."""
+) -> tuple[tuple[int, ...], float, list[int]] | None:
+    """Place every label key on a distinct token near the anchor, in its sentence: the positions
+    (sorted), the score and the position of each label word in turn."""
     width = len(label_keys) + _EXTRA_TOKENS
     nearby = sorted(
         (
@@ -819,7 +836,7 @@ def _match_around(
     if span > width:
         return None
     ordered = in_label_order == sorted(in_label_order)
-    return tuple(sorted(in_label_order)), weight * len(label_keys) / span * (1.0 if ordered else 0.9), ordered
+    return tuple(sorted(in_label_order)), weight * len(label_keys) / span * (1.0 if ordered else 0.9), in_label_order
 
 
 def score_mentions(
