@@ -243,8 +243,9 @@ def test_pyfunc_predict_and_unwrap(registry: Registry, world: World) -> None:
     people = world.participants.head(4)
     got = model.predict(people, params={"as_of": AS_OF.isoformat(), "k": 3, "vacancies_path": str(world.data_dir)})
     bundle = load_data(world.data_dir)
-    expected = run_batch(world.pipeline, people, bundle.vacancies, AS_OF, k=3,
-                         exclude=acted_pairs(bundle.outcomes, AS_OF)).frame  # the nightly path, with reasons
+    history = world.pipeline.prepare_history(bundle.outcomes, bundle.vacancies, AS_OF)
+    expected = run_batch(world.pipeline, people, bundle.vacancies, AS_OF, k=3, exclude=acted_pairs(bundle.outcomes, AS_OF),
+                         history=history).frame  # the nightly path, with reasons and the interaction history
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert got["reasons"].str.len().min() > 0
     with pytest.raises(ValidationError, match="as_of"):
