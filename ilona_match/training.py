@@ -58,7 +58,7 @@ from ilona_match.learning.model_selection import compare, judge
 from ilona_match.matching.executor import Executor
 from ilona_match.matching.pipeline import MatchingPipeline
 from ilona_match.serving.allocation import AllocationConfig
-from ilona_match.serving.batch import serve_lists
+from ilona_match.serving.batch import in_id_order, serve_lists
 from ilona_match.serving.nightly import executor_for
 
 __all__ = ["SHIPPED", "TrainResult", "audit_lists", "default_as_of", "evaluate", "outcome_history", "train"]
@@ -182,7 +182,7 @@ def placements_on(pipeline: MatchingPipeline, bundle: DataBundle, events: pd.Dat
     (what the fairness audit judges). Empty and None without a calibration."""
     if getattr(pipeline, "calibrator_", None) is None or bundle.participants.empty:
         return {}, None
-    state = pipeline.prepare_vacancies(bundle.vacancies.reset_index(drop=True)).with_history(
+    state = pipeline.prepare_vacancies(in_id_order(bundle.vacancies)).with_history(
         pipeline.prepare_history(events, bundle.vacancies, day, bundle.participants))
     exclude = acted_pairs(events, day, settings.exclusion)
     objective = "cap" if settings.batch.allocation == "cap" else "placements"

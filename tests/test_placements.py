@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 
 from ilona_match.contract import load_data
+from ilona_match.contract.exclusion import acted_pairs
 from ilona_match.learning.metrics import expected_placements
 from ilona_match.learning.tracking import MODEL_NAME, configure_tracking, load_champion
+from ilona_match.serving.allocation import AllocationConfig
+from ilona_match.serving.batch import run_batch
 from ilona_match.serving.nightly import allocation_summary, run_nightly
 from ilona_match.serving.store import ResultStore
 from tests.conftest import ServedWorld
@@ -74,6 +77,26 @@ def test_the_nightly_allocation_keeps_lists_full_and_raises_expected_placements(
     assert f"{details['expected_placements_after']:.1f} with the allocation ({details['allocation']})" in summary
     assert allocation_summary(plain_details) == "allocation: none"
     assert (allocated.groupby("participant_id")["rank"].apply(lambda r: sorted(r) == list(range(1, len(r) + 1)))).all()
+
+
+def test_the_lists_do_not_depend_on_the_order_of_the_rows_in_the_files(served_world: ServedWorld) -> None:
+    """The allocation's local search and equal scores read rows in order; a run reads them in id order,
+    so a feed exported in another order gets the same lists (as it gets the same run id)."""
+    bundle = load_data(served_world.data_dir)
+    pipeline, version = load_champion(served_world.workdir)
+    exclude = acted_pairs(bundle.outcomes, served_world.as_of)
+
+    def served(participants: pd.DataFrame, vacancies: pd.DataFrame) -> pd.DataFrame:
+        return run_batch(pipeline, participants, vacancies, served_world.as_of, k=5, model_version=version,
+                         exclude=exclude, allocation=AllocationConfig(k=5, method="greedy"), chunk_size=64).frame
+
+    as_written = served(bundle.participants, bundle.vacancies)
+    reordered = served(bundle.participants.sample(frac=1.0, random_state=3),
+                       bundle.vacancies.sample(frac=1.0, random_state=4))
+    assert len(as_written) > 0
+    key = ["participant_id", "rank"]
+    pd.testing.assert_frame_equal(reordered.sort_values(key, ignore_index=True), as_written.sort_values(key, ignore_index=True))
+    pd.testing.assert_frame_equal(reordered, as_written)  # and in the same row order
 
 
 def test_evaluate_prints_the_calibration_its_reliability_and_expected_placements(

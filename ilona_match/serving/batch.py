@@ -35,7 +35,7 @@ from ilona_match.matching.pipeline import (
 from ilona_match.matching.reasons import Explanation
 from ilona_match.serving.allocation import Allocation, AllocationConfig, CandidatePool, PoolChunk, allocate
 
-__all__ = ["BatchResult", "ServedLists", "run_batch", "run_id_for", "serve_lists"]
+__all__ = ["BatchResult", "ServedLists", "in_id_order", "run_batch", "run_id_for", "serve_lists"]
 
 def run_id_for(model_version: str, as_of: date, k: int, participant_ids: pd.Series, vacancy_ids: pd.Series,
                variant: str = "") -> str:
@@ -137,7 +137,9 @@ def serve_lists(
     (``exclude``, from ``exclusion.acted_pairs``), ranked, cut to k (after the allocation across
     everyone in the call, when one is given), with reasons.
 
-    Participants are scored in chunks of ``chunk_size`` by ``executor`` (``matching.executor``: here
+    Participants are served in ``participant_id`` order (and ``run_batch`` prepares the vacancies in
+    ``vacancy_id`` order), so the lists do not depend on the rows' order in the files. They are
+    scored in chunks of ``chunk_size`` by ``executor`` (``matching.executor``: here
     by default, or on a Dask cluster); the chunks are the same with any executor, so is the output.
     Without ``allocation`` each chunk is cut to its top k and explained at once, so memory grows
     with the recommendations only. With it, each participant's top ``candidate_pool`` candidates
@@ -158,6 +160,10 @@ def serve_lists(
         raise ValueError(f"candidate_pool must be at least k={k}, got {candidate_pool}")
     if pool_memory_mb < 0:
         raise ValueError(f"pool_memory_mb must be at least 0, got {pool_memory_mb}")
+    # one order, whatever the rows' order in the files: the local search of the allocation and ties
+    # are read in row order, so a re-sorted export would otherwise change most lists (the run id,
+    # made from the sorted ids, would not)
+    participants = participants.sort_values("participant_id", kind="stable", ignore_index=True)
     executor = executor or LocalExecutor()
     here = isinstance(executor, LocalExecutor)
     # the calibrator maps the shipped model's scores
@@ -264,7 +270,13 @@ def _prepare_open(pipeline: MatchingPipeline, vacancies: pd.DataFrame, as_of: da
     indexed (a feed with its history may hold many times more closed ones, which no one can be
     recommended, and a small open share searched through a graph of all of them loses recall)."""
     served = vacancies[open_on(VacancyDemands.from_frame(vacancies), as_of)]
-    return pipeline.prepare_vacancies((served if len(served) else vacancies).reset_index(drop=True))
+    return pipeline.prepare_vacancies(in_id_order(served if len(served) else vacancies))
+
+
+def in_id_order(vacancies: pd.DataFrame) -> pd.DataFrame:
+    """Vacancies in ``vacancy_id`` order: the index and ties are built and read in row order, so the
+    lists of a run do not depend on the order of the feed's rows."""
+    return vacancies.sort_values("vacancy_id", kind="stable", ignore_index=True)
 
 
 def _contract_form(frame: pd.DataFrame, run_id: str, as_of: date, model_version: str) -> pd.DataFrame:

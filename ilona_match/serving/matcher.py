@@ -30,7 +30,7 @@ from ilona_match.matching.pipeline import MatchingPipeline, VacancyState, explai
 from ilona_match.matching.reasons import Explanation
 from ilona_match.pathways.planner import PathwayConfig
 from ilona_match.pathways.tables import PathwayInputs
-from ilona_match.serving.batch import run_batch, serve_lists
+from ilona_match.serving.batch import in_id_order, run_batch, serve_lists
 
 __all__ = ["Matcher"]
 
@@ -98,8 +98,8 @@ class Matcher:
     def use_vacancies(self, vacancies: pd.DataFrame, as_of: date) -> Matcher:
         """Prepare the vacancies that ``recommend`` and ``explain`` rank (those open on ``as_of``),
         then warm up: the first request would otherwise wait seconds for what it loads and builds."""
-        self._state = self.pipeline.prepare_vacancies(vacancies.reset_index(drop=True))
-        self._vacancies = vacancies.reset_index(drop=True)
+        self._vacancies = in_id_order(vacancies)
+        self._state = self.pipeline.prepare_vacancies(self._vacancies)
         self._as_of = as_of
         self._refresh()
         self._warm_up()
