@@ -346,6 +346,11 @@ def test_extract_skips_alternative_labels_shared_by_several_concepts(tiny: Taxon
         ("You don't sort waste; you care for elderly people.", "en", ["s-elderly"]),
         ("No need to sort waste", "en", []),
         ("Sort waste without help.", "en", ["s-waste"]),
+        # "not only X but also Y" affirms both
+        ("Työ ei ole vain jätteiden lajittelua vaan myös kodinhoitajan työtä.", "fi", ["s-waste", "o-home"]),
+        ("Du ska inte bara sortera avfall utan också ta hand om äldre personer.", "sv", ["s-waste", "s-elderly"]),
+        ("Not only sort waste but also care for elderly people.", "en", ["s-waste", "s-elderly"]),
+        ("Sortera avfall behövs inte. Bara på fredagar.", "sv", []),
         # someone else's occupation: a supporter or a colleague
         ("Kodinhoitajan tuki on mahdollinen.", "fi", []),
         ("Työskentelet kodinhoitajan kanssa.", "fi", []),

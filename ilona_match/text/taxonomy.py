@@ -89,6 +89,13 @@ _CLAUSE_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset(["and", "but", "or", "nor", "while", "whereas", "without"]),
 }
 _CLAUSE_BREAK = re.compile(r"[.!?;:,()\n]")
+# "not only X but also Y" affirms both: a negation word one or two words before one of these words
+# negates nothing ("ei ole vain"), and Swedish "utan" before "också" / "även" is "but", not "without".
+_NOT_ONLY: dict[str, frozenset[str]] = {
+    "fi": frozenset(["vain", "ainoastaan", "pelkästään", "pelkkää", "pelkkä"]),
+    "sv": frozenset(["bara", "endast", "enbart", "också", "även"]),
+    "en": frozenset(["only", "just", "merely"]),
+}
 # Someone else's occupation: a supporter or a colleague ("työhönvalmentajan tuki", "stöd av en
 # jobbcoach", "support from a job coach", "sairaanhoitajan kanssa") is not the occupation of the
 # person or the job the text is about. The name is followed by a word of _SOMEONE_ELSES_AFTER (in
@@ -543,7 +550,8 @@ class Taxonomy:
         wins (a tight two-word match beats a loose three-word one), then preferred labels, then
         the smaller URI; each concept is reported once. Nothing is reported from a negated
         clause (``_NEGATIONS``: "Körkort behövs inte", "no heavy lifting", "en voi siivota"): a
-        job ad's "not needed" is no requirement and a profile's "cannot" no skill. Nor is an
+        job ad's "not needed" is no requirement and a profile's "cannot" no skill ("not only ... but
+        also" negates nothing, ``_NOT_ONLY``). Nor is an
         occupation named as a supporter or a colleague (``_SOMEONE_ELSES_AFTER`` / ``_BEFORE``:
         "työhönvalmentajan tuki", "stöd av en jobbcoach", "work with a nurse"): it is not the
         person's or the job's own.
@@ -587,7 +595,7 @@ class Taxonomy:
             if _CLAUSE_BREAK.search(text, previous_end, start) or word in clause_words:
                 clause += 1
             previous_end = end
-            if word in negations:
+            if word in negations and not _not_only(text, spans, position, lang):
                 negated_clauses.add(clause)
             if word not in stop:
                 tokens.append((word, start, end))
@@ -775,6 +783,19 @@ class Taxonomy:
     def occupation_uris(self) -> tuple[str, ...]:
         """All ESCO occupation URIs, in table order."""
         return tuple(c.uri for c in self._concepts[: self._esco_rows] if c.kind == "occupation")
+
+
+def _not_only(text: str, spans: list[tuple[str, int, int]], position: int, lang: str) -> bool:
+    """Whether the negation word at ``spans[position]`` begins "not only" (``_NOT_ONLY``), one or two
+    words on and in the same clause ("inte bara", "ei ole vain")."""
+    end = spans[position][2]
+    for word, start, next_end in spans[position + 1:position + 3]:
+        if _CLAUSE_BREAK.search(text, end, start):
+            return False
+        if word in _NOT_ONLY[lang]:
+            return True
+        end = next_end
+    return False
 
 
 def _stem_collision(lang: str, word: str, lemma: str, label_lemma: str) -> bool:
