@@ -550,11 +550,10 @@ class Taxonomy:
         wins (a tight two-word match beats a loose three-word one), then preferred labels, then
         the smaller URI; each concept is reported once. Nothing is reported from a negated
         clause (``_NEGATIONS``: "Körkort behövs inte", "no heavy lifting", "en voi siivota"): a
-        job ad's "not needed" is no requirement and a profile's "cannot" no skill ("not only ... but
-        also" negates nothing, ``_NOT_ONLY``). Nor is an
-        occupation named as a supporter or a colleague (``_SOMEONE_ELSES_AFTER`` / ``_BEFORE``:
-        "työhönvalmentajan tuki", "stöd av en jobbcoach", "work with a nurse"): it is not the
-        person's or the job's own.
+        job ad's "not needed" is no requirement and a profile's "cannot" no skill ("not only ...
+        but also" negates nothing, ``_NOT_ONLY``). Nor is an occupation named as a supporter or a
+        colleague (``_SOMEONE_ELSES_AFTER`` / ``_BEFORE``: "työhönvalmentajan tuki", "stöd av en
+        jobbcoach", "work with a nurse"): it is not the person's or the job's own.
         """
         _check_optional_language(lang)
         for kind in kinds:
