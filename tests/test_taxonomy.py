@@ -351,6 +351,14 @@ def test_extract_skips_alternative_labels_shared_by_several_concepts(tiny: Taxon
         ("Du ska inte bara sortera avfall utan också ta hand om äldre personer.", "sv", ["s-waste", "s-elderly"]),
         ("Not only sort waste but also care for elderly people.", "en", ["s-waste", "s-elderly"]),
         ("Sortera avfall behövs inte. Bara på fredagar.", "sv", []),
+        # a negation reaches over a list joined by "or", and "X, Y or Z" of short items; not over "and"
+        ("En voi siivota tai lajitella jätettä.", "fi", []),
+        ("Siivota, lajitella jätettä tai huolehtia vanhuksista ei tarvitse.", "fi", []),
+        ("Emme edellytä kokemusta, siivoamista tai jätteen lajittelua.", "fi", []),
+        ("Städa eller sortera avfall behöver du inte.", "sv", []),
+        ("I cannot sort waste or clean, but I care for elderly people.", "en", ["s-elderly"]),
+        ("I do not sort waste and I care for elderly people.", "en", ["s-elderly"]),
+        ("No heavy lifting, I sort waste and care for elderly people.", "en", ["s-waste", "s-elderly"]),
         # someone else's occupation: a supporter or a colleague
         ("Kodinhoitajan tuki on mahdollinen.", "fi", []),
         ("Työskentelet kodinhoitajan kanssa.", "fi", []),
@@ -461,6 +469,18 @@ def test_extract_leaves_out_an_ads_frame_and_what_it_does_not_need(esco: Taxonom
     assert esco.extract("The work is physically light.", lang="en") == []  # an "-ally" adverb is no noun
     assert [m.uri for m in esco.extract("Physics of light is my hobby.", lang="en")] == [quantum_optics]
     assert esco.resolve("lediga jobb", kind="skill", lang="sv").uri == job_market_offers  # still a concept
+
+
+def test_extract_keeps_a_label_that_holds_a_negation_and_drops_a_negated_list(esco: Taxonomy) -> None:
+    """ESCO's own "se till att post inte skadas eller öppnas" is a skill, not a negation; a licence
+    listed after "we do not require" is no requirement."""
+    found = esco.extract("Jag kan se till att post inte skadas eller öppnas.", lang="sv")
+    assert [m.text for m in found] == ["se till att post inte skadas eller öppnas"]
+    assert esco.extract("Emme edellytä kokemusta, ajokorttia tai trukkikorttia.", lang="fi") == []
+    assert esco.extract("We do not require a driving licence or a forklift licence.", lang="en") == []
+    assert [m.text for m in esco.extract("I cannot work night shifts or lift, but I can clean rooms.", lang="en")] == [
+        "clean rooms"
+    ]
 
 
 def test_extraction_set_is_well_formed(esco: Taxonomy) -> None:

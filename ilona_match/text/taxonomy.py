@@ -89,6 +89,16 @@ _CLAUSE_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset(["and", "but", "or", "nor", "while", "whereas", "without"]),
 }
 _CLAUSE_BREAK = re.compile(r"[.!?;:,()\n]")
+# A negation reaches over a list: across "or" ("I cannot lift heavy loads or work night shifts",
+# "Körkort eller truckkort krävs inte") and across the commas of "X, Y or Z" when the items are short
+# ("emme edellytä kokemusta, ajokorttia tai trukkikorttia"). "And" does not carry it ("I have no
+# licence and I can cook").
+_OR_WORDS: dict[str, frozenset[str]] = {
+    "fi": frozenset(["tai", "eikä"]),
+    "sv": frozenset(["eller"]),
+    "en": frozenset(["or", "nor"]),
+}
+_LIST_ITEM_WORDS = 2  # content words a clause may hold to be an item of such a list
 # "not only X but also Y" affirms both: a negation word one or two words before one of these words
 # negates nothing ("ei ole vain"), and Swedish "utan" before "också" / "även" is "but", not "without".
 _NOT_ONLY: dict[str, frozenset[str]] = {
@@ -551,7 +561,9 @@ class Taxonomy:
         the smaller URI; each concept is reported once. Nothing is reported from a negated
         clause (``_NEGATIONS``: "Körkort behövs inte", "no heavy lifting", "en voi siivota"): a
         job ad's "not needed" is no requirement and a profile's "cannot" no skill ("not only ...
-        but also" negates nothing, ``_NOT_ONLY``). Nor is an occupation named as a supporter or a
+        but also" negates nothing, ``_NOT_ONLY``). The negation reaches over a list joined by "or"
+        ("no licence, forklift card or experience needed", ``_OR_WORDS``), not over "and"; a label
+        that holds a negation word itself still matches. Nor is an occupation named as a supporter or a
         colleague (``_SOMEONE_ELSES_AFTER`` / ``_BEFORE``: "työhönvalmentajan tuki", "stöd av en
         jobbcoach", "work with a nurse"): it is not the person's or the job's own.
         """
@@ -568,7 +580,12 @@ class Taxonomy:
         words = [word for word, _, _ in tokens]
         lemmas = [lemmatize_word(word, lang) for word in words]
         candidates = self._match_labels(index, segments, options, words, lemmas, set(kinds))
-        affirmed = {match: score for match, score in candidates.items() if not negated[match[1][0]]}
+        negation_words = _NEGATIONS[lang]
+        affirmed = {
+            match: score
+            for match, score in candidates.items()
+            if not _negated(negated, tokens, match[1], bool(negation_words & set(self._label_exact[match[0]].split())))
+        }
         all_words = [word for word, _, _ in spans]
 
         def someone_elses(label_id: int, positions: tuple[int, ...]) -> bool:
@@ -581,27 +598,36 @@ class Taxonomy:
     @staticmethod
     def _content_tokens(
         text: str, spans: list[tuple[str, int, int]], lang: str
-    ) -> tuple[list[tuple[str, int, int]], list[int], list[bool], list[int]]:
-        """Non-function-word tokens of ``spans`` with offsets, the sentence number of each, whether its
-        clause is negated and its position in ``spans``."""
+    ) -> tuple[list[tuple[str, int, int]], list[int], list[frozenset[int]], list[int]]:
+        """Non-function-word tokens of ``spans`` with offsets, the sentence number of each, the offsets
+        of the negation words that reach its clause (``_negations_by_clause``) and its position in
+        ``spans``."""
         stop, negations, clause_words = STOPWORDS[lang], _NEGATIONS[lang], _CLAUSE_WORDS[lang]
         tokens, segments, clauses, raw = [], [], [], []
-        negated_clauses: set[int] = set()
+        own: list[set[int]] = [set()]
+        links: list[str] = []  # how clause i + 1 is joined to clause i: "comma", "or" or "break"
+        sizes = [0]
         segment = clause = previous_end = 0
         for position, (word, start, end) in enumerate(spans):
             if _SEGMENT_BREAK.search(text, previous_end, start):
                 segment += 1
-            if _CLAUSE_BREAK.search(text, previous_end, start) or word in clause_words:
+            gap = _CLAUSE_BREAK.findall(text, previous_end, start)
+            if gap or word in clause_words:
                 clause += 1
+                own.append(set())
+                sizes.append(0)
+                links.append(_link(gap, word, lang))
             previous_end = end
             if word in negations and not _not_only(text, spans, position, lang):
-                negated_clauses.add(clause)
+                own[clause].add(start)
             if word not in stop:
                 tokens.append((word, start, end))
                 segments.append(segment)
                 clauses.append(clause)
                 raw.append(position)
-        return tokens, segments, [c in negated_clauses for c in clauses], raw
+                sizes[clause] += 1
+        reach = _negations_by_clause(own, links, sizes)
+        return tokens, segments, [reach[c] for c in clauses], raw
 
     def _match_labels(
         self,
@@ -782,6 +808,52 @@ class Taxonomy:
     def occupation_uris(self) -> tuple[str, ...]:
         """All ESCO occupation URIs, in table order."""
         return tuple(c.uri for c in self._concepts[: self._esco_rows] if c.kind == "occupation")
+
+
+def _link(gap: list[str], word: str, lang: str) -> str:
+    """How a clause is joined to the one before it: by a comma alone, by "or" (a comma may stand
+    before it) or by anything else."""
+    if word in _OR_WORDS[lang] and set(gap) <= {","}:
+        return "or"
+    if gap == [","] and word not in _CLAUSE_WORDS[lang]:
+        return "comma"
+    return "break"
+
+
+def _negations_by_clause(own: list[set[int]], links: list[str], sizes: list[int]) -> list[frozenset[int]]:
+    """The negation words (their offsets) that reach each clause: its own, and across a list those of
+    the clauses it is listed with. "Or" joins two clauses into one list; a comma joins a short
+    clause (``_LIST_ITEM_WORDS``) to the one before it when the list goes on, over commas between
+    short clauses, to an "or"."""
+    joined = [False] * len(links)
+    for i, link in enumerate(links):
+        if link == "or":
+            joined[i] = True
+        elif link == "comma" and sizes[i + 1] <= _LIST_ITEM_WORDS:
+            j = i + 1
+            while j < len(links) and links[j] == "comma" and sizes[j + 1] <= _LIST_ITEM_WORDS:
+                j += 1
+            joined[i] = j < len(links) and links[j] == "or"
+    reach = [frozenset(words) for words in own]
+    start = 0
+    for end in range(len(own)):
+        if end == len(links) or not joined[end]:
+            together = frozenset().union(*reach[start:end + 1])
+            reach[start:end + 1] = [together] * (end + 1 - start)
+            start = end + 1
+    return reach
+
+
+def _negated(
+    negations: list[frozenset[int]], tokens: list[tuple[str, int, int]], positions: tuple[int, ...], label_negates: bool
+) -> bool:
+    """Whether a match is negated: a negation word reaches its first word's clause, other than one
+    inside the match of a label that holds one itself ("se till att post inte skadas eller öppnas")."""
+    first = min(positions)
+    if not label_negates:
+        return bool(negations[first])
+    start, end = tokens[first][1], tokens[max(positions)][2]
+    return any(not start <= offset < end for offset in negations[first])
 
 
 def _not_only(text: str, spans: list[tuple[str, int, int]], position: int, lang: str) -> bool:
