@@ -314,7 +314,7 @@ def test_extract_inflected_finnish_with_spans(tiny: Taxonomy) -> None:
 
 
 def test_extract_keeps_the_longest_overlapping_mention(tiny: Taxonomy) -> None:
-    mentions = tiny.extract("Haluan lastenhoitajaksi päiväkotiin.", lang="fi")
+    mentions = tiny.extract("Pääsin lastenhoitajaksi päiväkotiin.", lang="fi")
     assert [m.uri for m in mentions] == [_uri("occupation", "o-daycare")]
     assert mentions[0].text == "lastenhoitajaksi päiväkotiin"
 
@@ -359,6 +359,17 @@ def test_extract_skips_alternative_labels_shared_by_several_concepts(tiny: Taxon
         ("I cannot sort waste or clean, but I care for elderly people.", "en", ["s-elderly"]),
         ("I do not sort waste and I care for elderly people.", "en", ["s-elderly"]),
         ("No heavy lifting, I sort waste and care for elderly people.", "en", ["s-waste", "s-elderly"]),
+        # a wish is no skill: the writer's own wish word's clause, and after its colon the list
+        ("Toiveala: jätteiden lajittelu ja kodinhoitaja.", "fi", []),
+        ("Haluaisin lajitella jätettä, mutta olen työskennellyt kodinhoitajana.", "fi", ["o-home"]),
+        ("Olen kiinnostunut jätteen lajittelusta.", "fi", []),
+        ("Oletko kiinnostunut jätteen lajittelusta?", "fi", ["s-waste"]),
+        ("Jag är intresserad av att sortera avfall.", "sv", []),
+        ("Önskad bransch: sortera avfall.", "sv", []),
+        ("Vill du sortera avfall?", "sv", ["s-waste"]),
+        ("I would like to sort waste, and I care for elderly people.", "en", ["s-elderly"]),
+        ("Preferred field: sort waste.", "en", []),
+        ("Would you like to sort waste?", "en", ["s-waste"]),
         # someone else's occupation: a supporter or a colleague
         ("Kodinhoitajan tuki on mahdollinen.", "fi", []),
         ("Työskentelet kodinhoitajan kanssa.", "fi", []),

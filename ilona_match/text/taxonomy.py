@@ -99,6 +99,32 @@ _OR_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset(["or", "nor"]),
 }
 _LIST_ITEM_WORDS = 2  # content words a clause may hold to be an item of such a list
+# A wish is no skill: "Toiveala: siivous", "Olen kiinnostunut vanhustyöstä", "Jag är intresserad av
+# städning", "I would like to work in recycling" say what a person wants, not what they can do, so
+# extraction reports nothing from the clause of a wish word, nor after its colon to the end of the
+# sentence. Only the writer's own wish counts ("haluamme", "vill du", "would you like" in an ad do
+# not): a word of _WISHES_OWN counts alone, one of _WISHES_AFTER_I after "I" / "jag" / "olen" (up to
+# three words before it), and _WISH_HEADINGS are two-word headings ("önskad bransch").
+_WISHES_OWN: dict[str, frozenset[str]] = {
+    "fi": frozenset(["toivon", "toiveala", "toivealani", "toivealat", "toivetyö", "toivetyöni", "toiveammatti",
+                     "haluan", "haluaisin", "kiinnostaa", "kiinnostaisi", "kiinnostavin", "kiinnostavinta",
+                     "haaveilen", "unelmatyö", "unelmatyöni"]),
+    "sv": frozenset(["önskebransch", "önskeyrke", "önskejobb", "drömjobb"]),
+    "en": frozenset(["dream"]),
+}
+_WISHES_AFTER_I: dict[str, frozenset[str]] = {
+    "fi": frozenset(["kiinnostunut", "kiinnostuneempi"]),
+    "sv": frozenset(["vill", "önskar", "intresserad", "skulle", "hoppas"]),
+    "en": frozenset(["want", "wish", "like", "interested", "hope", "prefer"]),
+}
+_FIRST_PERSON: dict[str, frozenset[str]] = {"fi": frozenset(["olen", "olisin"]), "sv": frozenset(["jag"]),
+                                            "en": frozenset(["i"])}
+_WISH_HEADINGS: dict[str, frozenset[tuple[str, str]]] = {
+    "fi": frozenset(),
+    "sv": frozenset([("önskad", "bransch"), ("önskat", "yrke"), ("önskat", "arbete"), ("önskad", "tjänst")]),
+    "en": frozenset([("preferred", "field"), ("preferred", "sector"), ("preferred", "industry"),
+                     ("wished", "field"), ("desired", "field")]),
+}
 # "not only X but also Y" affirms both: a negation word one or two words before one of these words
 # negates nothing ("ei ole vain"), and Swedish "utan" before "också" / "även" is "but", not "without".
 _NOT_ONLY: dict[str, frozenset[str]] = {
@@ -575,7 +601,7 @@ class Taxonomy:
         index = self._language(lang or detect_language(text))
         lang = index.lang
         spans = token_spans(text)
-        tokens, segments, negated, raw = self._content_tokens(text, spans, lang)
+        tokens, segments, negated, wished, raw = self._content_tokens(text, spans, lang)
         options = [index.options(word) for word, _, _ in tokens]
         words = [word for word, _, _ in tokens]
         lemmas = [lemmatize_word(word, lang) for word in words]
@@ -584,7 +610,8 @@ class Taxonomy:
         affirmed = {
             match: score
             for match, score in candidates.items()
-            if not _negated(negated, tokens, match[1], bool(negation_words & set(self._label_exact[match[0]].split())))
+            if not wished[min(match[1])]
+            and not _negated(negated, tokens, match[1], bool(negation_words & set(self._label_exact[match[0]].split())))
         }
         all_words = [word for word, _, _ in spans]
 
@@ -598,14 +625,15 @@ class Taxonomy:
     @staticmethod
     def _content_tokens(
         text: str, spans: list[tuple[str, int, int]], lang: str
-    ) -> tuple[list[tuple[str, int, int]], list[int], list[frozenset[int]], list[int]]:
+    ) -> tuple[list[tuple[str, int, int]], list[int], list[frozenset[int]], list[bool], list[int]]:
         """Non-function-word tokens of ``spans`` with offsets, the sentence number of each, the offsets
-        of the negation words that reach its clause (``_negations_by_clause``) and its position in
-        ``spans``."""
+        of the negation words that reach its clause (``_negations_by_clause``), whether its clause
+        states a wish (``_wished_clauses``) and its position in ``spans``."""
         stop, negations, clause_words = STOPWORDS[lang], _NEGATIONS[lang], _CLAUSE_WORDS[lang]
         tokens, segments, clauses, raw = [], [], [], []
         own: list[set[int]] = [set()]
-        links: list[str] = []  # how clause i + 1 is joined to clause i: "comma", "or" or "break"
+        wishes = [False]
+        links: list[str] = []  # how clause i + 1 is joined to clause i: "comma", "or", "and", "colon", "break"
         sizes = [0]
         segment = clause = previous_end = 0
         for position, (word, start, end) in enumerate(spans):
@@ -615,11 +643,14 @@ class Taxonomy:
             if gap or word in clause_words:
                 clause += 1
                 own.append(set())
+                wishes.append(False)
                 sizes.append(0)
                 links.append(_link(gap, word, lang))
             previous_end = end
             if word in negations and not _not_only(text, spans, position, lang):
                 own[clause].add(start)
+            if _wish(spans, position, lang):
+                wishes[clause] = True
             if word not in stop:
                 tokens.append((word, start, end))
                 segments.append(segment)
@@ -627,7 +658,8 @@ class Taxonomy:
                 raw.append(position)
                 sizes[clause] += 1
         reach = _negations_by_clause(own, links, sizes)
-        return tokens, segments, [reach[c] for c in clauses], raw
+        wished = _wished_clauses(wishes, links)
+        return tokens, segments, [reach[c] for c in clauses], [wished[c] for c in clauses], raw
 
     def _match_labels(
         self,
@@ -810,14 +842,45 @@ class Taxonomy:
         return tuple(c.uri for c in self._concepts[: self._esco_rows] if c.kind == "occupation")
 
 
+_AND_WORDS: dict[str, frozenset[str]] = {"fi": frozenset(["ja", "sekä"]), "sv": frozenset(["och", "samt"]),
+                                         "en": frozenset(["and"])}
+
+
 def _link(gap: list[str], word: str, lang: str) -> str:
-    """How a clause is joined to the one before it: by a comma alone, by "or" (a comma may stand
-    before it) or by anything else."""
-    if word in _OR_WORDS[lang] and set(gap) <= {","}:
+    """How a clause is joined to the one before it: by a comma alone, by "or" or "and" (a comma may
+    stand before them), by a colon alone, or by anything else."""
+    if set(gap) <= {","} and word in _OR_WORDS[lang]:
         return "or"
-    if gap == [","] and word not in _CLAUSE_WORDS[lang]:
-        return "comma"
+    if set(gap) <= {","} and word in _AND_WORDS[lang]:
+        return "and"
+    if gap in ([","], [":"]) and word not in _CLAUSE_WORDS[lang]:
+        return "comma" if gap == [","] else "colon"
     return "break"
+
+
+def _wish(spans: list[tuple[str, int, int]], position: int, lang: str) -> bool:
+    """Whether the word at ``spans[position]`` says the writer wants something (``_WISHES_OWN``,
+    ``_WISHES_AFTER_I`` after a first-person word, or the first word of a ``_WISH_HEADINGS``)."""
+    word = spans[position][0]
+    if word in _WISHES_OWN[lang]:
+        return True
+    if word in _WISHES_AFTER_I[lang]:
+        return any(before in _FIRST_PERSON[lang] for before, _, _ in spans[max(0, position - 3):position])
+    return position + 1 < len(spans) and (word, spans[position + 1][0]) in _WISH_HEADINGS[lang]
+
+
+def _wished_clauses(wishes: list[bool], links: list[str]) -> list[bool]:
+    """The clauses that state a wish: a wish word's own, and after its colon every clause joined by
+    commas, "and" or "or" ("Toiveala: logistiikka ja varasto")."""
+    wished = list(wishes)
+    for clause, wish in enumerate(wishes):
+        if wish and clause < len(links) and links[clause] == "colon":
+            following = clause + 1
+            wished[following] = True
+            while following < len(links) and links[following] in ("comma", "or", "and"):
+                following += 1
+                wished[following] = True
+    return wished
 
 
 def _negations_by_clause(own: list[set[int]], links: list[str], sizes: list[int]) -> list[frozenset[int]]:
