@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ilona_match.contract import load_data
-from ilona_match.matching.profiles import build_participants, build_vacancies
+from ilona_match.matching.profiles import ConceptSpace, build_participants, build_vacancies
 from ilona_match.text.taxonomy import Taxonomy
 
 EXAMPLE = Path(__file__).parent / "data" / "example"
@@ -44,3 +44,19 @@ def test_vacancy_texts_write_listed_skill_uris_as_labels(taxonomy) -> None:
     jobs.at[jobs.index[0], "optional_skills"] = ["huolehtia vanhuksista"]
     text = build_vacancies(jobs, taxonomy).texts[0]
     assert text.endswith(". tehdä toksikologisia tutkimuksia. huolehtia vanhuksista")
+
+
+def test_a_wish_in_the_profile_text_is_no_skill_but_stays_in_the_text(taxonomy) -> None:
+    """"Toiveala: vanhustyö" says what the person wants: the coach must not read it as a skill they
+    have ("Sinulla on työn vaatimia taitoja: vanhusten tarpeet"), while the text channels still see it."""
+    people = load_data(EXAMPLE, tables=("participants",)).participants.head(1).copy()
+    people["language"] = "fi"
+    people.at[people.index[0], "skills"] = []
+    people.at[people.index[0], "occupations"] = []
+    people.at[people.index[0], "profile_text"] = "Osaan siivota huoneita. Toiveala: vanhustyö."
+    profiles = build_participants(people, taxonomy)
+    columns = ConceptSpace.of(taxonomy).skill_column
+    skills = {uri for uri, column in columns.items() if profiles.skills[0, column]}
+    assert skills == {taxonomy.resolve("siivota huoneita", lang="fi").uri}
+    assert taxonomy.resolve("vanhustyö", lang="fi").uri not in skills
+    assert "vanhustyö" in profiles.texts[0]

@@ -589,7 +589,9 @@ class Taxonomy:
         job ad's "not needed" is no requirement and a profile's "cannot" no skill ("not only ...
         but also" negates nothing, ``_NOT_ONLY``). The negation reaches over a list joined by "or"
         ("no licence, forklift card or experience needed", ``_OR_WORDS``), not over "and"; a label
-        that holds a negation word itself still matches. Nor is an occupation named as a supporter or a
+        that holds a negation word itself still matches. Nor is a wish of the writer's own
+        ("Toiveala: siivous", "Jag är intresserad av städning", ``_WISHES_OWN``): it says what a
+        person wants, not what they can do. Nor is an occupation named as a supporter or a
         colleague (``_SOMEONE_ELSES_AFTER`` / ``_BEFORE``: "työhönvalmentajan tuki", "stöd av en
         jobbcoach", "work with a nurse"): it is not the person's or the job's own.
         """
