@@ -370,6 +370,10 @@ def test_extract_skips_alternative_labels_shared_by_several_concepts(tiny: Taxon
         ("I would like to sort waste, and I care for elderly people.", "en", ["s-elderly"]),
         ("Preferred field: sort waste.", "en", []),
         ("Would you like to sort waste?", "en", ["s-waste"]),
+        ("I like to sort waste.", "en", ["s-waste"]),
+        ("I cared for elderly people and would like to sort waste.", "en", ["s-elderly"]),
+        ("Jag är noggrann. Vill du sortera avfall?", "sv", ["s-waste"]),
+        ("Jag har tagit hand om äldre personer och är intresserad av att sortera avfall.", "sv", ["s-elderly"]),
         # someone else's occupation: a supporter or a colleague
         ("Kodinhoitajan tuki on mahdollinen.", "fi", []),
         ("Työskentelet kodinhoitajan kanssa.", "fi", []),
@@ -480,6 +484,9 @@ def test_extract_leaves_out_an_ads_frame_and_what_it_does_not_need(esco: Taxonom
     assert esco.extract("The work is physically light.", lang="en") == []  # an "-ally" adverb is no noun
     assert [m.uri for m in esco.extract("Physics of light is my hobby.", lang="en")] == [quantum_optics]
     assert esco.resolve("lediga jobb", kind="skill", lang="sv").uri == job_market_offers  # still a concept
+    assert esco.extract("I am looking for part-time work, up to 20 hours a week.", lang="en") == []  # no time@work
+    found = esco.extract("We plan shifts in Time@Work.", lang="en")
+    assert [(m.uri, m.text) for m in found] == [(ESCO + "skill/fdf15b35-9028-4acb-bfd2-43f00a015cd9", "Time@Work")]
 
 
 def test_extract_keeps_a_label_that_holds_a_negation_and_drops_a_negated_list(esco: Taxonomy) -> None:

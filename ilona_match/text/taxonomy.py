@@ -103,8 +103,9 @@ _LIST_ITEM_WORDS = 2  # content words a clause may hold to be an item of such a 
 # städning", "I would like to work in recycling" say what a person wants, not what they can do, so
 # extraction reports nothing from the clause of a wish word, nor after its colon to the end of the
 # sentence. Only the writer's own wish counts ("haluamme", "vill du", "would you like" in an ad do
-# not): a word of _WISHES_OWN counts alone, one of _WISHES_AFTER_I after "I" / "jag" / "olen" (up to
-# three words before it), and _WISH_HEADINGS are two-word headings ("önskad bransch").
+# not): a word of _WISHES_OWN counts alone, one of _WISHES_AFTER_I when the nearest person word before
+# it in its sentence is "I" / "jag" / "olen" ("Jag har arbetat som städare och är intresserad av"),
+# and _WISH_HEADINGS are two-word headings ("önskad bransch").
 _WISHES_OWN: dict[str, frozenset[str]] = {
     "fi": frozenset(["toivon", "toiveala", "toivealani", "toivealat", "toivetyö", "toivetyöni", "toiveammatti",
                      "haluan", "haluaisin", "kiinnostaa", "kiinnostaisi", "kiinnostavin", "kiinnostavinta",
@@ -117,8 +118,14 @@ _WISHES_AFTER_I: dict[str, frozenset[str]] = {
     "sv": frozenset(["vill", "önskar", "intresserad", "skulle", "hoppas"]),
     "en": frozenset(["want", "wish", "like", "interested", "hope", "prefer"]),
 }
-_FIRST_PERSON: dict[str, frozenset[str]] = {"fi": frozenset(["olen", "olisin"]), "sv": frozenset(["jag"]),
-                                            "en": frozenset(["i"])}
+_ONLY_AFTER: dict[str, dict[str, frozenset[str]]] = {"fi": {}, "sv": {}, "en": {"like": frozenset(["would", "d"])}}
+_FIRST_PERSON: dict[str, frozenset[str]] = {"fi": frozenset(["olen", "olisin", "minä", "mä"]),
+                                            "sv": frozenset(["jag"]), "en": frozenset(["i"])}
+_OTHER_PERSONS: dict[str, frozenset[str]] = {
+    "fi": frozenset(["olet", "olisit", "olette", "olisitte", "olemme", "olisimme", "sinä", "te", "me", "hän", "he"]),
+    "sv": frozenset(["du", "ni", "vi", "han", "hon", "de", "man"]),
+    "en": frozenset(["you", "we", "he", "she", "they"]),
+}
 _WISH_HEADINGS: dict[str, frozenset[tuple[str, str]]] = {
     "fi": frozenset(),
     "sv": frozenset([("önskad", "bransch"), ("önskat", "yrke"), ("önskat", "arbete"), ("önskad", "tjänst")]),
@@ -589,7 +596,8 @@ class Taxonomy:
         job ad's "not needed" is no requirement and a profile's "cannot" no skill ("not only ...
         but also" negates nothing, ``_NOT_ONLY``). The negation reaches over a list joined by "or"
         ("no licence, forklift card or experience needed", ``_OR_WORDS``), not over "and"; a label
-        that holds a negation word itself still matches. Nor is a wish of the writer's own
+        that holds a negation word itself still matches. A label spelled with "@" (a product name,
+        "time@work") matches only as spelled. Nor is a wish of the writer's own
         ("Toiveala: siivous", "Jag är intresserad av städning", ``_WISHES_OWN``): it says what a
         person wants, not what they can do. Nor is an occupation named as a supporter or a
         colleague (``_SOMEONE_ELSES_AFTER`` / ``_BEFORE``: "työhönvalmentajan tuki", "stöd av en
@@ -609,12 +617,14 @@ class Taxonomy:
         lemmas = [lemmatize_word(word, lang) for word in words]
         candidates = self._match_labels(index, segments, options, words, lemmas, set(kinds))
         negation_words = _NEGATIONS[lang]
-        affirmed = {
-            match: score
-            for match, score in candidates.items()
-            if not wished[min(match[1])]
-            and not _negated(negated, tokens, match[1], bool(negation_words & set(self._label_exact[match[0]].split())))
-        }
+
+        def stated(label_id: int, positions: tuple[int, ...]) -> bool:
+            label, first, last = self._label_exact[label_id], min(positions), max(positions)
+            if "@" in label and text[tokens[first][1]:tokens[last][2]].casefold() != label:
+                return False  # a product name ("time@work") only as it is spelled, not "part-time work"
+            return not wished[first] and not _negated(negated, tokens, positions, bool(negation_words & set(label.split())))
+
+        affirmed = {match: score for match, score in candidates.items() if stated(*match)}
         all_words = [word for word, _, _ in spans]
 
         def someone_elses(label_id: int, positions: tuple[int, ...]) -> bool:
@@ -651,7 +661,7 @@ class Taxonomy:
             previous_end = end
             if word in negations and not _not_only(text, spans, position, lang):
                 own[clause].add(start)
-            if _wish(spans, position, lang):
+            if _wish(text, spans, position, lang):
                 wishes[clause] = True
             if word not in stop:
                 tokens.append((word, start, end))
@@ -860,14 +870,21 @@ def _link(gap: list[str], word: str, lang: str) -> str:
     return "break"
 
 
-def _wish(spans: list[tuple[str, int, int]], position: int, lang: str) -> bool:
+def _wish(text: str, spans: list[tuple[str, int, int]], position: int, lang: str) -> bool:
     """Whether the word at ``spans[position]`` says the writer wants something (``_WISHES_OWN``,
     ``_WISHES_AFTER_I`` after a first-person word, or the first word of a ``_WISH_HEADINGS``)."""
     word = spans[position][0]
     if word in _WISHES_OWN[lang]:
         return True
+    if word in _ONLY_AFTER[lang] and (position == 0 or spans[position - 1][0] not in _ONLY_AFTER[lang][word]):
+        return False  # "I would like to", not "I like working in a team"
     if word in _WISHES_AFTER_I[lang]:
-        return any(before in _FIRST_PERSON[lang] for before, _, _ in spans[max(0, position - 3):position])
+        for before in range(position - 1, -1, -1):
+            if _SEGMENT_BREAK.search(text, spans[before][2], spans[before + 1][1]):
+                return False
+            if spans[before][0] in _FIRST_PERSON[lang] or spans[before][0] in _OTHER_PERSONS[lang]:
+                return spans[before][0] in _FIRST_PERSON[lang]
+        return False
     return position + 1 < len(spans) and (word, spans[position + 1][0]) in _WISH_HEADINGS[lang]
 
 
