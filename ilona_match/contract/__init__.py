@@ -33,6 +33,7 @@ from ilona_match.contract.spec import (
     PARTICIPANT_COLUMNS,
     PHYSICAL_LEVELS,
     RESTRICTIONS,
+    SECTOR_NAMES,
     SERVICE_COLUMNS,
     SUPPORTS,
     TABLES,
@@ -46,7 +47,7 @@ from ilona_match.contract.spec import (
 __all__ = [
     "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "HARD_RESTRICTIONS", "ISO_639_1",
     "LANGUAGES", "OPTIONAL_TABLES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS", "PHYSICAL_LEVELS", "RESTRICTIONS",
-    "SERVICE_COLUMNS", "SUPPORTS", "TABLES",
+    "SECTOR_NAMES", "SERVICE_COLUMNS", "SUPPORTS", "TABLES",
     "VACANCY_COLUMNS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "find_table", "frame_to_records", "load_data",
     "neutralise_formula", "read_table", "records_to_frame", "validate_data", "write_rejects", "write_table",
 ]

@@ -15,7 +15,7 @@ import pandas as pd
 __all__ = [
     "ACTOR_NAME", "AGE_BANDS", "ALL_TABLES", "AUDIT_TABLES", "COLUMNS", "DATE_DTYPE", "EMPLOYER_TYPES", "EVENTS", "EVENT_STRENGTH", "GENDERS", "GROUP_COLUMNS", "HARD_RESTRICTIONS",
     "ISO_639_1", "LANGUAGES", "MOTHER_TONGUE_GROUPS", "OPTIONAL_TABLES", "OUTCOME_COLUMNS", "PARTICIPANT_COLUMNS",
-    "PARTICIPANT_GROUP_COLUMNS", "PHYSICAL_LEVELS",
+    "PARTICIPANT_GROUP_COLUMNS", "PHYSICAL_LEVELS", "SECTOR_NAMES",
     "PROVIDER_TYPES", "RECORD_LABELS", "RESTRICTIONS", "SERVICE_COLUMNS", "SERVICE_EVENTS", "SERVICE_KINDS",
     "SHOWN_ROWS", "SUPPORTS",
     "TABLES", "VACANCY_COLUMNS", "VACANCY_OUTCOME_FIELDS", "ColumnSpec", "ContractError", "DataBundle", "Fault", "Kind",
@@ -50,6 +50,18 @@ AGE_BANDS: tuple[str, ...] = ("<25", "25-34", "35-44", "45-54", "55+")
 GENDERS: tuple[str, ...] = ("female", "male", "other")
 MOTHER_TONGUE_GROUPS: tuple[str, ...] = ("fi", "sv", "other")
 SUPPORTS: tuple[str, ...] = ("wage_subsidy", "work_trial", "apprenticeship", "supported_employment")
+# the sectors the data contract names (vacancies.sector and preferred_sectors may hold others), with
+# their names in fi / sv / en: what the coach page shows, and what a profile text says it wishes
+SECTOR_NAMES: dict[str, tuple[str, str, str]] = {
+    "social_health": ("sosiaali- ja terveysala", "vård och omsorg", "health and social care"),
+    "elderly_care": ("vanhustyö", "äldreomsorg", "elderly care"),
+    "circular_economy": ("kiertotalous", "cirkulär ekonomi", "circular economy"),
+    "cleaning": ("siivous", "städning", "cleaning"),
+    "food_service": ("ravintola- ja keittiötyö", "restaurang och kök", "food service"),
+    "logistics": ("logistiikka ja varasto", "logistik och lager", "logistics and warehousing"),
+    "retail": ("kauppa", "handel", "retail"),
+    "office": ("toimistotyö", "kontorsarbete", "office work"),
+}
 EMPLOYER_TYPES: tuple[str, ...] = ("social_enterprise", "private", "public", "third_sector")
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
 PROVIDER_TYPES: tuple[str, ...] = ("training_provider", "social_enterprise", "employer", "public_service", "ngo")

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ilona_match.contract import EMPLOYER_TYPES, ISO_639_1, SUPPORTS
+from ilona_match.contract import EMPLOYER_TYPES, ISO_639_1, SECTOR_NAMES, SUPPORTS
 from ilona_match.contract.constraints import ParticipantLimits, VacancyDemands
 from ilona_match.text.linking import LinksNames
-from ilona_match.text.normalise import LANGUAGES
-from ilona_match.text.taxonomy import Concept, ExtractMentions, Taxonomy, mentions_in
+from ilona_match.text.normalise import LANGUAGES, STOPWORDS, lemmatize_word, token_key, tokenize
+from ilona_match.text.taxonomy import Concept, ExtractMentions, Taxonomy, mentions_in, wished_words
 
 __all__ = [
     "ConceptSpace", "ParticipantProfiles", "VacancyProfiles", "build_participants", "build_vacancies", "link_names",
@@ -90,6 +90,49 @@ def isco_matrices(groups: Sequence[tuple[str, ...]]) -> tuple[sparse.csr_matrix,
     four = _matrix([[int(g) for g in row if len(g) == 4 and g.isdigit()] for row in groups], 10_000)
     two = _matrix([[int(g[:2]) for g in row if len(g) >= 2 and g[:2].isdigit()] for row in groups], 100)
     return four, two
+
+
+@lru_cache(maxsize=8)
+def _sector_words(lang: str) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
+    """Each named sector's ways of saying it in ``lang``: its name's parts around "ja" / "och" / "and"
+    ("logistiikka ja varasto": logistiikka, varasto), each as its content words' keys."""
+    column = LANGUAGES.index(lang)
+    ways = []
+    for sector, names in SECTOR_NAMES.items():
+        parts: list[list[str]] = [[]]
+        for word in tokenize(names[column]):
+            if word in ("ja", "och", "and"):
+                parts.append([])
+            elif word not in STOPWORDS[lang]:
+                parts[-1].append(word)
+        ways.append((sector, tuple(tuple(token_key(w, lang) for w in part) for part in parts if part)))
+    return tuple(ways)
+
+
+def _meets(word: str, key: str, lang: str) -> bool:
+    """Whether a text word is a sector word's key, inflected: equal keys or lemmas, or a Finnish
+    consonant gradation the stemmer leaves ("kiertotaloudesta" for "kiertotalous"): the keys share
+    all but the key's last letter and the word's key is at most two letters longer."""
+    word_key = token_key(word, lang)
+    if word_key == key or token_key(lemmatize_word(word, lang), lang) == key:
+        return True
+    shared = len(key) - 1
+    return shared >= 5 and word_key[:shared] == key[:shared] and len(word_key) <= len(key) + 2
+
+
+def wished_sectors(texts: Sequence[str], languages: Sequence[str]) -> list[tuple[str, ...]]:
+    """The named sectors (``SECTOR_NAMES``) each profile text wishes for ("Toiveala: siivous",
+    "Olen kiinnostunut vanhustyöstä", "I would like to work in elderly care"): a wish is a preference,
+    not a skill, and many coaches write it in the text rather than in ``preferred_sectors``."""
+    found = []
+    for text, lang in zip(texts, languages, strict=True):
+        analysed = _analysed(lang)
+        words = wished_words(text, analysed)
+        found.append(tuple(
+            sector for sector, parts in _sector_words(analysed)
+            if words and any(all(any(_meets(w, key, analysed) for w in words) for key in part) for part in parts)
+        ))
+    return found
 
 
 def sector_matrix(rows: Sequence[Iterable[str]]) -> sparse.csr_matrix:
@@ -379,7 +422,10 @@ def build_participants(participants: pd.DataFrame, taxonomy: Taxonomy,
         municipality=_column(participants, "municipality", None).fillna("").str.casefold().to_numpy(dtype=object),
         max_commute_km=_column(participants, "max_commute_km", 30.0).fillna(30.0).to_numpy(dtype=np.float64),
         remote_ok=_column(participants, "remote_ok", False).fillna(False).to_numpy(dtype=bool),
-        preferred_sectors=sector_matrix([_items(c) for c in _column(participants, "preferred_sectors", ())]),
+        preferred_sectors=sector_matrix([
+            (*_items(listed), *wished) for listed, wished in zip(
+                _column(participants, "preferred_sectors", ()), wished_sectors(profile_text, language.tolist()), strict=True)
+        ]),
         supports=_bitmask(_column(participants, "supports", ()), SUPPORTS),
         needs_job_coach=restrictions.map(lambda r: "needs_job_coach" in r).to_numpy(dtype=bool),
         quiet_environment=restrictions.map(lambda r: "quiet_environment" in r).to_numpy(dtype=bool),

@@ -33,6 +33,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from ilona_match.contract import SECTOR_NAMES
 from ilona_match.matching.calibration import LEVELS, level_of
 from ilona_match.matching.reasons import CHECK_TEXT, Explanation
 
@@ -120,17 +121,6 @@ CHROME: dict[str, dict[str, str]] = {
         "note": "The chance is an estimate from past outcomes; the coach and the participant decide. Reasons are in "
                 "the participant's language. Participants are shown by their code only.",
     },
-}
-# the sectors the data contract names (others are shown as given)
-_SECTORS: dict[str, tuple[str, str, str]] = {
-    "social_health": ("sosiaali- ja terveysala", "vård och omsorg", "health and social care"),
-    "elderly_care": ("vanhustyö", "äldreomsorg", "elderly care"),
-    "circular_economy": ("kiertotalous", "cirkulär ekonomi", "circular economy"),
-    "cleaning": ("siivous", "städning", "cleaning"),
-    "food_service": ("ravintola- ja keittiötyö", "restaurang och kök", "food service"),
-    "logistics": ("logistiikka ja varasto", "logistik och lager", "logistics and warehousing"),
-    "retail": ("kauppa", "handel", "retail"),
-    "office": ("toimistotyö", "kontorsarbete", "office work"),
 }
 _LANGUAGES = ("fi", "sv", "en")
 
@@ -496,7 +486,8 @@ def render_coach_report(
                 "lang": _text(job.get("language")) if _text(job.get("language")) in _LANGUAGES else language,
                 "employer": _text(job["employer_id"]), "municipality": _text(job.get("municipality")),
                 "remote": _text(job.get("remote")).lower() == "true",
-                "sector": _SECTORS[sector][_LANGUAGES.index(language)] if sector in _SECTORS else sector.replace("_", " "),
+                "sector": SECTOR_NAMES[sector][_LANGUAGES.index(language)] if sector in SECTOR_NAMES
+                else sector.replace("_", " "),
                 "hours": _number(float(hours), language, 0 if float(hours).is_integer() else 1) if _text(hours) else "",
                 "level": _level(chance), "new": previous is not None and vacancy_id not in known,
                 # reasons from features come first; a "missing skills" reason after them is shown as its own list

@@ -44,7 +44,7 @@ from ilona_match.text.normalise import (
 )
 
 __all__ = ["EXTRACTABLE_KINDS", "KINDS", "Concept", "ExtractMentions", "Mention", "Mentioned", "Taxonomy", "mentions_in",
-           "score_mentions"]
+           "score_mentions", "wished_words"]
 
 KINDS: tuple[str, ...] = ("skill", "occupation", "isco_group")
 EXTRACTABLE_KINDS: tuple[str, ...] = ("skill", "occupation")
@@ -670,7 +670,7 @@ class Taxonomy:
                 raw.append(position)
                 sizes[clause] += 1
         reach = _negations_by_clause(own, links, sizes)
-        wished = _wished_clauses(wishes, links)
+        wished = _wished_clauses(wishes, links, sizes)
         return tokens, segments, [reach[c] for c in clauses], [wished[c] for c in clauses], raw
 
     def _match_labels(
@@ -888,17 +888,22 @@ def _wish(text: str, spans: list[tuple[str, int, int]], position: int, lang: str
     return position + 1 < len(spans) and (word, spans[position + 1][0]) in _WISH_HEADINGS[lang]
 
 
-def _wished_clauses(wishes: list[bool], links: list[str]) -> list[bool]:
-    """The clauses that state a wish: a wish word's own, and after its colon every clause joined by
-    commas, "and" or "or" ("Toiveala: logistiikka ja varasto")."""
+def _wished_clauses(wishes: list[bool], links: list[str], sizes: list[int]) -> list[bool]:
+    """The clauses that state a wish: a wish word's own; after its colon every clause joined by commas,
+    "and" or "or" ("Toiveala: logistiikka ja varasto"); without a colon, one-word items joined so
+    ("Olen kiinnostunut kiertotaloudesta ja vanhustyöstä", but not "... ja osaan kokata")."""
     wished = list(wishes)
     for clause, wish in enumerate(wishes):
-        if wish and clause < len(links) and links[clause] == "colon":
-            following = clause + 1
+        if not wish or clause == len(links):
+            continue
+        listed = links[clause] == "colon"
+        following = clause + 1 if listed else clause
+        wished[following] = True
+        while following < len(links) and links[following] in ("comma", "or", "and") and (
+            listed or sizes[following + 1] <= 1
+        ):
+            following += 1
             wished[following] = True
-            while following < len(links) and links[following] in ("comma", "or", "and"):
-                following += 1
-                wished[following] = True
     return wished
 
 
@@ -1037,6 +1042,17 @@ def score_mentions(
 
 Mentioned = tuple[tuple[str, str], ...]  # (kind, uri) of each ESCO concept a text mentions
 ExtractMentions = Callable[[Sequence[str], Sequence[str]], list[Mentioned]]  # (texts, languages) -> per text
+
+
+def wished_words(text: str, lang: str) -> list[str]:
+    """The content words (casefolded) of the clauses in which the writer states a wish of their own
+    (``_WISHES_OWN``: "Toiveala: siivous", "Jag är intresserad av städning"): what ``extract``
+    leaves out as no skill, for reading as a wish instead."""
+    _check_optional_language(lang)
+    if not isinstance(text, str) or not text.strip():
+        return []
+    tokens, _, _, wished, _ = Taxonomy._content_tokens(text, token_spans(text), lang)
+    return [word for (word, _, _), wish in zip(tokens, wished, strict=True) if wish]
 
 
 def mentions_in(taxonomy: Taxonomy, texts: Sequence[str], languages: Sequence[str]) -> list[Mentioned]:
