@@ -101,8 +101,8 @@ _OR_WORDS: dict[str, frozenset[str]] = {
 _LIST_ITEM_WORDS = 2  # content words a clause may hold to be an item of such a list
 # A wish is no skill: "Toiveala: siivous", "Olen kiinnostunut vanhustyöstä", "Jag är intresserad av
 # städning", "I would like to work in recycling" say what a person wants, not what they can do, so
-# extraction reports nothing from the clause of a wish word, nor after its colon to the end of the
-# sentence. Only the writer's own wish counts ("haluamme", "vill du", "would you like" in an ad do
+# extraction reports nothing from the clause of a wish word, nor from the list after its colon or
+# one-word items joined to it (``_wished_clauses``). Only the writer's own wish counts ("haluamme", "vill du", "would you like" in an ad do
 # not): a word of _WISHES_OWN counts alone, one of _WISHES_AFTER_I when the nearest person word before
 # it in its sentence is "I" / "jag" / "olen" ("Jag har arbetat som städare och är intresserad av"),
 # and _WISH_HEADINGS are two-word headings ("önskad bransch").
