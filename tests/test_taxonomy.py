@@ -25,7 +25,7 @@ from ilona_match.text.normalise import (
     token_spans,
     tokenize,
 )
-from ilona_match.text.taxonomy import Concept, Mention, Taxonomy, score_mentions
+from ilona_match.text.taxonomy import Concept, Mention, Taxonomy, score_mentions, wished_words
 
 SENTENCES = Path(__file__).parent / "data" / "extraction_sentences.yaml"
 ESCO = "http://data.europa.eu/esco/"
@@ -95,6 +95,14 @@ def test_detect_language(text: str, expected: str) -> None:
 def test_unknown_language_raises() -> None:
     with pytest.raises(ValueError, match="unknown language 'de'"):
         stem_tokens(["arbeit"], "de")
+    with pytest.raises(ValueError, match="unknown language 'de'"):
+        wished_words("Ich möchte putzen.", "de")
+
+
+def test_wished_words_are_the_words_of_the_writers_own_wish() -> None:
+    assert wished_words("Osaan siivota. Toiveala: siivous ja kauppa.", "fi") == ["toiveala", "siivous", "kauppa"]
+    assert wished_words("Vill du städa hos oss?", "sv") == []
+    assert wished_words("", "en") == []
 
 
 # ------------------------------------------------------------------- a tiny synthetic taxonomy
