@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from ilona_match.contract import load_data
-from ilona_match.matching.profiles import ConceptSpace, build_participants, build_vacancies, sector_matrix, wished_sectors
+from ilona_match.matching.profiles import (
+    ConceptSpace,
+    build_participants,
+    build_vacancies,
+    sector_matrix,
+    wished_sectors,
+)
 from ilona_match.text.taxonomy import Taxonomy
 
 EXAMPLE = Path(__file__).parent / "data" / "example"
