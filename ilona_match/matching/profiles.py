@@ -128,9 +128,12 @@ def wished_sectors(texts: Sequence[str], languages: Sequence[str]) -> list[tuple
     for text, lang in zip(texts, languages, strict=True):
         analysed = _analysed(lang)
         words = wished_words(text, analysed)
+        if not words:  # most texts wish for nothing
+            found.append(())
+            continue
         found.append(tuple(
             sector for sector, parts in _sector_words(analysed)
-            if words and any(all(any(_meets(w, key, analysed) for w in words) for key in part) for part in parts)
+            if any(all(any(_meets(w, key, analysed) for w in words) for key in part) for part in parts)
         ))
     return found
 
