@@ -172,7 +172,8 @@ def serve_both_ways(data: Path, runs: list[Path], other: dict[str, object]) -> N
             history = pipeline.prepare_history(bundle.outcomes, bundle.vacancies, as_of, bundle.participants)
             recs = run_batch(pipeline, bundle.participants, bundle.vacancies, as_of, k=settings.batch.k,
                              allocation=AllocationConfig(k=settings.batch.k,
-                                                         relevance_weight=settings.batch.relevance_weight),
+                                                         relevance_weight=settings.batch.relevance_weight,
+                                                         fill=settings.batch.fill),
                              candidate_pool=settings.batch.candidate_pool, exclude=acted, history=history).frame
             per_person[key] = hidden_ndcg_by_participant(frame, list_ranks(frame, recs, settings.batch.k),
                                                          settings.batch.k)

@@ -6,7 +6,7 @@
 WORK holds a trained, calibrated champion (e.g. a ``bench/hidden_truth.py`` run's ``work`` folder).
 For the first N participants (each size in ``--people``) the champion scores the vacancies open on
 DATE as the nightly job does, keeps each person's top ``--pool`` candidates with their calibrated
-chances, and allocates with both solvers (k 10, the default ``relevance_weight``). One JSON line per
+chances, and allocates with both solvers (k 10, the default ``relevance_weight`` and ``fill``). One JSON line per
 size: pool rows, the objective and expected placements of plain top-k, of the greedy and of the
 exact solve (proven or at its time limit), the greedy's gap to exact, and each solver's seconds.
 With ``--random-people N`` it also times the local search on a random pool of N people (50
@@ -25,17 +25,19 @@ from _report import emit
 
 from ilona_match.contract import load_data
 from ilona_match.contract.exclusion import ExclusionConfig, acted_pairs
+from ilona_match.learning.metrics import filled_openings
 from ilona_match.learning.tracking import load_champion
 from ilona_match.matching.pipeline import ranked_rows
 from ilona_match.serving.allocation import AllocationConfig, CandidatePool, PoolChunk, allocate
 
 
-def objective(pool: CandidatePool, rank: np.ndarray, weight: float) -> float:
-    """Expected placements plus ``weight`` times the acted-on chances, of lists given as positions."""
+def objective(pool: CandidatePool, rank: np.ndarray, weight: float, fill: str) -> float:
+    """The openings expected to fill (``fill``) plus ``weight`` times the acted-on chances, of lists
+    given as positions."""
     listed = rank > 0
     acted = pool.chance[listed] / np.log2(1.0 + rank[listed])
     load = np.bincount(pool.vacancy[listed], weights=acted, minlength=len(pool.openings))
-    return float(np.minimum(pool.openings, load).sum() + weight * acted.sum())
+    return float(filled_openings(pool.openings, load, fill).sum() + weight * acted.sum())
 
 
 def random_pool_time(people: int, size: int = 50, seed: int = 0) -> None:
@@ -77,7 +79,7 @@ def main() -> None:
         raise SystemExit(f"{args.workdir}: the champion has no calibration (train it on a data folder with outcomes)")
     state = pipeline.prepare_vacancies(bundle.vacancies)
     exclude = acted_pairs(bundle.outcomes, args.as_of, ExclusionConfig())
-    weight = AllocationConfig().relevance_weight
+    weight, fill = AllocationConfig().relevance_weight, AllocationConfig().fill
     for people in (int(n) for n in args.people.split(",")):
         scored = pipeline.score_candidates(bundle.participants.head(people), state, args.as_of, exclude=exclude)
         kept = scored.take(ranked_rows(scored, state, args.pool)[0])
@@ -91,12 +93,13 @@ def main() -> None:
         top_k = np.where(pool.rank() <= 10, pool.rank(), 0)
         emit({
             "bench": "placements_gap", "data": str(args.data), "participants": people, "pool rows": len(pool),
-            "objective top-k": objective(pool, top_k, weight), "objective greedy": objective(pool, greedy.rank, weight),
-            "objective exact": objective(pool, exact.rank, weight), "exact solver kept": exact.method == "exact",
+            "objective top-k": objective(pool, top_k, weight, fill),
+            "objective greedy": objective(pool, greedy.rank, weight, fill),
+            "objective exact": objective(pool, exact.rank, weight, fill), "exact solver kept": exact.method == "exact",
             "expected placements top-k": greedy.before.expected_placements,
             "expected placements greedy": greedy.after.expected_placements,
             "expected placements exact": exact.after.expected_placements,
-            "greedy gap to exact": 1 - objective(pool, greedy.rank, weight) / objective(pool, exact.rank, weight),
+            "greedy gap to exact": 1 - objective(pool, greedy.rank, weight, fill) / objective(pool, exact.rank, weight, fill),
             "greedy seconds": found["greedy"][1], "exact seconds": found["exact"][1],
         })
 

@@ -76,8 +76,12 @@ class BatchSettings(_Section):
         "cap: at most c*n people per vacancy (lists may be short); none: each person's plain top k",
     )
     relevance_weight: float = Field(
-        2.0, ge=0, description="placements: weight of each person's own expected value beside the run's expected "
+        1.0, ge=0, description="placements: weight of each person's own expected value beside the run's expected "
         "placements (higher keeps lists closer to each person's own top k)",
+    )
+    fill: Literal["poisson", "fluid"] = Field(
+        "poisson", description="placements: poisson: a vacancy fills the openings expected when the acted-on hires "
+        "arrive at random; fluid: min(openings, expected hires)",
     )
     exposure_per_opening: float = Field(3.0, gt=0, description="cap: a vacancy with n openings goes to at most c*n people")
     candidate_pool: int = Field(50, gt=0, description="ranked candidates per participant the allocation chooses from")

@@ -189,7 +189,8 @@ def placements_on(pipeline: MatchingPipeline, bundle: DataBundle, events: pd.Dat
     served = serve_lists(pipeline, bundle.participants, state, day, k=settings.batch.k, exclude=exclude,
                          allocation=AllocationConfig(k=settings.batch.k, objective=objective,
                                                      exposure_per_opening=settings.batch.exposure_per_opening,
-                                                     relevance_weight=settings.batch.relevance_weight),
+                                                     relevance_weight=settings.batch.relevance_weight,
+                                                     fill=settings.batch.fill),
                          candidate_pool=settings.batch.candidate_pool, chunk_size=settings.batch.chunk_size)
     frame = served.frame
     if served.allocation is None:  # nothing open that fits anyone

@@ -12,7 +12,7 @@ import pytest
 
 from ilona_match.contract import load_data
 from ilona_match.contract.exclusion import acted_pairs
-from ilona_match.learning.metrics import expected_placements
+from ilona_match.learning.metrics import expected_placements, filled_openings
 from ilona_match.learning.tracking import MODEL_NAME, configure_tracking, load_champion
 from ilona_match.serving.allocation import AllocationConfig
 from ilona_match.serving.batch import run_batch
@@ -32,6 +32,27 @@ def test_expected_placements_known_answer_and_bad_input() -> None:
         expected_placements(np.array([0]), np.array([0]), np.array([0.1]), np.array([1]))
     with pytest.raises(ValueError, match=r"chance must be probabilities in \[0, 1\]"):
         expected_placements(np.array([0]), np.array([1]), np.array([1.2]), np.array([1]))
+
+
+def test_random_hires_fill_what_a_poisson_count_of_them_fills() -> None:
+    """E[min(n, H)], H Poisson with the expected hires, against the sum over its terms, for few
+    openings (summed term by term) and many (the incomplete gamma); never above the fluid fill."""
+    from scipy.stats import poisson
+
+    assert filled_openings(np.array([1.0]), np.array([1.0]), "poisson")[0] == pytest.approx(1 - np.exp(-1))
+    rng = np.random.default_rng(0)
+    openings = rng.choice([1, 2, 3, 8, 9, 25], 60).astype(float)
+    load = rng.exponential(1.0, 60) * openings
+    load[:3] = 0.0
+    hires = np.arange(400)
+    exact = [(np.minimum(n, hires) * poisson.pmf(hires, mean)).sum() for n, mean in zip(openings, load)]
+    np.testing.assert_allclose(filled_openings(openings, load, "poisson"), exact, atol=1e-10)
+    assert (filled_openings(openings, load, "poisson") <= filled_openings(openings, load, "fluid") + 1e-12).all()
+    np.testing.assert_array_equal(filled_openings(openings, load), np.minimum(openings, load))
+    value = expected_placements(np.array([0, 0]), np.array([1, 1]), np.array([0.5, 0.5]), np.array([1]), "poisson")
+    assert value == pytest.approx(1 - np.exp(-1.0))
+    with pytest.raises(ValueError, match="fill must be 'fluid' or 'poisson', got 'linear'"):
+        filled_openings(openings, load, "linear")  # type: ignore[arg-type]
 
 
 def test_train_measures_expected_placements_and_logs_them_with_the_calibration(served_world: ServedWorld) -> None:
@@ -70,8 +91,15 @@ def test_the_nightly_allocation_keeps_lists_full_and_raises_expected_placements(
         return expected_placements(openings.index.get_indexer(table["vacancy_id"]), table["rank"].to_numpy(),
                                    table["p_outcome"].to_numpy(), openings.to_numpy())
 
+    def objective(table: pd.DataFrame) -> float:  # what the default allocation maximises (Poisson fill, weight 1)
+        vacancy, rank, chance = openings.index.get_indexer(table["vacancy_id"]), table["rank"].to_numpy(), \
+            table["p_outcome"].to_numpy()
+        return expected_placements(vacancy, rank, chance, openings.to_numpy(), "poisson") \
+            + float((chance / np.log2(1.0 + rank)).sum())
+
     assert placements(allocated) == pytest.approx(details["expected_placements_after"], abs=1e-3)
     assert placements(plain) == pytest.approx(details["expected_placements_before"], abs=1e-3)
+    assert objective(allocated) > objective(plain)
     assert placements(allocated) >= placements(plain)
     summary = allocation_summary(details)  # what `batch` and `demo` print
     assert f"{details['expected_placements_after']:.1f} with the allocation ({details['allocation']})" in summary

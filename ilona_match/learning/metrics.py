@@ -15,12 +15,14 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammainc, gammaincc
 
 __all__ = [
     "Gain",
     "catalogue_coverage",
     "evaluate_rankings",
     "expected_placements",
+    "filled_openings",
     "placement_loads",
     "gini_exposure",
     "mrr",
@@ -167,9 +169,47 @@ def placement_loads(vacancy: np.ndarray, rank: np.ndarray, chance: np.ndarray, n
     return np.bincount(np.asarray(vacancy, np.int64), weights=acted, minlength=n_vacancies)
 
 
-def expected_placements(vacancy: np.ndarray, rank: np.ndarray, chance: np.ndarray, openings: np.ndarray) -> float:
+Fill = Literal["fluid", "poisson"]
+_FEW_OPENINGS = 8  # up to this many openings the Poisson fill is summed term by term (fast, exact)
+
+
+def filled_openings(openings: np.ndarray, load: np.ndarray, fill: Fill = "fluid") -> np.ndarray:
+    """Openings each vacancy is expected to fill when ``load`` acted-on hire chances are sent to it.
+
+    ``fluid``: ``min(openings, load)``, the hires taken as certain (the terms of
+    ``expected_placements``). ``poisson``: ``E[min(n, H)]`` with the hires H arriving at random,
+    Poisson with mean ``load``; it is below the fluid value near the openings (one opening and an
+    expected load of 1 fill 0.63, not 1), so each further person sent to a vacancy adds less, and
+    a vacancy never counts as full before it is. In closed form
+    ``load * P(H <= n - 2) + n * P(H >= n)``.
+    """
+    openings, load = np.asarray(openings, np.float64), np.maximum(np.asarray(load, np.float64), 0.0)
+    if fill == "fluid":
+        return np.minimum(openings, load)
+    if fill != "poisson":
+        raise ValueError(f"fill must be 'fluid' or 'poisson', got {fill!r}")
+    openings, load = np.broadcast_arrays(openings, load)
+    filled = np.empty(openings.shape)
+    few = openings <= _FEW_OPENINGS
+    if few.any():  # n - sum over j < n of (n - j) P(H = j), the Poisson terms built one from the last
+        n, mean = openings[few], load[few]
+        term = np.exp(-mean)
+        short = n * term
+        for j in range(1, int(n.max())):
+            term = term * mean / j
+            short += np.where(j < n, (n - j) * term, 0.0)
+        filled[few] = n - short
+    if not few.all():  # P(H <= m) = Q(m + 1, load), the regularised upper incomplete gamma
+        n, mean = openings[~few], load[~few]
+        filled[~few] = mean * gammaincc(n - 1.0, mean) + n * gammainc(n, mean)
+    return filled
+
+
+def expected_placements(vacancy: np.ndarray, rank: np.ndarray, chance: np.ndarray, openings: np.ndarray,
+                        fill: Fill = "fluid") -> float:
     """Expected placements with competition: the sum over vacancies of
-    ``min(openings, sum of acted-on hire chances)`` (``placement_loads``).
+    ``min(openings, sum of acted-on hire chances)`` (``placement_loads``; ``fill="poisson"``: the
+    openings expected to fill when those hires arrive at random, ``filled_openings``).
 
     A vacancy fills at most its openings, so sending the same ten people to one opening counts once,
     while each person acts on their first item more often than on their tenth. ``vacancy`` holds
@@ -184,7 +224,7 @@ def expected_placements(vacancy: np.ndarray, rank: np.ndarray, chance: np.ndarra
     if len(chance) and not (np.isfinite(chance).all() and chance.min() >= 0 and chance.max() <= 1):
         raise ValueError("chance must be probabilities in [0, 1]")
     openings = np.asarray(openings, np.float64)
-    return float(np.minimum(openings, placement_loads(vacancy, rank, chance, len(openings))).sum())
+    return float(filled_openings(openings, placement_loads(vacancy, rank, chance, len(openings)), fill).sum())
 
 
 def gini_of_counts(counts: np.ndarray) -> float:

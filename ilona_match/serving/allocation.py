@@ -10,14 +10,21 @@ with probability 1/log2(r + 1), a vacancy fills at most its openings, so a vacan
 as more people are sent to it (``learning.metrics.expected_placements``, with the pairs' calibrated
 chances). Congestion is handled by order and value, not by deletion, in the spirit of ReCon's and
 LinkedIn's congestion-aware objectives: a vacancy many others are sent to moves down a list or makes
-way for a candidate nobody else is sent to. The objective adds ``relevance_weight`` times each
-person's own expected value (their acted-on chances, competition aside), so a list leaves its
-person's own top k only where the run gains enough (the default 2 kept hidden NDCG@10 within 3 % of
-plain top-k on the synthetic worlds, docs/benchmarks.md):
+way for a candidate nobody else is sent to. How a vacancy fills (``fill``): ``poisson`` (the
+default) counts the openings expected to fill when the acted-on hires arrive at random
+(``metrics.filled_openings``: one opening and one expected hire fill 0.63, not 1), so each further
+person sent adds less well before the vacancy is expected to be full; ``fluid`` counts
+min(openings, expected hires), the metric's own terms. The objective adds ``relevance_weight`` times
+each person's own expected value (their acted-on chances, competition aside), so a list leaves its
+person's own top k only where the run gains enough (the defaults, Poisson and 1, kept hidden NDCG@10
+within 3 % of plain top-k on the synthetic worlds and raised expected placements the most there;
+docs/benchmarks.md):
 
 * ``exact`` solves it as a mixed-integer programme with HiGHS (``scipy.optimize.milp``): a binary
   per (candidate, position), each position filled once, each candidate listed at most once, and
-  per vacancy a load variable bounded by its openings and by the acted-on chances sent to it.
+  per vacancy a load variable bounded by its openings and by the acted-on chances sent to it (for
+  the Poisson fill, by tangents of its curve, with a tangent added where a solve's value fell
+  short of the curve and the programme solved again: Kelley's cutting planes).
 * ``greedy`` is a local search from plain top-k: in small blocks, each person takes the list that
   adds most to the objective given everyone else's lists, position by position, sweep after sweep
   while the run gains. It never scores below plain top-k; its measured gap to the exact optimum is
@@ -47,6 +54,7 @@ HiGHS returns the same optimum for the same problem, so the same pool gives the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -56,8 +64,15 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.special import gammaincc, gammainccinv
 
-from ilona_match.learning.metrics import expected_placements, gini_of_counts, placement_loads
+from ilona_match.learning.metrics import (
+    Fill,
+    expected_placements,
+    filled_openings,
+    gini_of_counts,
+    placement_loads,
+)
 from ilona_match.matching.pipeline import Scored, VacancyState
 
 __all__ = ["Allocation", "AllocationConfig", "AllocationStats", "CandidatePool", "PoolChunk", "allocate", "capacities"]
@@ -65,6 +80,8 @@ __all__ = ["Allocation", "AllocationConfig", "AllocationStats", "CandidatePool",
 Method = Literal["exact", "greedy"]
 Objective = Literal["placements", "cap"]
 _EXACT_MAX_ROWS = {"placements": 2_000, "cap": 1_000_000}
+_TANGENTS = 32  # lines of a curved fill in the exact solve
+_CUT_ROUNDS = 20  # most solves of the exact placements, each with the tangents where the last one fell short
 
 
 class AllocationConfig(BaseModel):
@@ -82,9 +99,11 @@ class AllocationConfig(BaseModel):
     exact_seconds: float = Field(10.0, gt=0, description="placements: time the exact solver may take")
     sweeps: int = Field(30, gt=0, description="placements, greedy: most rounds of best responses")
     relevance_weight: float = Field(
-        2.0, ge=0, description="placements: weight of each person's own expected value (the sum of their "
+        1.0, ge=0, description="placements: weight of each person's own expected value (the sum of their "
         "acted-on chances, competition aside) beside the run's expected placements; higher keeps lists closer "
         "to each person's own top k")
+    fill: Fill = Field("poisson", description="placements: poisson: a vacancy fills the openings expected when "
+                       "the acted-on hires arrive at random (E[min(n, H)], H Poisson); fluid: min(n, expected hires)")
 
 
 def capacities(openings: np.ndarray, exposure_per_opening: float) -> np.ndarray:
@@ -292,31 +311,31 @@ def _loads(pool: CandidatePool, position: np.ndarray) -> np.ndarray:
     return placement_loads(pool.vacancy[listed], position[listed], pool.chance[listed], len(pool.openings))
 
 
-def _placements_value(pool: CandidatePool, position: np.ndarray, relevance_weight: float) -> float:
-    """The objective of lists given as positions (0: not listed): expected placements plus
-    ``relevance_weight`` times the acted-on chances competition aside."""
+def _placements_value(pool: CandidatePool, position: np.ndarray, relevance_weight: float, fill: Fill) -> float:
+    """The objective of lists given as positions (0: not listed): the openings expected to fill
+    (``metrics.filled_openings``) plus ``relevance_weight`` times the acted-on chances competition aside."""
     load = _loads(pool, position)
-    return float(np.minimum(pool.openings, load).sum() + relevance_weight * load.sum())
+    return float(filled_openings(pool.openings, load, fill).sum() + relevance_weight * load.sum())
 
 
 def _placements(pool: CandidatePool, rank: np.ndarray, config: AllocationConfig, method: Method) -> tuple[np.ndarray, Method]:
     """Full lists with the most expected placements as positions: exact (MIP) or greedy (best
     responses), never below plain top-k."""
-    weight = config.relevance_weight
-    greedy = _best_responses(pool, rank, config.k, config.sweeps, weight)
+    weight, fill = config.relevance_weight, config.fill
+    greedy = _best_responses(pool, rank, config.k, config.sweeps, weight, fill)
     if method == "greedy":
         return greedy, "greedy"
-    exact, proven = _placements_exact(pool, rank, config.k, config.exact_seconds, weight)
+    exact, proven = _placements_exact(pool, rank, config.k, config.exact_seconds, weight, fill)
     if proven:
         return exact, "exact"
     # not proven within the time limit: the better of the incumbent and the greedy
-    if exact is not None and _placements_value(pool, exact, weight) > _placements_value(pool, greedy, weight):
+    if exact is not None and _placements_value(pool, exact, weight, fill) > _placements_value(pool, greedy, weight, fill):
         return exact, "exact"
     return greedy, "greedy"
 
 
 def _best_responses(pool: CandidatePool, rank: np.ndarray, k: int, sweeps: int, relevance_weight: float,
-                    block_share: float = 0.02) -> np.ndarray:
+                    fill: Fill = "poisson", block_share: float = 0.02) -> np.ndarray:
     """Local search from plain top-k: people in small blocks each take the list that adds most to the
     objective given everyone else's lists, position by position (each position takes the candidate
     with the largest gain there); the best lists seen are kept, so never below top-k.
@@ -329,7 +348,7 @@ def _best_responses(pool: CandidatePool, rank: np.ndarray, k: int, sweeps: int, 
     position = np.where(rank <= k, rank, 0)
     if len(pool) == 0:
         return position
-    best, best_value = position.copy(), _placements_value(pool, position, relevance_weight)
+    best, best_value = position.copy(), _placements_value(pool, position, relevance_weight, fill)
     order = np.lexsort((rank, pool.participant))
     person = pool.participant[order]
     starts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]])
@@ -354,7 +373,7 @@ def _best_responses(pool: CandidatePool, rank: np.ndarray, k: int, sweeps: int, 
             people = np.arange(len(rows))
             for r in range(k):  # each position takes the free candidate with the largest gain there
                 acted = weight[r] * chance
-                gain = np.minimum(room, load[vacancy] + acted) - np.minimum(room, load[vacancy]) \
+                gain = filled_openings(room, load[vacancy] + acted, fill) - filled_openings(room, load[vacancy], fill) \
                     + (relevance_weight + 1e-6) * acted
                 gain[~free] = -np.inf
                 pick = np.argmax(gain, axis=1)
@@ -364,16 +383,31 @@ def _best_responses(pool: CandidatePool, rank: np.ndarray, k: int, sweeps: int, 
                 position[taken] = r + 1
                 free[who, col] = False
                 np.add.at(load, pool.vacancy[taken], pool.chance[taken] * weight[r])
-        value = _placements_value(pool, position, relevance_weight)
+        value = _placements_value(pool, position, relevance_weight, fill)
         if value <= best_value + 1e-9:
             break
         best, best_value = position.copy(), value
     return best
 
 
+def _fill_tangents(openings: np.ndarray, fill: Fill) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lines (vacancy position, slope, intercept) whose minimum bounds each vacancy's filled openings
+    from above: ``placements <= load`` for the fluid fill. The Poisson fill is concave in the load
+    (its slope, P(H <= n - 1), falls from 1 to 0), so its tangents where that slope takes
+    ``_TANGENTS`` even steps bound it, at most 0.02 above it up to 10 openings."""
+    jobs = np.arange(len(openings))
+    if fill == "fluid":
+        return jobs, np.ones(len(jobs)), np.zeros(len(jobs))
+    n = np.repeat(openings.astype(np.float64)[:, None], _TANGENTS, axis=1)
+    slope = np.broadcast_to(np.linspace(0.999, 0.001, _TANGENTS), n.shape)
+    points = gammainccinv(n, slope)  # the load where the fill's slope is ``slope``
+    return np.repeat(jobs, _TANGENTS), slope.ravel(), (filled_openings(n, points, fill) - slope * points).ravel()
+
+
 def _placements_exact(pool: CandidatePool, rank: np.ndarray, k: int, seconds: float,
-                      relevance_weight: float) -> tuple[np.ndarray | None, bool]:
-    """The MIP optimum of full lists (module docstring) as positions; (positions, proven optimal)."""
+                      relevance_weight: float, fill: Fill = "poisson") -> tuple[np.ndarray | None, bool]:
+    """The MIP optimum of full lists (module docstring) as positions; (positions, proven optimal). A
+    curved fill enters through its tangents (``_fill_tangents``), so the optimum is that of the lines."""
     assert pool.chance is not None
     n = len(pool)
     if n == 0:
@@ -387,25 +421,48 @@ def _placements_exact(pool: CandidatePool, rank: np.ndarray, k: int, seconds: fl
     acted = pool.chance[var_row] / np.log2(2.0 + var_pos)
     slots, slot_row = np.unique(person[var_row] * k + var_pos, return_inverse=True)
     width = n_x + len(jobs)
-    fill = sparse.csr_array((np.ones(n_x), (slot_row, x)), shape=(len(slots), width))  # each position once
+    fill_once = sparse.csr_array((np.ones(n_x), (slot_row, x)), shape=(len(slots), width))  # each position once
     once = sparse.csr_array((np.ones(n_x), (var_row, x)), shape=(n, width))  # each candidate at most once
-    load = sparse.csr_array(  # a vacancy's placements <= the acted-on chances sent to it (and <= openings)
-        (np.concatenate([-acted, np.ones(len(jobs))]),
-         (np.concatenate([job_of[var_row], np.arange(len(jobs))]), np.concatenate([x, n_x + np.arange(len(jobs))]))),
-        shape=(len(jobs), width),
-    )
-    constraints = [LinearConstraint(fill, 1, 1), LinearConstraint(once, 0, 1), LinearConstraint(load, -np.inf, 0)]
+    # a vacancy's placements <= each line of its fill at the acted-on chances sent to it (and <= openings)
+    line_job, slope, intercept = _fill_tangents(pool.openings[jobs], fill)
+    by_job = np.argsort(job_of[var_row], kind="stable")
+    bounds = np.searchsorted(job_of[var_row][by_job], np.arange(len(jobs) + 1))
     cost = -np.concatenate([(relevance_weight + 1e-4) * acted, np.ones(len(jobs))])
     upper = np.concatenate([np.ones(n_x), pool.openings[jobs].astype(np.float64)])
     integrality = np.concatenate([np.ones(n_x), np.zeros(len(jobs))])
-    result = milp(cost, constraints=constraints, integrality=integrality, bounds=Bounds(0, upper),
-                  options={"time_limit": seconds})
-    if result.x is None:
-        return None, False
-    on = result.x[:n_x] > 0.5
+    openings = pool.openings[jobs].astype(np.float64)
+    started = time.perf_counter()
+    for _ in range(_CUT_ROUNDS):
+        counts = bounds[line_job + 1] - bounds[line_job]  # rows of each line's vacancy
+        cols = np.concatenate([by_job[bounds[j]:bounds[j + 1]] for j in line_job]) if len(line_job) else x[:0]
+        load = sparse.csr_array(
+            (np.concatenate([-np.repeat(slope, counts) * acted[cols], np.ones(len(line_job))]),
+             (np.concatenate([np.repeat(np.arange(len(line_job)), counts), np.arange(len(line_job))]),
+              np.concatenate([cols, n_x + line_job]))),
+            shape=(len(line_job), width),
+        )
+        constraints = [LinearConstraint(fill_once, 1, 1), LinearConstraint(once, 0, 1),
+                       LinearConstraint(load, -np.inf, intercept)]
+        left = seconds - (time.perf_counter() - started)
+        result = milp(cost, constraints=constraints, integrality=integrality, bounds=Bounds(0, upper),
+                      options={"time_limit": max(left, 0.1)})
+        if result.x is None:
+            return None, False
+        on = result.x[:n_x] > 0.5
+        loads = np.bincount(job_of[var_row[on]], weights=acted[on], minlength=len(jobs))
+        # the lines bound the fill from above; where they are still above it at the solution, a tangent
+        # there makes them touch (Kelley's cutting planes), until the solution's value is its own
+        short = result.x[n_x:] - filled_openings(openings, loads, fill) > 1e-7
+        if fill == "fluid" or not short.any() or result.status != 0 or left <= 0:
+            break
+        at = np.flatnonzero(short)
+        touching = gammaincc(openings[at], loads[at])  # the fill's slope at those loads
+        line_job = np.r_[line_job, at]
+        slope = np.r_[slope, touching]
+        intercept = np.r_[intercept, filled_openings(openings[at], loads[at], fill) - touching * loads[at]]
     position = np.zeros(n, dtype=np.int64)
     position[var_row[on]] = var_pos[on] + 1
-    return position, result.status == 0
+    return position, result.status == 0 and not (fill != "fluid" and short.any())
 
 
 def _exact(participant: np.ndarray, vacancy: np.ndarray, utility: np.ndarray, k: int,

@@ -182,7 +182,8 @@ def run_nightly(
     k = k or settings.batch.k
     allocation = (AllocationConfig(k=k, objective=settings.batch.allocation,
                                    exposure_per_opening=settings.batch.exposure_per_opening,
-                                   relevance_weight=settings.batch.relevance_weight)
+                                   relevance_weight=settings.batch.relevance_weight,
+                                   fill=settings.batch.fill)
                   if settings.batch.allocation != "none" else None)
     with contextlib.nullcontext(executor) if executor is not None else executor_for(settings) as running:
         result = run_batch(pipeline, participants, bundle.vacancies, as_of, k=k, model_version=version,
