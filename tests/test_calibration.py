@@ -116,6 +116,30 @@ def test_the_context_makes_chances_comparable_across_people() -> None:
     assert again.context == ("to_check_count", "distance_ratio")
 
 
+def test_a_fact_that_comes_out_against_its_direction_is_left_out() -> None:
+    """Outcomes that rise with the commute and with unknown values (a small window's accident, here
+    planted) cannot make the chance rise with either: both weights are 0 and the chance reads the
+    score alone; where the commute lowers the outcomes its weight stays negative."""
+    rng = np.random.default_rng(5)
+    n = 20_000
+    scores, unknowns, distance = rng.normal(0, 1, n), rng.integers(0, 4, n).astype(float), rng.random(n) * 2
+    groups = np.repeat(np.arange(n // 5), 5)
+    names = ("to_check_count", "distance_ratio")
+    for sign in (1.0, -1.0):
+        truth = 1 / (1 + np.exp(-(1.0 * scores + sign * (0.8 * distance + 0.5 * unknowns) - 1.5)))
+        labels = (rng.random(n) < truth).astype(int)
+        calibrator = Calibrator(context=names).fit(scores, labels, groups, np.column_stack([unknowns, distance]))
+        weights = calibrator.weights()
+        assert weights["score"] > 0
+        if sign > 0:
+            assert weights["to_check_count"] == 0.0 and weights["distance_ratio"] == 0.0
+            near, far = (calibrator.predict(scores[:50], np.column_stack([np.full(50, u), np.full(50, d)]))
+                         for u, d in ((0.0, 0.1), (3.0, 1.9)))
+            np.testing.assert_allclose(near, far)
+        else:
+            assert weights["to_check_count"] < 0 and weights["distance_ratio"] < 0
+
+
 def test_a_score_only_calibration_saved_before_the_context_still_loads() -> None:
     payload = {"params": {"method": "platt", "slope": 2.0, "intercept": -2.0}, "folds": 5, "bins": 10, "ece": 0.01,
                "pairs": 100, "base_rate": 0.2, "table": {"pairs": [100], "mean_predicted": [0.2], "observed": [0.2]}}

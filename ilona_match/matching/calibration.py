@@ -10,7 +10,11 @@ The ranker's score orders one person's list and was learned from older outcomes.
 map also reads two facts of the pair itself (``CalibrationConfig.context``): how many of the
 vacancy's values that matter to this person are unknown (what the coach must still check), and the
 commute against the person's limit; each standardised, a missing value read as the fitted median,
-with an L2 penalty (``regularization``) so a small window stays near the score. Learned on the most
+with an L2 penalty (``regularization``) so a small window stays near the score. A fact whose weight
+comes out against its known direction (a longer commute or more unknown values raising the chance:
+``_DIRECTIONS``, the ranker's monotone features and unknown values) is left out and the rest fitted
+again; on one synthetic world a window of 283 pairs learned a chance that rose with the commute, and
+the allocation then moved far vacancies up every list. Learned on the most
 recent window, they make chances comparable across people, which the allocation needs when it
 decides who is sent to a vacancy. Facts about the person alone (months out of work, say) are left
 out on purpose: the allocation would then move the people it rates lower, often the long-term
@@ -33,7 +37,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from ilona_match.matching.features import FEATURE_NAMES
+from ilona_match.matching.features import FEATURE_NAMES, MONOTONE
 
 __all__ = ["LEVELS", "CalibrationConfig", "Calibrator", "Reliability", "expected_calibration_error", "level_of"]
 
@@ -42,6 +46,9 @@ Method = Literal["platt", "isotonic"]
 LEVELS: tuple[tuple[str, float], ...] = (("good", 0.25), ("possible", 0.10), ("long_shot", 0.0))
 _MIN_PAIRS = 20  # fewer pairs (or no success among them) cannot be calibrated
 DEFAULT_CONTEXT: tuple[str, ...] = ("to_check_count", "distance_ratio")
+# directions a chance may move with a fact (1 up, -1 down; others free): the ranker's monotone features,
+# and unknown values, which can hide a conflict but never make a pair fit better
+_DIRECTIONS: dict[str, int] = {**MONOTONE, "to_check_count": -1}
 
 
 class CalibrationConfig(BaseModel):
@@ -170,9 +177,25 @@ class Calibrator:
         design = np.where(np.isnan(design), fill, design)
         mean, scale = design.mean(axis=0), design.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
-        model = LogisticRegression(C=self.regularization).fit((design - mean) / scale, labels)
+        standard = (design - mean) / scale
+        # a fact whose weight comes out against its known direction (a small window's chance) is left out
+        # and the rest fitted again, so a chance never rises with the commute or with unknown values
+        direction = np.array([1, *(_DIRECTIONS.get(name, 0) for name in self.context)])
+        kept = np.ones(len(direction), dtype=bool)
+        while True:
+            model = LogisticRegression(C=self.regularization).fit(standard[:, kept], labels)
+            coef = np.zeros(len(direction))
+            coef[kept] = model.coef_[0]
+            against = kept & (coef * direction < 0)
+            if not against.any():
+                break
+            kept &= ~against
+            if not kept.any():  # not even the score points the right way: a flat chance, the base rate
+                model = LogisticRegression(C=self.regularization).fit(np.zeros((len(labels), 1)), labels)
+                coef = np.zeros(len(direction))
+                break
         return {"method": "platt", "context": list(self.context), "fill": fill.tolist(), "mean": mean.tolist(),
-                "scale": scale.tolist(), "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])}
+                "scale": scale.tolist(), "coef": coef.tolist(), "intercept": float(model.intercept_[0])}
 
     @staticmethod
     def _apply(params: dict[str, Any], scores: np.ndarray, context: np.ndarray) -> np.ndarray:
