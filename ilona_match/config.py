@@ -76,7 +76,7 @@ class BatchSettings(_Section):
         "cap: at most c*n people per vacancy (lists may be short); none: each person's plain top k",
     )
     relevance_weight: float = Field(
-        1.0, ge=0, description="placements: weight of each person's own expected value beside the run's expected "
+        1.5, ge=0, description="placements: weight of each person's own expected value beside the run's expected "
         "placements (higher keeps lists closer to each person's own top k)",
     )
     fill: Literal["poisson", "fluid"] = Field(

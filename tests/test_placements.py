@@ -91,11 +91,11 @@ def test_the_nightly_allocation_keeps_lists_full_and_raises_expected_placements(
         return expected_placements(openings.index.get_indexer(table["vacancy_id"]), table["rank"].to_numpy(),
                                    table["p_outcome"].to_numpy(), openings.to_numpy())
 
-    def objective(table: pd.DataFrame) -> float:  # what the default allocation maximises (Poisson fill, weight 1)
+    def objective(table: pd.DataFrame) -> float:  # what the default allocation maximises (Poisson fill)
         vacancy, rank, chance = openings.index.get_indexer(table["vacancy_id"]), table["rank"].to_numpy(), \
             table["p_outcome"].to_numpy()
         return expected_placements(vacancy, rank, chance, openings.to_numpy(), "poisson") \
-            + float((chance / np.log2(1.0 + rank)).sum())
+            + AllocationConfig().relevance_weight * float((chance / np.log2(1.0 + rank)).sum())
 
     assert placements(allocated) == pytest.approx(details["expected_placements_after"], abs=1e-3)
     assert placements(plain) == pytest.approx(details["expected_placements_before"], abs=1e-3)

@@ -16,9 +16,8 @@ default) counts the openings expected to fill when the acted-on hires arrive at 
 person sent adds less well before the vacancy is expected to be full; ``fluid`` counts
 min(openings, expected hires), the metric's own terms. The objective adds ``relevance_weight`` times
 each person's own expected value (their acted-on chances, competition aside), so a list leaves its
-person's own top k only where the run gains enough (the defaults, Poisson and 1, kept hidden NDCG@10
-within 3 % of plain top-k on the synthetic worlds and raised expected placements the most there;
-docs/benchmarks.md):
+person's own top k only where the run gains enough (the defaults, Poisson and 1.5, kept hidden NDCG@10
+within 3 % of plain top-k on eight synthetic worlds, and no smaller weight did; docs/benchmarks.md):
 
 * ``exact`` solves it as a mixed-integer programme with HiGHS (``scipy.optimize.milp``): a binary
   per (candidate, position), each position filled once, each candidate listed at most once, and
@@ -99,7 +98,7 @@ class AllocationConfig(BaseModel):
     exact_seconds: float = Field(10.0, gt=0, description="placements: time the exact solver may take")
     sweeps: int = Field(30, gt=0, description="placements, greedy: most rounds of best responses")
     relevance_weight: float = Field(
-        1.0, ge=0, description="placements: weight of each person's own expected value (the sum of their "
+        1.5, ge=0, description="placements: weight of each person's own expected value (the sum of their "
         "acted-on chances, competition aside) beside the run's expected placements; higher keeps lists closer "
         "to each person's own top k")
     fill: Fill = Field("poisson", description="placements: poisson: a vacancy fills the openings expected when "
