@@ -172,6 +172,12 @@ def test_auto_switches_to_greedy_above_the_size_threshold() -> None:
     pool = _random_pool(0, people=20, jobs=10, size=5)
     assert allocate(pool, AllocationConfig(objective="cap", exact_max_rows=100)).method == "exact"
     assert allocate(pool, AllocationConfig(objective="cap", exact_max_rows=99)).method == "greedy"
+    # placements: the Poisson fill's cutting planes only up to 100 rows, the fluid fill's MIP up to 2,000
+    small, larger = _with_chance(pool, 0), _with_chance(_random_pool(0, people=21, jobs=10, size=5), 0)
+    assert (len(small), len(larger)) == (100, 105)
+    assert allocate(small, AllocationConfig()).method == "exact"
+    assert allocate(larger, AllocationConfig()).method == "greedy"
+    assert allocate(larger, AllocationConfig(fill="fluid")).method == "exact"
 
 
 @pytest.mark.parametrize("method", METHODS)
