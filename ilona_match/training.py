@@ -55,6 +55,7 @@ from ilona_match.learning.leave_last_out import (
 )
 from ilona_match.learning.metrics import expected_placements
 from ilona_match.learning.model_selection import compare, judge
+from ilona_match.matching.calibration import Reliability
 from ilona_match.matching.executor import Executor
 from ilona_match.matching.pipeline import MatchingPipeline
 from ilona_match.serving.allocation import AllocationConfig
@@ -289,6 +290,9 @@ def train(
         pipeline.training_summary_.update(calibration_ece=round(reliability.ece, 4), calibration_brier=round(reliability.brier, 5),
                                           calibration_ece_noise=round(reliability.noise, 4),
                                           calibration_ece_noise_95=round(reliability.noise_95, 4),
+                                          calibration_ece_lowest=round(reliability.ece_range[0], 4),
+                                          calibration_ece_highest=round(reliability.ece_range[1], 4),
+                                          calibration_repeats=reliability.repeats,
                                           calibration_pairs=reliability.pairs,
                                           calibration_base_rate=round(reliability.base_rate, 4),
                                           **{f"calibration_weight_{name}": round(weight, 4)
@@ -361,4 +365,12 @@ def _calibration_line(pipeline: MatchingPipeline) -> str:
              + f" (weights per standard deviation, the score's {weights['score']:+.2f})" if weights else "")
     return (f"{calibrator.method}{reads} on {r.pairs} pairs met in the held-out window (success rate {r.base_rate:.3f}); "
             f"expected calibration error {r.ece:.4f} (a perfectly calibrated chance shows {r.noise:.4f} on these pairs, "
-            f"95 % of draws below {r.noise_95:.4f}), Brier score {r.brier:.4f}, out of fold")
+            f"95 % of draws below {r.noise_95:.4f}), Brier score {r.brier:.4f}, out of fold{_over_assignments(r)}")
+
+
+def _over_assignments(reliability: Reliability) -> str:
+    """How the out-of-fold figures were averaged: over how many fold assignments, and the ECE's range."""
+    if reliability.repeats < 2:
+        return ""
+    low, high = reliability.ece_range
+    return f", the mean over {reliability.repeats} assignments of people to folds (ECE {low:.4f}–{high:.4f})"

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GroupKFold
 
 from ilona_match.contract import load_data
 from ilona_match.learning.tracking import load_champion
@@ -61,6 +62,51 @@ def test_the_ece_noise_is_what_an_exact_chance_shows_on_that_many_pairs() -> Non
     assert doubled.ece > doubled.noise_95  # a chance twice the truth stands out of the noise
     certain = expected_calibration_error(np.array([0.0, 0.0, 1.0, 1.0]), np.array([0, 0, 1, 1]), bins=2)
     assert certain.noise == certain.noise_95 == 0.0
+
+
+def test_rows_of_chances_give_the_mean_over_the_rows() -> None:
+    """Several rows of chances for the same pairs (out of fold under different fold assignments): each
+    row is binned on its own and every figure is the mean over the rows."""
+    rng = np.random.default_rng(5)
+    chance = rng.random((3, 400)) * 0.4
+    observed = rng.random(400) < chance[0]
+    one = [expected_calibration_error(row, observed) for row in chance]
+    rows = expected_calibration_error(chance, observed)
+    assert rows.ece == pytest.approx(np.mean([r.ece for r in one]))
+    assert rows.ece_range == (min(r.ece for r in one), max(r.ece for r in one)) and rows.repeats == 3
+    assert rows.brier == pytest.approx(np.mean([r.brier for r in one]))
+    np.testing.assert_allclose(rows.table["mean_predicted"], np.mean([r.table["mean_predicted"] for r in one], axis=0))
+    np.testing.assert_allclose(rows.table["observed"], np.mean([r.table["observed"] for r in one], axis=0))
+    same = expected_calibration_error(np.tile(chance[0], (4, 1)), observed)
+    assert same.ece == pytest.approx(one[0].ece) and same.ece_range[0] == pytest.approx(same.ece_range[1])
+    with pytest.raises(ValueError, match=r"one chance per pair \(400\), got shape \(3, 300\)"):
+        expected_calibration_error(chance[:, :300], observed)
+
+
+def test_the_reliability_is_the_mean_over_assignments_of_people_to_folds() -> None:
+    """On 300 pairs one assignment of people to folds moves the ECE by about 0.01: ``repeats``
+    assignments (GroupKFold shuffled with seeds 0, 1, ...) are each fitted out of fold and their
+    figures averaged; the map that predicts is fitted on every pair either way."""
+    scores, labels, groups = _world(300, seed=6)
+    repeated = Calibrator(repeats=8).fit(scores, labels, groups)
+    single = Calibrator(repeats=1).fit(scores, labels, groups)
+    per_assignment = []
+    for seed in range(8):
+        chances = np.empty(len(scores))
+        for train, test in GroupKFold(5, shuffle=True, random_state=seed).split(scores, labels, groups):
+            chances[test] = Calibrator(repeats=1).fit(scores[train], labels[train], groups[train]).predict(scores[test])
+        per_assignment.append(expected_calibration_error(chances, labels).ece)
+    assert repeated.reliability_.ece == pytest.approx(np.mean(per_assignment))
+    assert repeated.reliability_.ece_range == pytest.approx((min(per_assignment), max(per_assignment)))
+    assert max(per_assignment) - min(per_assignment) > 0.005  # why one assignment is not enough
+    assert single.reliability_.ece == pytest.approx(per_assignment[0]) and single.reliability_.repeats == 1
+    np.testing.assert_array_equal(repeated.predict(scores), single.predict(scores))
+    again = Calibrator.from_dict(repeated.to_dict())
+    assert again.repeats == 8 and again.reliability_.ece_range == repeated.reliability_.ece_range
+    with pytest.raises(ValueError, match="repeats must be at least 1, got 0"):
+        Calibrator(repeats=0).fit(scores, labels, groups)
+    with pytest.raises(ValueError, match="repeats"):
+        CalibrationConfig(repeats=0)
 
 
 @pytest.mark.parametrize("method", ["platt", "isotonic"])
@@ -144,7 +190,7 @@ def test_a_score_only_calibration_saved_before_the_context_still_loads() -> None
     payload = {"params": {"method": "platt", "slope": 2.0, "intercept": -2.0}, "folds": 5, "bins": 10, "ece": 0.01,
                "pairs": 100, "base_rate": 0.2, "table": {"pairs": [100], "mean_predicted": [0.2], "observed": [0.2]}}
     calibrator = Calibrator.from_dict(payload)
-    assert calibrator.context == ()
+    assert calibrator.context == () and calibrator.repeats == calibrator.reliability_.repeats == 1
     np.testing.assert_allclose(calibrator.predict(np.array([1.0, 0.0])), [0.5, 1 / (1 + np.exp(2.0))])
 
 

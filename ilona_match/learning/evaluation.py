@@ -317,7 +317,8 @@ def calibrate(pipeline: MatchingPipeline, participants: pd.DataFrame, vacancies:
     if met is None:
         return None
     config = pipeline.config.calibration
-    calibrator = Calibrator(config.method, config.folds, config.bins, config.context, config.regularization)
+    calibrator = Calibrator(config.method, config.folds, config.bins, config.context, config.regularization,
+                            config.repeats)
     try:
         return calibrator.fit(pipeline.predict(met.features.matrix), (met.pairs["grade"] > 0).to_numpy(),
                               met.pairs["participant_id"], calibrator.context_of(met.features.matrix))

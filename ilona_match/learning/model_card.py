@@ -179,7 +179,11 @@ def model_card(client: MlflowClient, name: str, version: str | int) -> str:
                      f"{metrics.get('training.calibration_base_rate', float('nan')):.3f}); from sampling alone a "
                      f"perfectly calibrated chance would show {metrics.get('training.calibration_ece_noise', float('nan')):.4f} "
                      f"on these pairs, 95 % of draws below "
-                     f"{metrics.get('training.calibration_ece_noise_95', float('nan')):.4f}.")
+                     f"{metrics.get('training.calibration_ece_noise_95', float('nan')):.4f}."
+                     + (f" Each figure is the mean over {metrics['training.calibration_repeats']:.0f} assignments of "
+                        f"people to folds (ECE {metrics['training.calibration_ece_lowest']:.4f}–"
+                        f"{metrics['training.calibration_ece_highest']:.4f})."
+                        if metrics.get("training.calibration_repeats", 1) > 1 else ""))
         weights = {key.removeprefix("training.calibration_weight_"): value for key, value in metrics.items()
                    if key.startswith("training.calibration_weight_")}
         if weights:

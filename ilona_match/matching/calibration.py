@@ -63,6 +63,9 @@ class CalibrationConfig(BaseModel):
     regularization: float = Field(0.1, gt=0, description="platt with a context: C, the inverse L2 strength of the "
                                   "logistic regression on the standardised score and context")
     folds: int = Field(5, ge=2, description="folds by participant for the out-of-fold reliability")
+    repeats: int = Field(20, ge=1, description="times the participants are dealt into folds afresh: the reliability "
+                         "figures are the mean over these fold assignments, since on a few hundred pairs one "
+                         "assignment alone moves the ECE by about ±0.01")
     bins: int = Field(10, ge=2, description="equal-count bins of the expected calibration error")
 
     @field_validator("context")
@@ -95,16 +98,19 @@ def level_of(probability: float) -> str | None:
 
 @dataclass(frozen=True)
 class Reliability:
-    """How well predicted chances matched what happened, out of fold."""
+    """How well predicted chances matched what happened, out of fold (with several fold assignments,
+    each figure is the mean over them)."""
 
     ece: float  # expected calibration error over equal-count bins
-    table: pd.DataFrame  # one row per bin: pairs, mean predicted, observed rate
+    table: pd.DataFrame  # one row per bin: pairs, mean predicted, observed rate (each the mean over fold assignments)
     pairs: int
     base_rate: float
     brier: float = float("nan")  # mean squared gap between chance and outcome: compares two maps on one window
     # the ECE a perfectly calibrated chance shows on these pairs from sampling alone: its mean and 95th percentile
     noise: float = float("nan")
     noise_95: float = float("nan")
+    repeats: int = 1  # fold assignments the figures are the mean of
+    ece_range: tuple[float, float] = (float("nan"), float("nan"))  # the lowest and highest ECE of one assignment
 
 
 _NOISE_DRAWS = 500
@@ -114,50 +120,65 @@ def expected_calibration_error(predicted: np.ndarray, observed: np.ndarray, bins
     """ECE over ``bins`` equal-count bins of the predicted chance: the pair-weighted mean gap between each
     bin's mean prediction and its observed success rate.
 
+    ``predicted`` is one chance per pair, or several rows of them (the out-of-fold chances of the same
+    pairs under different fold assignments): then every figure is the mean over the rows, each row
+    binned on its own.
+
     On a few hundred pairs the ECE is mostly sampling noise: bins of 30 pairs at a 10 % success rate
     miss their rate by about 0.04 even when every chance is exact. ``Reliability.noise`` is what a
     perfectly calibrated chance would show here (outcomes drawn from the predicted chances themselves,
-    the same bins, a fixed seed), so an ECE can be read against it."""
-    predicted, observed = np.asarray(predicted, np.float64), np.asarray(observed, np.float64)
-    if len(predicted) == 0:
+    averaged over the rows, the same bins, a fixed seed), so an ECE can be read against it."""
+    observed = np.asarray(observed, np.float64)
+    rows = np.atleast_2d(np.asarray(predicted, np.float64))
+    if rows.ndim != 2 or rows.shape[1] != len(observed):
+        raise ValueError(f"predicted must have one chance per pair ({len(observed)}), got shape {np.shape(predicted)}")
+    if len(observed) == 0:
         raise ValueError("no pairs to measure calibration on")
-    order = np.argsort(predicted, kind="stable")
-    groups = [g for g in np.array_split(order, min(bins, len(order))) if len(g)]
-    sizes = np.array([len(g) for g in groups], np.float64)
+    orders = np.argsort(rows, axis=1, kind="stable")
+    sizes = np.array([len(g) for g in np.array_split(np.arange(len(observed)), min(bins, len(observed)))], np.float64)
     starts = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
-    mean_predicted = np.add.reduceat(predicted[order], starts) / sizes
+    mean_predicted = np.add.reduceat(np.take_along_axis(rows, orders, axis=1), starts, axis=1) / sizes
 
-    def gaps(outcomes: np.ndarray) -> np.ndarray:  # (draws, pairs in bin order) -> ECE of each draw
-        rates = np.add.reduceat(outcomes, starts, axis=-1) / sizes
-        return (sizes * np.abs(mean_predicted - rates)).sum(axis=-1) / len(predicted)
+    def ece(outcomes: np.ndarray) -> np.ndarray:  # (draws, pairs) -> the ECE of each draw, the mean over the rows
+        per_row = [(sizes * np.abs(means - np.add.reduceat(outcomes[:, order], starts, axis=1) / sizes)).sum(axis=1)
+                   for order, means in zip(orders, mean_predicted)]
+        return np.mean(per_row, axis=0) / len(observed)
 
-    table = pd.DataFrame({"pairs": sizes.astype(np.int64), "mean_predicted": mean_predicted,
-                          "observed": np.add.reduceat(observed[order], starts) / sizes})
-    rng, per_batch = np.random.default_rng(0), max(1, min(_NOISE_DRAWS, 10_000_000 // len(order)))  # bounded memory
-    noise = np.concatenate([gaps((rng.random((min(per_batch, _NOISE_DRAWS - done), len(order))) < predicted[order])
-                                 .astype(np.float64)) for done in range(0, _NOISE_DRAWS, per_batch)])
-    return Reliability(float(gaps(observed[order])), table, len(predicted), float(observed.mean()),
-                       float(np.mean((predicted - observed) ** 2)), float(noise.mean()), float(np.quantile(noise, 0.95)))
+    observed_rates = np.add.reduceat(observed[orders], starts, axis=1) / sizes
+    per_row = (sizes * np.abs(mean_predicted - observed_rates)).sum(axis=1) / len(observed)
+    table = pd.DataFrame({"pairs": sizes.astype(np.int64), "mean_predicted": mean_predicted.mean(axis=0),
+                          "observed": observed_rates.mean(axis=0)})
+    chance = rows.mean(axis=0)
+    rng, per_batch = np.random.default_rng(0), max(1, min(_NOISE_DRAWS, 10_000_000 // (len(observed) * len(rows))))
+    noise = np.concatenate([ece((rng.random((min(per_batch, _NOISE_DRAWS - done), len(observed))) < chance)
+                                .astype(np.float64)) for done in range(0, _NOISE_DRAWS, per_batch)])
+    return Reliability(float(per_row.mean()), table, len(observed), float(observed.mean()),
+                       float(np.mean((rows - observed) ** 2)), float(noise.mean()), float(np.quantile(noise, 0.95)),
+                       len(rows), (float(per_row.min()), float(per_row.max())))
 
 
 class Calibrator:
     """Scores (and, for Platt, the ``context`` features of each pair) to chances of success.
 
-    Fitted attributes: ``params_`` (what predicts) and ``reliability_`` (out of fold)."""
+    Fitted attributes: ``params_`` (what predicts, fitted on every pair) and ``reliability_`` (out of
+    fold, the mean over ``repeats`` assignments of the participants to ``folds`` folds)."""
 
     def __init__(self, method: Method = "platt", folds: int = 5, bins: int = 10, context: tuple[str, ...] = (),
-                 regularization: float = 0.1) -> None:
+                 regularization: float = 0.1, repeats: int = 20) -> None:
         self.method = method
         self.folds = folds
         self.bins = bins
         self.context = context
         self.regularization = regularization
+        self.repeats = repeats
 
     def _check(self) -> None:
         if self.method not in ("platt", "isotonic"):
             raise ValueError(f"method must be 'platt' or 'isotonic', got {self.method!r}")
         if self.folds < 2 or self.bins < 2:
             raise ValueError(f"folds and bins must be at least 2, got {self.folds} and {self.bins}")
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be at least 1, got {self.repeats}")
         if not self.regularization > 0:
             raise ValueError(f"regularization must be above 0, got {self.regularization}")
         _check_context(tuple(self.context))
@@ -241,14 +262,16 @@ class Calibrator:
         if len(scores) < _MIN_PAIRS or labels.min(initial=0) == labels.max(initial=0):
             raise ValueError(f"calibration needs at least {_MIN_PAIRS} pairs with both successes and others, got "
                              f"{len(scores)} pairs and {int(labels.sum())} successes")
-        out_of_fold = np.empty(len(scores))
+        out_of_fold = np.empty((self.repeats, len(scores)))
         folds = min(self.folds, len(np.unique(groups)))
-        for train, test in GroupKFold(n_splits=folds).split(scores, labels, groups):
-            if labels[train].min() == labels[train].max():  # one class in this fold's training part
-                out_of_fold[test] = labels[train].mean()
-                continue
-            params = self._fit_params(scores[train], labels[train], context[train])
-            out_of_fold[test] = self._apply(params, scores[test], context[test])
+        for repeat, chances in enumerate(out_of_fold):
+            splits = GroupKFold(n_splits=folds, shuffle=True, random_state=repeat).split(scores, labels, groups)
+            for train, test in splits:
+                if labels[train].min() == labels[train].max():  # one class in this fold's training part
+                    chances[test] = labels[train].mean()
+                    continue
+                params = self._fit_params(scores[train], labels[train], context[train])
+                chances[test] = self._apply(params, scores[test], context[test])
         self.reliability_ = expected_calibration_error(out_of_fold, labels, self.bins)
         self.params_ = self._fit_params(scores, labels, context)
         return self
@@ -275,7 +298,7 @@ class Calibrator:
             raise NotFittedError("this Calibrator is not fitted")
         reliability = self.reliability_
         return {"params": self.params_, "folds": self.folds, "bins": self.bins, "regularization": self.regularization,
-                "ece": reliability.ece, "brier": reliability.brier, "ece_noise": reliability.noise,
+                "repeats": self.repeats, "ece": reliability.ece, "ece_range": list(reliability.ece_range), "brier": reliability.brier, "ece_noise": reliability.noise,
                 "ece_noise_95": reliability.noise_95, "pairs": reliability.pairs, "base_rate": reliability.base_rate,
                 "table": reliability.table.to_dict(orient="list")}
 
@@ -283,12 +306,14 @@ class Calibrator:
     def from_dict(cls, payload: dict[str, Any]) -> Calibrator:
         params = payload["params"]
         calibrator = cls(params["method"], int(payload["folds"]), int(payload["bins"]), tuple(params.get("context", ())),
-                         float(payload.get("regularization", 0.1)))
+                         float(payload.get("regularization", 0.1)), int(payload.get("repeats", 1)))
         calibrator._check()
         calibrator.params_ = params
         calibrator.reliability_ = Reliability(float(payload["ece"]), pd.DataFrame(payload["table"]),
                                               int(payload["pairs"]), float(payload["base_rate"]),
                                               float(payload.get("brier", float("nan"))),
                                               float(payload.get("ece_noise", float("nan"))),
-                                              float(payload.get("ece_noise_95", float("nan"))))
+                                              float(payload.get("ece_noise_95", float("nan"))),
+                                              int(payload.get("repeats", 1)),
+                                              tuple(payload.get("ece_range", (float("nan"), float("nan")))))
         return calibrator
