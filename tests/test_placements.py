@@ -140,9 +140,12 @@ def test_evaluate_prints_the_calibration_its_reliability_and_expected_placements
     for system in ("random feasible", "popularity", "tf-idf + filters", "embedding + filters",
                    "pipeline without ranker", "full pipeline"):
         assert system in out
-    assert re.search(r"^calibration: platt on the score and .*\) on \d+ pairs met in the held-out window \(success rate 0\.\d+\); "
-                     r"expected calibration error 0\.\d+ \(a perfectly calibrated chance shows 0\.\d+ on these pairs, "
-                     r"95 % of draws below 0\.\d+\), Brier score 0\.\d+, out of fold$", out, re.MULTILINE), out
+    line = re.search(r"^calibration: platt on the score and .*\) on \d+ pairs met in the held-out window \(success rate 0\.\d+\); "
+                     r"expected calibration error (0\.\d+) \(a perfectly calibrated chance shows 0\.\d+ on these pairs, "
+                     r"95 % of draws below 0\.\d+\), Brier score 0\.\d+, out of fold, the mean over 20 assignments of people to "
+                     r"folds \(ECE (0\.\d+)–(0\.\d+)\)$", out, re.MULTILINE)
+    assert line, out
+    assert float(line.group(2)) <= float(line.group(1)) <= float(line.group(3))  # the mean within its range
     table = out[out.index("reliability (bins of predicted chance, out of fold):"):].splitlines()
     assert table[1].split() == ["pairs", "predicted", "observed"] and len(table) >= 4
     found = re.search(r"^expected placements of the run on \d{4}-\d\d-\d\d: ([\d.]+) with the allocation, "
