@@ -79,7 +79,8 @@ def test_every_registered_version_has_a_model_card(served_world: ServedWorld, tm
                      r"distance_ratio [+-]\d\.\d\d, score [+-]\d\.\d\d, to_check_count [+-]\d\.\d\d\.", card), card
     # the calibration error beside what sampling alone gives on the window's pairs
     assert re.search(r"calibration error 0\.\d{4} out of fold \(base rate 0\.\d{3}\); from sampling alone a perfectly "
-                     r"calibrated chance would show 0\.\d{4} on these pairs, 95 % of draws below 0\.\d{4}\.", card), card
+                     r"calibrated chance would show 0\.\d{4} on these pairs, 95 % of draws below 0\.\d{4}\. Each figure is "
+                     r"the mean over 20 assignments of people to folds \(ECE 0\.\d{4}–0\.\d{4}\)\.", card), card
     out = tmp_path / "card.md"
     config = _config(tmp_path, served_world.workdir)
     assert main(["model-card", "--config", str(config), "--out", str(out)]) == 0
