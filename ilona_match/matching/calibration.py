@@ -298,8 +298,8 @@ class Calibrator:
             raise NotFittedError("this Calibrator is not fitted")
         reliability = self.reliability_
         return {"params": self.params_, "folds": self.folds, "bins": self.bins, "regularization": self.regularization,
-                "repeats": self.repeats, "ece": reliability.ece, "ece_range": list(reliability.ece_range), "brier": reliability.brier, "ece_noise": reliability.noise,
-                "ece_noise_95": reliability.noise_95, "pairs": reliability.pairs, "base_rate": reliability.base_rate,
+                "repeats": self.repeats, "ece": reliability.ece, "ece_range": list(reliability.ece_range),
+                "brier": reliability.brier, "ece_noise": reliability.noise, "ece_noise_95": reliability.noise_95, "pairs": reliability.pairs, "base_rate": reliability.base_rate,
                 "table": reliability.table.to_dict(orient="list")}
 
     @classmethod
